@@ -1,0 +1,285 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations create it; tests may create_all."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from tollway.store.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+ID = 40  # id column width: prefix + "_" + 26-char ULID
+
+
+def _id(name: str = "id") -> Column[str]:
+    return Column(name, String(ID), primary_key=True)
+
+
+def _fk(name: str, target: str, *, nullable: bool = False, index: bool = True) -> Column[str]:
+    return Column(
+        name, String(ID), ForeignKey(target, ondelete="CASCADE"), nullable=nullable, index=index
+    )
+
+
+def _created() -> Column[object]:
+    return Column("created_at", UTCDateTime(), nullable=False)
+
+
+organizations = Table(
+    "organizations",
+    metadata,
+    _id(),
+    Column("name", String(200), nullable=False),
+    Column("slug", String(100), nullable=False, unique=True),
+    _created(),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    _fk("organization_id", "organizations.id"),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    _created(),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    _fk("user_id", "users.id"),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("display_prefix", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),  # "admin" | "personal" | "session"
+    _created(),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+)
+
+apis = Table(
+    "apis",
+    metadata,
+    _id(),
+    _fk("organization_id", "organizations.id"),
+    Column("name", String(200), nullable=False),
+    Column("context", String(100), nullable=False),
+    Column("version", String(50), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("lifecycle", String(20), nullable=False),
+    Column("usage_header", String(100), nullable=True),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("context", "version", name="uq_apis_context_version"),
+)
+
+api_deployments = Table(
+    "api_deployments",
+    metadata,
+    _id(),
+    _fk("api_id", "apis.id"),
+    Column("environment", String(20), nullable=False),
+    Column("upstream_url", String(2000), nullable=False),
+    Column("deployed_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("api_id", "environment", name="uq_api_deployments_api_env"),
+)
+
+api_operations = Table(
+    "api_operations",
+    metadata,
+    _id(),
+    _fk("api_id", "apis.id"),
+    Column("method", String(10), nullable=False),
+    Column("path_template", String(1000), nullable=False),
+    Column("operation_ref", String(200), nullable=True),
+    Column("summary", String(500), nullable=True),
+    UniqueConstraint("api_id", "method", "path_template", name="uq_api_operations_route"),
+)
+
+meters = Table(
+    "meters",
+    metadata,
+    _id(),
+    _fk("organization_id", "organizations.id"),
+    Column("key", String(100), nullable=False),
+    Column("definition", JSON, nullable=False),
+    _created(),
+    UniqueConstraint("organization_id", "key", name="uq_meters_org_key"),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    _id(),
+    _fk("organization_id", "organizations.id"),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("currency", String(3), nullable=False),
+    Column("billing_interval", String(20), nullable=False),
+    Column("rate_limit_count", Integer, nullable=True),
+    Column("rate_limit_unit", String(10), nullable=True),
+    Column("quota_limit", BigInteger, nullable=True),
+    Column("quota_mode", String(10), nullable=False, default="hard"),
+    Column("pricing", JSON, nullable=False),
+    Column("status", String(20), nullable=False),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("organization_id", "name", name="uq_plans_org_name"),
+)
+
+api_plans = Table(
+    "api_plans",
+    metadata,
+    Column("api_id", String(ID), ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True),
+    Column("plan_id", String(ID), ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    _created(),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    _id(),
+    _fk("owner_id", "users.id"),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("token_lifetime_s", Integer, nullable=False),
+    _created(),
+    UniqueConstraint("owner_id", "name", name="uq_applications_owner_name"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(),
+    _fk("application_id", "applications.id"),
+    Column("environment", String(20), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("display_prefix", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    _created(),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+)
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    _id(),
+    _fk("application_id", "applications.id"),
+    Column("environment", String(20), nullable=False),
+    Column("client_id", String(100), nullable=False, unique=True),
+    Column("secret_hash", String(128), nullable=False),
+    _created(),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("private_pem_encrypted", Text, nullable=False),
+    Column("public_pem", Text, nullable=False),
+    _created(),
+    Column("retired_at", UTCDateTime(), nullable=True),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    _id(),
+    _fk("application_id", "applications.id"),
+    _fk("api_id", "apis.id"),
+    Column("plan_id", String(ID), ForeignKey("plans.id"), nullable=False, index=True),
+    _fk("consumer_id", "users.id"),
+    Column("state", String(20), nullable=False),
+    Column("billing_anchor", UTCDateTime(), nullable=False),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+subscription_events = Table(
+    "subscription_events",
+    metadata,
+    _id(),
+    _fk("subscription_id", "subscriptions.id"),
+    Column("from_state", String(20), nullable=True),
+    Column("to_state", String(20), nullable=False),
+    Column("cause", String(20), nullable=False),  # user | webhook | admin | system
+    Column("actor", String(200), nullable=True),
+    Column("reason", Text, nullable=True),
+    _created(),
+)
+
+usage_events = Table(
+    "usage_events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("organization_id", String(ID), nullable=False),
+    Column("api_id", String(ID), nullable=False),
+    Column("operation_id", String(ID), nullable=True),
+    Column("method", String(10), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("request_bytes", BigInteger, nullable=False),
+    Column("response_bytes", BigInteger, nullable=False),
+    Column("application_id", String(ID), nullable=False),
+    Column("subscription_id", String(ID), nullable=False),
+    Column("credential_id", String(ID), nullable=False),
+    Column("consumer_id", String(ID), nullable=False),
+    Column("environment", String(20), nullable=False),
+    Column("usage_value", Numeric(38, 12), nullable=True),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Index("ix_usage_events_subscription_time", "subscription_id", "timestamp_ms"),
+    Index("ix_usage_events_api_time", "api_id", "timestamp_ms"),
+)
+
+config_version = Table(
+    "config_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+settings_kv = Table(
+    "settings_kv",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("encrypted", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
