@@ -1,0 +1,121 @@
+"""Configuration: ``TOLLWAY_*`` environment variables over an optional TOML file over defaults.
+
+Validated once at start; a bad value is a ``ConfigurationError`` that names the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tollway.domain.errors import ConfigurationError
+
+ENV_PREFIX = "TOLLWAY_"
+
+
+class Settings(BaseSettings):
+    """Every setting, its default and its meaning (the README's configuration table)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path(".tollway"), description="Data directory (SQLite, keys, spool)")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
+    redis_url: str | None = Field(None, description="Redis for shared limits and fan-out")
+    host: str = Field("127.0.0.1", description="Control plane bind address")
+    port: int = Field(8000, ge=1, le=65535, description="Control plane port")
+    public_url: str | None = Field(None, description="Base URL users reach the control plane at")
+    gateway_host: str = Field("127.0.0.1", description="Gateway bind address")
+    gateway_port: int = Field(8080, ge=1, le=65535, description="Gateway port")
+    gateway_admin_port: int = Field(9090, ge=1, le=65535, description="Gateway /metrics port")
+    gateway_url: str | None = Field(None, description="Base URL consumers call the gateway at")
+    api_key_header: str = Field("apikey", description="Header carrying API keys")
+    upstream_timeout_s: float = Field(30.0, gt=0, description="Upstream response timeout")
+    max_body_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Request body limit")
+    rate_limit_failure_mode: Literal["open", "closed"] = Field(
+        "open", description="When Redis is down: admit and meter (open) or 503 (closed)"
+    )
+    secret_key: str | None = Field(
+        None, description="Key for secrets at rest; default: generated into data_dir/secret.key"
+    )
+    ssrf_allow: list[str] = Field(
+        default_factory=list, description="CIDRs/hosts exempt from the SSRF guard (on-premise)"
+    )
+    openapi_max_bytes: int = Field(5 * 1024 * 1024, gt=0, description="OpenAPI document limit")
+    fetch_timeout_s: float = Field(10.0, gt=0, description="Timeout of outbound fetches")
+    token_lifetime_s: int = Field(3600, gt=0, description="Default access token lifetime")
+    session_lifetime_s: int = Field(8 * 3600, gt=0, description="Portal session lifetime")
+    stripe_api_base: str | None = Field(None, description="Stripe API base (the emulator)")
+    usage_sync_interval_s: float = Field(60.0, gt=0, description="Usage push interval")
+    past_due_grace_s: int = Field(3 * 86400, ge=0, description="Access kept while past_due")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+
+    @field_validator("api_key_header")
+    @classmethod
+    def _header_token(cls, value: str) -> str:
+        if not value or any(not (c.isalnum() or c in "-_") for c in value):
+            raise ValueError("must be a header name (letters, digits, '-' and '_')")
+        return value.lower()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tollway.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def resolved_gateway_url(self) -> str:
+        return (self.gateway_url or f"http://{self.gateway_host}:{self.gateway_port}").rstrip("/")
+
+
+def _format(exc: ValidationError, source: dict[str, Any]) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "settings"
+        env_name = ENV_PREFIX + key.split(".")[0].upper()
+        origin = "config file" if key.split(".")[0] in source else env_name
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown setting '{key}' ({origin})")
+        else:
+            lines.append(f"{key} ({origin}): {err['msg']}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Defaults < TOML file (``--config`` or ``TOLLWAY_CONFIG``) < environment < overrides."""
+    path = config_file or (
+        Path(os.environ["TOLLWAY_CONFIG"]) if "TOLLWAY_CONFIG" in os.environ else None
+    )
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigurationError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from exc
+        file_values = file_values.get("tollway", file_values)
+    env_keys = {
+        k[len(ENV_PREFIX) :].lower()
+        for k in os.environ
+        if k.startswith(ENV_PREFIX) and k != "TOLLWAY_CONFIG" and not k.startswith("TOLLWAY_TEST_")
+    }
+    known = set(Settings.model_fields)
+    unknown_env = sorted(env_keys - known)
+    if unknown_env:
+        names = ", ".join(ENV_PREFIX + k.upper() for k in unknown_env)
+        raise ConfigurationError(f"invalid configuration: unknown environment setting {names}")
+    values = {k: v for k, v in file_values.items() if k not in env_keys}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigurationError(_format(exc, file_values)) from None
