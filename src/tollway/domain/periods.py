@@ -1,0 +1,230 @@
+"""The billing calendar: billing intervals, periods from an anchor, proration.
+
+Rules (also in docs/pricing.md):
+
+* Everything is UTC. Aware datetimes are converted to UTC; **naive datetimes are taken
+  to be UTC** (SQLite hands them back naive). Returned datetimes are always aware UTC.
+* A period is half-open: ``[start, end)``. An instant on a boundary belongs to the
+  period that starts there.
+* Period boundaries are computed from the *billing anchor* (Stripe's
+  ``billing_cycle_anchor``), never by stepping from the previous boundary, so they do
+  not drift. Boundary ``k`` is ``anchor + k * interval`` for ``k`` in ..., -1, 0, 1, ...
+  - ``day`` / ``week``: exactly 24 h / 7 x 24 h steps (UTC has no DST).
+  - ``month`` / ``quarter`` (3 months) / ``half_year`` (6 months) / ``year`` (12
+    months): same day-of-month and time-of-day as the anchor; when that day does not
+    exist in the target month it is clamped to the month's last day. So an anchor of
+    Jan 31 gives Feb 28 (Feb 29 in leap years), Mar 31, Apr 30, May 31, ... — like
+    Stripe. A Feb 29 yearly anchor gives Feb 28 in common years.
+* Proration (``prorate``) is by exact elapsed time: the part of the amount for the
+  time of ``[start, end)`` that lies inside the period, over the period's full length,
+  so a day of February is worth more than a day of March, as with Stripe (which
+  prorates by the second). The result is *not* rounded: proration lines are rounded
+  once, as lines, by ``tollway.domain.money.round_line``.
+
+Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from tollway.domain.money import MONEY_CONTEXT
+
+__all__ = [
+    "BillingInterval",
+    "Period",
+    "as_utc",
+    "boundary",
+    "next_period",
+    "overlap",
+    "period_containing",
+    "periods_between",
+    "previous_period",
+    "prorate",
+]
+
+
+class BillingInterval(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"  # 3 months
+    HALF_YEAR = "half_year"  # 6 months
+    YEAR = "year"  # 12 months
+
+    @property
+    def months(self) -> int:
+        """Length in calendar months (0 for day and week)."""
+        return _MONTHS.get(self, 0)
+
+
+_MONTHS = {
+    BillingInterval.MONTH: 1,
+    BillingInterval.QUARTER: 3,
+    BillingInterval.HALF_YEAR: 6,
+    BillingInterval.YEAR: 12,
+}
+_FIXED = {BillingInterval.DAY: timedelta(days=1), BillingInterval.WEEK: timedelta(days=7)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def as_utc(dt: datetime) -> datetime:
+    """Aware UTC datetime; naive input is taken to be UTC."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def _to_ms(dt: datetime) -> int:
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A half-open UTC time range ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", as_utc(self.start))
+        object.__setattr__(self, "end", as_utc(self.end))
+        if not self.start < self.end:
+            raise ValueError(f"period must end after it starts: {self.start} .. {self.end}")
+
+    def contains(self, at: datetime) -> bool:
+        return self.start <= as_utc(at) < self.end
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def start_ms(self) -> int:
+        """Start as epoch milliseconds (the unit of ``UsageEvent.timestamp_ms``)."""
+        return _to_ms(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        return _to_ms(self.end)
+
+    @classmethod
+    def from_ms(cls, start_ms: int, end_ms: int) -> Period:
+        return cls(
+            _EPOCH + timedelta(milliseconds=start_ms), _EPOCH + timedelta(milliseconds=end_ms)
+        )
+
+
+def _add_months(anchor: datetime, months: int) -> datetime:
+    y, m0 = divmod(anchor.year * 12 + (anchor.month - 1) + months, 12)
+    m = m0 + 1
+    day = min(anchor.day, calendar.monthrange(y, m)[1])
+    return anchor.replace(year=y, month=m, day=day)
+
+
+def boundary(anchor: datetime, interval: BillingInterval | str, k: int, count: int = 1) -> datetime:
+    """The ``k``-th period boundary from the anchor (``k`` = 0 is the anchor itself)."""
+    iv = BillingInterval(interval)
+    a = as_utc(anchor)
+    if iv in _FIXED:
+        return a + _FIXED[iv] * (k * count)
+    return _add_months(a, k * iv.months * count)
+
+
+def _index_containing(a: datetime, iv: BillingInterval, at: datetime, count: int) -> int:
+    if iv in _FIXED:
+        return (at - a) // (_FIXED[iv] * count)
+    step = iv.months * count
+    diff = (at.year - a.year) * 12 + (at.month - a.month)
+    k = diff // step
+    while _add_months(a, k * step) > at:
+        k -= 1
+    while _add_months(a, (k + 1) * step) <= at:
+        k += 1
+    return k
+
+
+def period_containing(
+    anchor: datetime, interval: BillingInterval | str, at: datetime, *, count: int = 1
+) -> Period:
+    """The billing period (from ``anchor``, every ``count`` intervals) containing ``at``.
+
+    Works before the anchor too (negative periods), which keeps the function total.
+    """
+    if count < 1:
+        raise ValueError("count must be >= 1")
+    iv = BillingInterval(interval)
+    a, t = as_utc(anchor), as_utc(at)
+    k = _index_containing(a, iv, t, count)
+    return Period(boundary(a, iv, k, count), boundary(a, iv, k + 1, count))
+
+
+def next_period(
+    anchor: datetime, interval: BillingInterval | str, period: Period, *, count: int = 1
+) -> Period:
+    """The period right after ``period`` (which must be one of the anchor's periods)."""
+    return period_containing(anchor, interval, period.end, count=count)
+
+
+def previous_period(
+    anchor: datetime, interval: BillingInterval | str, period: Period, *, count: int = 1
+) -> Period:
+    """The period right before ``period``."""
+    return period_containing(
+        anchor, interval, period.start - timedelta(microseconds=1), count=count
+    )
+
+
+def periods_between(
+    anchor: datetime,
+    interval: BillingInterval | str,
+    start: datetime,
+    end: datetime,
+    *,
+    count: int = 1,
+) -> list[Period]:
+    """All periods that overlap ``[start, end)``, in order."""
+    s, e = as_utc(start), as_utc(end)
+    out: list[Period] = []
+    if not s < e:
+        return out
+    p = period_containing(anchor, interval, s, count=count)
+    while p.start < e:
+        out.append(p)
+        p = period_containing(anchor, interval, p.end, count=count)
+    return out
+
+
+def overlap(period: Period, start: datetime, end: datetime) -> timedelta:
+    """Length of ``[start, end)`` ∩ ``period`` (zero when they do not meet)."""
+    s = max(period.start, as_utc(start))
+    e = min(period.end, as_utc(end))
+    return max(e - s, timedelta(0))
+
+
+def _us(td: timedelta) -> int:
+    return (td.days * 86_400 + td.seconds) * 1_000_000 + td.microseconds
+
+
+def prorate(amount: Decimal, period: Period, start: datetime, end: datetime) -> Decimal:
+    """The share of ``amount`` (a per-period price) for the time ``[start, end)``.
+
+    ``amount x |[start, end) ∩ period| / |period|``, by exact elapsed time (microsecond
+    resolution), unrounded (60 significant digits). ``start``/``end`` are clipped to the
+    period: a subscription that starts mid-period passes ``(started_at, period.end)``;
+    a cancellation passes ``(period.start, cancelled_at)``; a plan change rates the old
+    price for ``(period.start, changed_at)`` and the new one for
+    ``(changed_at, period.end)``.
+    """
+    part = _us(overlap(period, start, end))
+    whole = _us(period.duration)
+    if part == whole:
+        return amount
+    if part == 0:
+        return Decimal(0)
+    return MONEY_CONTEXT.divide(MONEY_CONTEXT.multiply(amount, Decimal(part)), Decimal(whole))

@@ -1,0 +1,374 @@
+"""The pricing of a plan: what the REST API accepts and the plan row stores.
+
+JSON shape (``parse_pricing`` reads it, ``PricingSpec.to_dict`` writes it back)::
+
+    {
+      "flat_fee": "999.00",        # optional, per billing period, default "0"
+      "included_units": 10000,     # optional int >= 0: free allowance of the usage meter
+      "usage": {                   # optional; absent = no usage price
+        "meter": "requests",
+        "model": "unit" | "package" | "graduated" | "volume",
+        "unit_amount": "0.02",     # unit/package only: price per unit / per package
+        "package_size": 1000,      # package only, int >= 1
+        "tiers": [                 # graduated/volume only
+          {"up_to": 10, "unit_amount": "1.00", "flat_amount": "0"},
+          {"up_to": null, "unit_amount": "0.50", "flat_amount": "0"}
+        ]
+      }
+    }
+
+Unit amounts (``unit_amount`` everywhere) may carry up to 12 decimal places; flat
+amounts (``flat_fee``, a tier's ``flat_amount``) at most the currency's minor units.
+Every mistake raises ``InvalidInput`` with one ``FieldError`` per problem found, whose
+``loc`` is the path to the field, e.g. ``("pricing", "usage", "tiers", 1, "up_to")``.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from tollway.domain.errors import FieldError, InvalidInput
+from tollway.domain.money import (
+    MAX_UNIT_AMOUNT_PLACES,
+    decimal_places,
+    minor_units,
+    normalize_currency,
+    parse_decimal,
+)
+
+__all__ = [
+    "METER_KEY_RE",
+    "PriceModel",
+    "PricingSpec",
+    "Tier",
+    "UsagePrice",
+    "format_unit_amount",
+    "parse_pricing",
+]
+
+Loc = tuple[str | int, ...]
+
+#: Meter keys: letters, digits, ``_ . -``; start with a letter or digit; <= 100 chars.
+METER_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+
+_MAX_INT = 10**18
+
+
+class PriceModel(StrEnum):
+    UNIT = "unit"  # quantity x unit_amount
+    PACKAGE = "package"  # ceil(quantity / package_size) x unit_amount
+    GRADUATED = "graduated"  # each unit at the price of the tier it falls in
+    VOLUME = "volume"  # every unit at the price of the tier the total falls in
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One tier: units up to and including ``up_to`` (``None`` = no upper bound)."""
+
+    up_to: int | None
+    unit_amount: Decimal
+    flat_amount: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePrice:
+    meter: str
+    model: PriceModel
+    unit_amount: Decimal | None = None  # unit, package
+    package_size: int | None = None  # package
+    tiers: tuple[Tier, ...] = ()  # graduated, volume
+
+    @property
+    def is_free(self) -> bool:
+        if self.model in (PriceModel.UNIT, PriceModel.PACKAGE):
+            return not self.unit_amount
+        return all(not t.unit_amount and not t.flat_amount for t in self.tiers)
+
+
+@dataclass(frozen=True, slots=True)
+class PricingSpec:
+    """A parsed, validated pricing. ``currency`` is upper-case ISO 4217."""
+
+    currency: str
+    flat_fee: Decimal = Decimal(0)
+    included_units: int = 0
+    usage: UsagePrice | None = None
+
+    @property
+    def is_free(self) -> bool:
+        """True when the price is zero whatever the usage."""
+        return not self.flat_fee and (self.usage is None or self.usage.is_free)
+
+    @property
+    def meter(self) -> str | None:
+        """Key of the usage meter this pricing rates, if any."""
+        return self.usage.meter if self.usage else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (Decimals as strings) that ``parse_pricing`` reads back equal."""
+        n = minor_units(self.currency)
+        out: dict[str, Any] = {
+            "flat_fee": _fmt_flat(self.flat_fee, n),
+            "included_units": self.included_units,
+        }
+        u = self.usage
+        if u is not None:
+            usage: dict[str, Any] = {"meter": u.meter, "model": u.model.value}
+            if u.model in (PriceModel.UNIT, PriceModel.PACKAGE):
+                assert u.unit_amount is not None
+                usage["unit_amount"] = format_unit_amount(u.unit_amount, n)
+            if u.model is PriceModel.PACKAGE:
+                usage["package_size"] = u.package_size
+            if u.model in (PriceModel.GRADUATED, PriceModel.VOLUME):
+                usage["tiers"] = [
+                    {
+                        "up_to": t.up_to,
+                        "unit_amount": format_unit_amount(t.unit_amount, n),
+                        "flat_amount": _fmt_flat(t.flat_amount, n),
+                    }
+                    for t in u.tiers
+                ]
+            out["usage"] = usage
+        return out
+
+
+def format_unit_amount(value: Decimal, minor: int) -> str:
+    """A unit price as text: at least the currency's minor places, no trailing zeros
+    beyond them, never an exponent (``0.5`` USD -> ``"0.50"``, ``1e-4`` -> ``"0.0001"``)."""
+    places = max(minor, decimal_places(value))
+    return f"{value:.{places}f}"
+
+
+def _fmt_flat(value: Decimal, minor: int) -> str:
+    return f"{value:.{minor}f}"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, loc: Loc, message: str) -> None:
+        self.items.append(FieldError(loc, message))
+
+    def absorb(self, exc: InvalidInput) -> None:
+        self.items.extend(exc.errors)
+
+
+def _check_keys(data: Mapping[str, object], allowed: set[str], loc: Loc, errs: _Errors) -> None:
+    for key in data:
+        if key not in allowed:
+            errs.add((*loc, str(key)), f"unknown field; allowed: {', '.join(sorted(allowed))}")
+
+
+def _int_field(
+    value: object, loc: Loc, errs: _Errors, *, minimum: int, what: str = "an integer"
+) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        errs.add(loc, f"must be {what}")
+        return None
+    if value < minimum:
+        errs.add(loc, f"must be >= {minimum}")
+        return None
+    if value > _MAX_INT:
+        errs.add(loc, "too large")
+        return None
+    return value
+
+
+def _dec(value: object, loc: Loc, errs: _Errors, places: int) -> Decimal | None:
+    try:
+        return parse_decimal(value, loc, max_places=places)
+    except InvalidInput as exc:
+        errs.absorb(exc)
+        return None
+
+
+def parse_pricing(
+    data: Mapping[str, object], currency: str, loc: Loc = ("pricing",)
+) -> PricingSpec:
+    """Validate and parse a pricing dict (see module docstring); ``InvalidInput`` on error.
+
+    All problems found are reported at once, each with its location under ``loc``.
+    """
+    errs = _Errors()
+    cur = normalize_currency(currency) if isinstance(currency, str) else ""
+    try:
+        minor = minor_units(cur)
+    except InvalidInput:
+        raise InvalidInput.at(("currency",), f"unknown currency {currency!r}") from None
+    if not isinstance(data, Mapping):
+        raise InvalidInput.at(loc, "must be an object")
+
+    _check_keys(data, {"flat_fee", "included_units", "usage"}, loc, errs)
+
+    flat_fee: Decimal | None = Decimal(0)
+    if data.get("flat_fee") is not None:
+        flat_fee = _dec(data["flat_fee"], (*loc, "flat_fee"), errs, minor)
+
+    included: int | None = 0
+    if data.get("included_units") is not None:
+        included = _int_field(data["included_units"], (*loc, "included_units"), errs, minimum=0)
+
+    usage: UsagePrice | None = None
+    raw_usage = data.get("usage")
+    if raw_usage is not None:
+        usage = _parse_usage(raw_usage, (*loc, "usage"), errs, minor)
+    elif included:
+        errs.add((*loc, "included_units"), "included units need a usage price ('usage')")
+
+    if errs.items:
+        first = errs.items[0]
+        more = f" (and {len(errs.items) - 1} more)" if len(errs.items) > 1 else ""
+        raise InvalidInput(f"{first.pointer}: {first.message}{more}", errs.items)
+    assert flat_fee is not None and included is not None
+    return PricingSpec(currency=cur, flat_fee=flat_fee, included_units=included, usage=usage)
+
+
+def _parse_usage(raw: object, loc: Loc, errs: _Errors, minor: int) -> UsagePrice | None:
+    if not isinstance(raw, Mapping):
+        errs.add(loc, "must be an object")
+        return None
+    _check_keys(raw, {"meter", "model", "unit_amount", "package_size", "tiers"}, loc, errs)
+    ok = True
+
+    meter = raw.get("meter")
+    if meter is None:
+        errs.add((*loc, "meter"), "field required")
+        ok = False
+    elif not isinstance(meter, str) or not METER_KEY_RE.match(meter):
+        errs.add((*loc, "meter"), "must be a meter key (letters, digits, '_', '.', '-')")
+        ok = False
+
+    model_raw = raw.get("model")
+    model: PriceModel | None = None
+    if model_raw is None:
+        errs.add((*loc, "model"), "field required")
+    else:
+        try:
+            model = PriceModel(model_raw)
+        except ValueError:
+            allowed = ", ".join(m.value for m in PriceModel)
+            errs.add((*loc, "model"), f"unknown model {model_raw!r}; one of: {allowed}")
+    if model is None:
+        return None
+
+    unit_amount: Decimal | None = None
+    package_size: int | None = None
+    tiers: tuple[Tier, ...] = ()
+
+    def not_used(key: str) -> None:
+        nonlocal ok
+        if raw.get(key) is not None:
+            errs.add((*loc, key), f"not used by the {model.value} model")
+            ok = False
+
+    if model in (PriceModel.UNIT, PriceModel.PACKAGE):
+        if raw.get("unit_amount") is None:
+            errs.add((*loc, "unit_amount"), "field required")
+            ok = False
+        else:
+            unit_amount = _dec(
+                raw["unit_amount"], (*loc, "unit_amount"), errs, MAX_UNIT_AMOUNT_PLACES
+            )
+            ok = ok and unit_amount is not None
+        not_used("tiers")
+        if model is PriceModel.PACKAGE:
+            if raw.get("package_size") is None:
+                errs.add((*loc, "package_size"), "field required")
+                ok = False
+            else:
+                package_size = _int_field(
+                    raw["package_size"], (*loc, "package_size"), errs, minimum=1
+                )
+                ok = ok and package_size is not None
+        else:
+            not_used("package_size")
+    else:
+        not_used("unit_amount")
+        not_used("package_size")
+        parsed = _parse_tiers(raw.get("tiers"), (*loc, "tiers"), errs, minor)
+        if parsed is None:
+            ok = False
+        else:
+            tiers = parsed
+
+    if not ok:
+        return None
+    assert isinstance(meter, str)
+    return UsagePrice(
+        meter=meter, model=model, unit_amount=unit_amount, package_size=package_size, tiers=tiers
+    )
+
+
+def _parse_tiers(raw: object, loc: Loc, errs: _Errors, minor: int) -> tuple[Tier, ...] | None:
+    if raw is None:
+        errs.add(loc, "field required")
+        return None
+    if isinstance(raw, str | bytes) or not isinstance(raw, Sequence):
+        errs.add(loc, "must be a list of tiers")
+        return None
+    if not raw:
+        errs.add(loc, "at least one tier is required")
+        return None
+    before = len(errs.items)
+    out: list[Tier] = []
+    prev_up_to: int | None = None
+    last = len(raw) - 1
+    for i, t in enumerate(raw):
+        tloc = (*loc, i)
+        if not isinstance(t, Mapping):
+            errs.add(tloc, "must be an object")
+            continue
+        _check_keys(t, {"up_to", "unit_amount", "flat_amount"}, tloc, errs)
+        if "up_to" not in t:
+            errs.add((*tloc, "up_to"), "field required (null for the last, open-ended tier)")
+            up_to: int | None = None
+            up_ok = False
+        else:
+            up_ok = True
+            up_to = None
+            raw_up = t["up_to"]
+            if raw_up is None or raw_up == "inf":
+                if i != last:
+                    errs.add((*tloc, "up_to"), "only the last tier may be open-ended (null)")
+                    up_ok = False
+            else:
+                up_to = _int_field(raw_up, (*tloc, "up_to"), errs, minimum=1, what="an integer")
+                if up_to is None:
+                    up_ok = False
+                elif i == last:
+                    errs.add((*tloc, "up_to"), "the last tier must be open-ended (up_to: null)")
+                    up_ok = False
+                elif prev_up_to is not None and up_to <= prev_up_to:
+                    errs.add(
+                        (*tloc, "up_to"),
+                        f"tiers must be sorted by up_to, strictly increasing "
+                        f"({up_to} <= {prev_up_to})",
+                    )
+                    up_ok = False
+            if up_ok and up_to is not None:
+                prev_up_to = up_to
+        unit: Decimal | None = Decimal(0)
+        if t.get("unit_amount") is not None:
+            unit = _dec(t["unit_amount"], (*tloc, "unit_amount"), errs, MAX_UNIT_AMOUNT_PLACES)
+        elif "unit_amount" not in t and t.get("flat_amount") is None:
+            errs.add((*tloc, "unit_amount"), "field required (unit_amount or flat_amount)")
+            unit = None
+        flat: Decimal | None = Decimal(0)
+        if t.get("flat_amount") is not None:
+            flat = _dec(t["flat_amount"], (*tloc, "flat_amount"), errs, minor)
+        if up_ok and unit is not None and flat is not None:
+            out.append(Tier(up_to=up_to, unit_amount=unit, flat_amount=flat))
+    if len(errs.items) != before:
+        return None
+    return tuple(out)
