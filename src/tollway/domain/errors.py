@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
-    """One problem with one input field; ``loc`` is the path to it, e.g. ``("pricing", "tiers", 1)``."""
+    """One problem with one input field; ``loc`` is its path, e.g. ``("pricing", "tiers", 1)``."""
 
     loc: tuple[str | int, ...]
     message: str

@@ -30,7 +30,7 @@ SUBSCRIBABLE = frozenset({Lifecycle.PUBLISHED})
 
 
 def transition(current: Lifecycle, target: Lifecycle) -> Lifecycle:
-    """Return ``target`` if the move is legal, else raise ``IllegalTransition`` naming the options."""
+    """Return ``target`` if legal, else raise ``IllegalTransition`` naming the options."""
     if target not in ALLOWED[current]:
         raise IllegalTransition(
             "API", current.value, target.value, [s.value for s in ALLOWED[current]]

@@ -39,7 +39,7 @@ ALLOWED: dict[SubState, tuple[SubState, ...]] = {
     SubState.EXPIRED: (),
 }
 
-#: States that still count as "a subscription" (one per application × API).
+#: States that still count as "a subscription" (one per application and API).
 LIVE = frozenset({SubState.ON_HOLD, SubState.ACTIVE, SubState.BLOCKED})
 
 

@@ -37,7 +37,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
             # Take the write lock at BEGIN so read-then-write transactions cannot deadlock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql(
+                "BEGIN" if conn.info.pop("read_only", False) else "BEGIN IMMEDIATE"
+            )
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -73,6 +75,9 @@ def current_revision(engine: Engine) -> str | None:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.begin() as conn:
-        yield conn
+def transaction(engine: Engine, *, read_only: bool = False) -> Iterator[Connection]:
+    """A transaction; on SQLite a writer takes the lock at BEGIN, a reader does not."""
+    with engine.connect() as conn:
+        conn.info["read_only"] = read_only
+        with conn.begin():
+            yield conn

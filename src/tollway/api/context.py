@@ -1,0 +1,58 @@
+"""What a running control plane holds: settings, the database, the secret box, hooks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine
+
+from tollway.domain.clock import Clock, SystemClock
+from tollway.security.secretbox import SecretBox
+from tollway.settings import Settings
+from tollway.store import db
+from tollway.store.changes import RedisPublisher
+
+log = logging.getLogger("tollway.api")
+
+
+class SubscriptionBilling(Protocol):
+    """What the subscription flow needs from billing (implemented in ``tollway.billing``)."""
+
+    def is_configured(self) -> bool: ...
+
+    def start_checkout(self, conn: Connection, subscription_id: str) -> str:
+        """Create a checkout for an on-hold paid subscription and return its URL."""
+        ...
+
+    def cancel(self, conn: Connection, subscription_id: str) -> None:
+        """End the subscription at the billing provider too."""
+        ...
+
+    def plan_enabled(self, conn: Connection, api_id: str, plan_id: str) -> None:
+        """A plan was enabled on an API: provision it at the provider (idempotent)."""
+        ...
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    secrets: SecretBox
+    clock: Clock = field(default_factory=SystemClock)
+    billing: SubscriptionBilling | None = None
+    publisher: RedisPublisher = field(default_factory=lambda: RedisPublisher(None))
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def tx(self, *, read_only: bool = False) -> Iterator[Connection]:
+        """A transaction; publishes a config bump to Redis after a successful commit."""
+        with db.transaction(self.engine, read_only=read_only) as conn:
+            conn.info.pop("tollway_config_version", None)
+            yield conn
+            version = conn.info.pop("tollway_config_version", None)
+        if version is not None:
+            self.publisher.publish(int(version))

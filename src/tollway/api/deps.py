@@ -1,0 +1,70 @@
+"""FastAPI dependencies: the context, a transaction per request, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import Connection
+
+from tollway.api.auth import SESSION_COOKIE, authenticate
+from tollway.api.context import AppContext
+from tollway.domain.errors import Forbidden, Unauthenticated
+from tollway.domain.principal import Principal
+
+SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def get_conn(request: Request) -> Iterator[Connection]:
+    ctx = get_ctx(request)
+    with ctx.tx(read_only=request.method in SAFE) as conn:
+        yield conn
+
+
+def _raw_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthenticated("missing or invalid credentials")
+        return value.strip()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        # Cookie sessions are for the portal; unsafe methods must prove same origin.
+        if request.method not in SAFE and request.headers.get("x-tollway-csrf") != "1":
+            raise Forbidden("cookie-authenticated changes need the X-Tollway-CSRF: 1 header")
+        return cookie
+    return None
+
+
+def get_principal(request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> Principal:
+    raw = _raw_token(request)
+    if raw is None:
+        raise Unauthenticated("missing or invalid credentials")
+    return authenticate(conn, raw, get_ctx(request).clock.now())
+
+
+def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("admin only")
+    return principal
+
+
+def require_publisher(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    principal.require("publisher")
+    return principal
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+Conn = Annotated[Connection, Depends(get_conn)]
+Caller = Annotated[Principal, Depends(get_principal)]
+Admin = Annotated[Principal, Depends(require_admin)]
+Publisher = Annotated[Principal, Depends(require_publisher)]
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+After = Annotated[str | None, Query(max_length=64, description="Cursor: the last id seen")]
