@@ -1,0 +1,133 @@
+"""Database helpers of billing: subscription state changes (with audit) and lookups.
+
+``move_state`` is the one place billing changes a Tollway subscription's state. It is a
+compare-and-set (``UPDATE ... WHERE state = :current``), so when a webhook and the
+checkout redirect race, exactly one of them moves the state and writes the audit row;
+the other sees zero rows changed and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from tollway.domain.errors import IllegalTransition, NotFound
+from tollway.domain.ids import new_id
+from tollway.domain.subscriptions import Cause, SubState, transition
+from tollway.store.billing_tables import billing_subscriptions
+from tollway.store.tables import plans, subscription_events, subscriptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SubRow:
+    id: str
+    state: SubState
+    plan_id: str
+    api_id: str
+    consumer_id: str
+    application_id: str
+    organization_id: str
+
+
+def load_sub(conn: Connection, subscription_id: str) -> SubRow:
+    row = conn.execute(
+        select(
+            subscriptions.c.id,
+            subscriptions.c.state,
+            subscriptions.c.plan_id,
+            subscriptions.c.api_id,
+            subscriptions.c.consumer_id,
+            subscriptions.c.application_id,
+            plans.c.organization_id,
+        )
+        .join(plans, plans.c.id == subscriptions.c.plan_id)
+        .where(subscriptions.c.id == subscription_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"subscription {subscription_id} not found")
+    return SubRow(
+        id=row.id,
+        state=SubState(row.state),
+        plan_id=row.plan_id,
+        api_id=row.api_id,
+        consumer_id=row.consumer_id,
+        application_id=row.application_id,
+        organization_id=row.organization_id,
+    )
+
+
+def move_state(
+    conn: Connection,
+    subscription_id: str,
+    target: SubState,
+    *,
+    cause: Cause,
+    now: datetime,
+    reason: str | None = None,
+    only_from: Iterable[SubState] | None = None,
+    actor: str | None = None,
+) -> bool:
+    """Move the subscription to ``target`` if the state machine allows it.
+
+    Returns True when this call changed the state (and wrote the audit row); False when
+    the subscription is already there, the move is not allowed from its current state,
+    or its current state is not in ``only_from``.
+    """
+    row = conn.execute(
+        select(subscriptions.c.state).where(subscriptions.c.id == subscription_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"subscription {subscription_id} not found")
+    current = SubState(row.state)
+    if current == target:
+        return False
+    if only_from is not None and current not in set(only_from):
+        return False
+    try:
+        transition(current, target, cause, reason)
+    except IllegalTransition as exc:
+        log.info("subscription %s: %s", subscription_id, exc.detail)
+        return False
+    changed = conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.id == subscription_id, subscriptions.c.state == current.value)
+        .values(state=target.value, updated_at=now)
+    ).rowcount
+    if changed != 1:
+        return False
+    conn.execute(
+        subscription_events.insert().values(
+            id=new_id("sev"),
+            subscription_id=subscription_id,
+            from_state=current.value,
+            to_state=target.value,
+            cause=cause.value,
+            actor=actor,
+            reason=reason,
+            created_at=now,
+        )
+    )
+    log.info(
+        "subscription %s: %s -> %s (%s%s)",
+        subscription_id,
+        current.value,
+        target.value,
+        cause.value,
+        f": {reason}" if reason else "",
+    )
+    return True
+
+
+def billing_row(conn: Connection, **where: Any) -> Any:
+    """The ``billing_subscriptions`` row matching one column, or None."""
+    ((col, value),) = where.items()
+    return conn.execute(
+        select(billing_subscriptions).where(billing_subscriptions.c[col] == value)
+    ).first()

@@ -1,0 +1,372 @@
+"""BillingService: what the control plane calls for paid plans and subscriptions.
+
+Where the control plane calls it:
+
+* a paid plan is enabled on an API (``api_plans.enabled`` becomes true), or the pricing
+  of an enabled plan changes -> ``provision_plan(api_id, plan_id)``;
+* a consumer subscribes to a paid plan -> create the subscription ``on_hold``, then
+  ``start_checkout(subscription_id)`` and hand the returned URL to the consumer;
+* ``GET /billing/checkout/success`` and the ``checkout.session.completed`` webhook ->
+  ``activate_from_checkout(session_id)`` (exactly once, whichever comes first);
+* a consumer or admin cancels -> ``cancel(subscription_id, cause)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from tollway.billing import records
+from tollway.billing.credentials import EngineProvider
+from tollway.billing.engine import BillingEngine, ProvisionedPlan
+from tollway.billing.plans import plan_billing_spec
+from tollway.domain.clock import Clock, SystemClock
+from tollway.domain.errors import Conflict, Forbidden, NotFound
+from tollway.domain.subscriptions import LIVE, Cause, SubState
+from tollway.metering.meters import DEFAULT_METER, MeterDefinition, parse_meter
+from tollway.pricing.spec import parse_pricing
+from tollway.store.billing_tables import billing_customers, billing_plans, billing_subscriptions
+from tollway.store.tables import apis, meters, plans, users
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BillingUrls:
+    public_url: str  # where consumers reach Tollway, e.g. https://tollway.example.com
+
+    def success(self) -> str:
+        return f"{self.public_url}/billing/checkout/success?session_id={{CHECKOUT_SESSION_ID}}"
+
+    def cancel(self, subscription_id: str) -> str:
+        return f"{self.public_url}/portal/subscriptions/{subscription_id}?checkout=cancelled"
+
+    def portal_return(self) -> str:
+        return f"{self.public_url}/portal/billing"
+
+
+def meter_definition(conn: Any, organization_id: str, key: str) -> MeterDefinition:
+    row = conn.execute(
+        select(meters.c.definition).where(
+            meters.c.organization_id == organization_id, meters.c.key == key
+        )
+    ).first()
+    if row is not None:
+        return parse_meter(row.definition)
+    if key == DEFAULT_METER.key:
+        return DEFAULT_METER
+    raise NotFound(f"meter {key!r} is not defined")
+
+
+class BillingService:
+    def __init__(
+        self,
+        db: Engine,
+        engines: EngineProvider,
+        urls: BillingUrls,
+        clock: Clock | None = None,
+    ) -> None:
+        self.db = db
+        self.engines = engines
+        self.urls = urls
+        self.clock = clock or SystemClock()
+
+    def now(self) -> datetime:
+        return self.clock.now().astimezone(UTC)
+
+    def engine_for_subscription(self, subscription_id: str) -> BillingEngine:
+        with self.db.connect() as conn:
+            sub = records.load_sub(conn, subscription_id)
+        return self.engines.for_org(sub.organization_id)
+
+    # -- plans ----------------------------------------------------------------------
+
+    def provision_plan(self, api_id: str, plan_id: str) -> ProvisionedPlan | None:
+        """Create or find the Stripe product/prices/meter of a plan enabled on an API.
+        Idempotent. Returns None for a free plan (nothing to bill)."""
+        with self.db.connect() as conn:
+            plan = conn.execute(select(plans).where(plans.c.id == plan_id)).first()
+            api = conn.execute(select(apis).where(apis.c.id == api_id)).first()
+            if plan is None or api is None:
+                raise NotFound("plan or API not found")
+            pricing = parse_pricing(plan.pricing, plan.currency)
+            meter = (
+                meter_definition(conn, plan.organization_id, pricing.usage.meter)
+                if pricing.usage
+                else DEFAULT_METER
+            )
+        if pricing.is_free:
+            return None
+        spec = plan_billing_spec(
+            plan_id=plan_id,
+            api_id=api_id,
+            name=f"{api.name} — {plan.name}",
+            billing_interval=plan.billing_interval,
+            pricing=pricing,
+            meter=meter,
+        )
+        engine = self.engines.for_org(plan.organization_id)
+        result = engine.provision_plan(spec)
+        values = {
+            "product_id": result.product_id,
+            "flat_price_id": result.flat_price_id,
+            "usage_price_id": result.usage_price_id,
+            "meter_id": result.meter_id,
+            "meter_event_name": result.meter_event_name,
+            "meter_key": spec.usage.meter_key if spec.usage else None,
+            "meter_aggregation": spec.usage.aggregation if spec.usage else None,
+            "pricing_hash": "|".join(
+                p or "-" for p in (result.flat_price_id, result.usage_price_id)
+            ),
+            "active": True,
+            "updated_at": self.now(),
+        }
+        with self.db.begin() as conn:
+            done = conn.execute(
+                billing_plans.update()
+                .where(billing_plans.c.api_id == api_id, billing_plans.c.plan_id == plan_id)
+                .values(**values)
+            ).rowcount
+            if not done:
+                conn.execute(
+                    billing_plans.insert().values(api_id=api_id, plan_id=plan_id, **values)
+                )
+        log.info(
+            "provisioned plan %s on API %s: product %s, created %d object(s)",
+            plan_id,
+            api_id,
+            result.product_id,
+            len(result.created),
+        )
+        return result
+
+    def provisioned(self, api_id: str, plan_id: str) -> ProvisionedPlan | None:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(billing_plans).where(
+                    billing_plans.c.api_id == api_id, billing_plans.c.plan_id == plan_id
+                )
+            ).first()
+        if row is None:
+            return None
+        return ProvisionedPlan(
+            product_id=row.product_id,
+            flat_price_id=row.flat_price_id,
+            usage_price_id=row.usage_price_id,
+            meter_id=row.meter_id,
+            meter_event_name=row.meter_event_name,
+        )
+
+    # -- customers and checkout -----------------------------------------------------
+
+    def ensure_customer(self, engine: BillingEngine, consumer_id: str) -> str:
+        """One Stripe customer per consumer account, created once and reused."""
+        with self.db.connect() as conn:
+            known = conn.execute(
+                select(billing_customers.c.customer_id).where(
+                    billing_customers.c.consumer_id == consumer_id
+                )
+            ).scalar()
+            user = conn.execute(select(users).where(users.c.id == consumer_id)).first()
+        if known:
+            return str(known)
+        email = user.email if user is not None else None
+        name = user.name if user is not None else None
+        customer_id = engine.ensure_customer(consumer_id, email, name, None)
+        with self.db.begin() as conn:
+            existing = conn.execute(
+                select(billing_customers.c.customer_id).where(
+                    billing_customers.c.consumer_id == consumer_id
+                )
+            ).scalar()
+            if existing:
+                return str(existing)
+            conn.execute(
+                billing_customers.insert().values(
+                    consumer_id=consumer_id, customer_id=customer_id, created_at=self.now()
+                )
+            )
+        return customer_id
+
+    def requires_payment(self, api_id: str, plan_id: str) -> bool:
+        with self.db.connect() as conn:
+            plan = conn.execute(select(plans).where(plans.c.id == plan_id)).first()
+        if plan is None:
+            raise NotFound(f"plan {plan_id} not found")
+        return not parse_pricing(plan.pricing, plan.currency).is_free
+
+    def start_checkout(self, subscription_id: str) -> str:
+        """A Checkout URL for an ``on_hold`` subscription of a paid plan. Calling it again
+        returns the same open session's URL."""
+        with self.db.connect() as conn:
+            sub = records.load_sub(conn, subscription_id)
+            existing = records.billing_row(conn, subscription_id=subscription_id)
+        if sub.state is not SubState.ON_HOLD:
+            raise Conflict(f"subscription is {sub.state.value}, not waiting for payment")
+        engine = self.engines.for_org(sub.organization_id)
+        if existing is not None and existing.checkout_session_id and existing.checkout_url:
+            info = engine.get_checkout(existing.checkout_session_id)
+            if info.status == "open":
+                return str(existing.checkout_url)
+        plan = self.provisioned(sub.api_id, sub.plan_id) or self.provision_plan(
+            sub.api_id, sub.plan_id
+        )
+        if plan is None:
+            raise Conflict("the plan is free: no checkout needed")
+        self._refuse_second_billed(sub)
+        customer_id = self.ensure_customer(engine, sub.consumer_id)
+        attempt = (existing.checkout_attempt + 1) if existing is not None else 0
+        session = engine.start_checkout(
+            subscription_id=subscription_id,
+            customer_id=customer_id,
+            plan=plan,
+            success_url=self.urls.success(),
+            cancel_url=self.urls.cancel(subscription_id),
+            attempt=attempt,
+        )
+        now = self.now()
+        values = {
+            "consumer_id": sub.consumer_id,
+            "customer_id": customer_id,
+            "checkout_session_id": session.id,
+            "checkout_url": session.url,
+            "checkout_attempt": attempt,
+            "updated_at": now,
+        }
+        with self.db.begin() as conn:
+            if existing is None:
+                conn.execute(
+                    billing_subscriptions.insert().values(
+                        subscription_id=subscription_id, created_at=now, **values
+                    )
+                )
+            else:
+                conn.execute(
+                    billing_subscriptions.update()
+                    .where(billing_subscriptions.c.subscription_id == subscription_id)
+                    .values(**values)
+                )
+        return session.url
+
+    def _refuse_second_billed(self, sub: records.SubRow) -> None:
+        """Stripe bills a meter per customer: two live subscriptions of one consumer on
+        the same API and plan would both be charged for the usage of each."""
+        from tollway.store.tables import subscriptions
+
+        with self.db.connect() as conn:
+            other = conn.execute(
+                select(subscriptions.c.id).where(
+                    subscriptions.c.consumer_id == sub.consumer_id,
+                    subscriptions.c.api_id == sub.api_id,
+                    subscriptions.c.plan_id == sub.plan_id,
+                    subscriptions.c.id != sub.id,
+                    subscriptions.c.state.in_([s.value for s in LIVE]),
+                )
+            ).first()
+        if other is not None:
+            raise Conflict(
+                "you already have a subscription to this plan of this API (from another "
+                "application); one paid subscription per plan and API per account"
+            )
+
+    def activate_from_checkout(self, session_id: str, cause: Cause = Cause.USER) -> bool:
+        """Activate the subscription paid in this Checkout session. Exactly once: returns
+        True only for the call that moved it from ``on_hold`` to ``active``."""
+        with self.db.connect() as conn:
+            row = records.billing_row(conn, checkout_session_id=session_id)
+        if row is None:
+            raise NotFound("unknown checkout session")
+        engine = self.engine_for_subscription(row.subscription_id)
+        info = engine.get_checkout(session_id)
+        if not info.is_paid:
+            return False
+        now = self.now()
+        with self.db.begin() as conn:
+            conn.execute(
+                billing_subscriptions.update()
+                .where(
+                    billing_subscriptions.c.subscription_id == row.subscription_id,
+                    billing_subscriptions.c.stripe_subscription_id.is_(None),
+                )
+                .values(stripe_subscription_id=info.subscription_id, updated_at=now)
+            )
+            moved = records.move_state(
+                conn,
+                row.subscription_id,
+                SubState.ACTIVE,
+                cause=cause,
+                now=now,
+                reason="paid in Stripe Checkout",
+                only_from=[SubState.ON_HOLD],
+            )
+            if moved:
+                conn.execute(
+                    billing_subscriptions.update()
+                    .where(billing_subscriptions.c.subscription_id == row.subscription_id)
+                    .values(activated_at=now)
+                )
+        if info.subscription_id:
+            self.refresh_periods(engine, row.subscription_id, info.subscription_id)
+        return moved
+
+    def refresh_periods(
+        self, engine: BillingEngine, subscription_id: str, provider_subscription_id: str
+    ) -> None:
+        sub = engine.get_subscription(provider_subscription_id)
+        with self.db.begin() as conn:
+            conn.execute(
+                billing_subscriptions.update()
+                .where(billing_subscriptions.c.subscription_id == subscription_id)
+                .values(
+                    stripe_status=sub.status,
+                    current_period_start=sub.current_period_start,
+                    current_period_end=sub.current_period_end,
+                    latest_invoice_id=sub.latest_invoice_id,
+                    updated_at=self.now(),
+                )
+            )
+
+    # -- portal and cancellation ----------------------------------------------------
+
+    def portal_url(self, subscription_id: str, consumer_id: str) -> str:
+        with self.db.connect() as conn:
+            sub = records.load_sub(conn, subscription_id)
+            row = records.billing_row(conn, subscription_id=subscription_id)
+        if sub.consumer_id != consumer_id:
+            raise Forbidden("not your subscription")
+        if row is None:
+            raise NotFound("this subscription is not billed through Stripe")
+        return self.engines.for_org(sub.organization_id).portal_url(
+            row.customer_id, self.urls.portal_return()
+        )
+
+    def cancel(
+        self, subscription_id: str, cause: Cause = Cause.USER, actor: str | None = None
+    ) -> bool:
+        """End the subscription on both sides: Stripe first (so nothing keeps billing),
+        then Tollway. Returns True if the Tollway state changed."""
+        with self.db.connect() as conn:
+            sub = records.load_sub(conn, subscription_id)
+            row = records.billing_row(conn, subscription_id=subscription_id)
+        if row is not None:
+            engine = self.engines.for_org(sub.organization_id)
+            if row.stripe_subscription_id:
+                engine.cancel_subscription(row.stripe_subscription_id)
+            elif row.checkout_session_id:
+                engine.expire_checkout(row.checkout_session_id)
+        now = self.now()
+        with self.db.begin() as conn:
+            moved = records.move_state(
+                conn, subscription_id, SubState.CANCELLED, cause=cause, now=now, actor=actor
+            )
+            if row is not None:
+                conn.execute(
+                    billing_subscriptions.update()
+                    .where(billing_subscriptions.c.subscription_id == subscription_id)
+                    .values(cancelled_at=now, updated_at=now, stripe_status="canceled")
+                )
+        return moved

@@ -1,0 +1,428 @@
+"""The Stripe billing engine: ``BillingEngine`` over the typed ``StripeClient``.
+
+Idempotency, so that a re-run or a crash halfway never creates anything twice:
+
+* product: idempotency key ``tollway-product-<api>-<plan>``, then found again through
+  its metadata (``tollway_plan_id``/``tollway_api_id``) when the key has expired;
+* prices: a lookup key that contains a hash of the price (``tw_<api>_<plan>_<part>_<hash>``)
+  — an unchanged price is found by its lookup key, a changed one gets a new key; the
+  old prices of the product are then deactivated (existing subscriptions keep them);
+* meter: found by its event name (unique per Stripe account) before creating;
+* customers, checkout sessions: idempotency keys derived from Tollway ids;
+* meter events: the deterministic ``identifier`` Tollway computes per usage window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import stripe
+
+from tollway.billing.engine import (
+    CheckoutInfo,
+    CheckoutSession,
+    InvoiceInfo,
+    InvoiceLine,
+    MeterPush,
+    PlanBillingSpec,
+    ProvisionedPlan,
+    PushResult,
+    SubscriptionInfo,
+)
+from tollway.billing.errors import RetryableProviderError
+from tollway.billing.stripe import mapping
+from tollway.billing.stripe.client import stripe_errors, translate
+from tollway.domain.errors import BillingProviderError
+
+log = logging.getLogger(__name__)
+
+
+def _id(value: object) -> str | None:
+    """An expandable field's id, whether Stripe sent the id or the object."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        v = value.get("id")
+        return v if isinstance(v, str) else None
+    got = getattr(value, "id", None)
+    return got if isinstance(got, str) else None
+
+
+def _meta(value: object) -> dict[str, str]:
+    if isinstance(value, stripe.StripeObject):
+        return {str(k): str(v) for k, v in value.to_dict(recursive=False).items()}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    return {}
+
+
+def _raw(obj: stripe.StripeObject) -> dict[str, Any]:
+    return obj.to_dict()
+
+
+class StripeBillingEngine:
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self.client = client
+
+    # -- provisioning ---------------------------------------------------------------
+
+    def _find_product(self, spec: PlanBillingSpec) -> stripe.Product | None:
+        for product in self.client.v1.products.list(params={"limit": 100}).auto_paging_iter():
+            meta = _meta(product.metadata)
+            if (
+                meta.get(mapping.META_PLAN) == spec.plan_id
+                and meta.get(mapping.META_API) == spec.api_id
+            ):
+                return product
+        return None
+
+    def _ensure_product(self, spec: PlanBillingSpec, created: list[str]) -> str:
+        product = self._find_product(spec)
+        if product is None:
+            product = self.client.v1.products.create(
+                params={
+                    "name": spec.name,
+                    "metadata": {mapping.META_PLAN: spec.plan_id, mapping.META_API: spec.api_id},
+                },
+                options={"idempotency_key": mapping.product_key(spec)},
+            )
+            created.append(product.id)
+        elif not product.active or product.name != spec.name:
+            self.client.v1.products.update(product.id, params={"active": True, "name": spec.name})
+        return product.id
+
+    def _ensure_meter(self, spec: PlanBillingSpec, created: list[str]) -> tuple[str, str]:
+        name = mapping.meter_event_name(spec)
+        for meter in self.client.v1.billing.meters.list(params={"limit": 100}).auto_paging_iter():
+            if meter.event_name == name:
+                if meter.status != "active":
+                    self.client.v1.billing.meters.reactivate(meter.id)
+                return meter.id, name
+        meter = self.client.v1.billing.meters.create(
+            params=mapping.meter_params(spec),
+            options={"idempotency_key": f"tollway-meter-{name}"},
+        )
+        created.append(meter.id)
+        return meter.id, name
+
+    def _ensure_price(
+        self,
+        spec: PlanBillingSpec,
+        component: str,
+        params: stripe.params.PriceCreateParams,
+        created: list[str],
+    ) -> str:
+        key = mapping.lookup_key(spec, component)
+        found = self.client.v1.prices.list(params={"lookup_keys": [key], "limit": 1})
+        if found.data:
+            price = found.data[0]
+            if not price.active:
+                self.client.v1.prices.update(price.id, params={"active": True})
+            return price.id
+        body: stripe.params.PriceCreateParams = {
+            **params,
+            "lookup_key": key,
+            "metadata": {
+                mapping.META_PLAN: spec.plan_id,
+                mapping.META_API: spec.api_id,
+                mapping.META_COMPONENT: component,
+                mapping.META_HASH: mapping.price_fingerprint(spec, component),
+            },
+        }
+        price = self.client.v1.prices.create(
+            params=body, options={"idempotency_key": f"tollway-price-{key}"}
+        )
+        created.append(price.id)
+        return price.id
+
+    def _retire_other_prices(self, product_id: str, keep: set[str]) -> list[str]:
+        retired: list[str] = []
+        listing = self.client.v1.prices.list(
+            params={"product": product_id, "active": True, "limit": 100}
+        )
+        for price in listing.auto_paging_iter():
+            if price.id not in keep:
+                self.client.v1.prices.update(price.id, params={"active": False})
+                retired.append(price.id)
+        return retired
+
+    def provision_plan(self, spec: PlanBillingSpec) -> ProvisionedPlan:
+        created: list[str] = []
+        with stripe_errors():
+            product_id = self._ensure_product(spec, created)
+            flat_id = usage_id = meter_id = event_name = None
+            if spec.flat_fee_minor > 0:
+                flat_id = self._ensure_price(
+                    spec, "flat", mapping.flat_price_params(spec, product_id), created
+                )
+            if spec.usage is not None:
+                meter_id, event_name = self._ensure_meter(spec, created)
+                usage_id = self._ensure_price(
+                    spec, "usage", mapping.usage_price_params(spec, product_id, meter_id), created
+                )
+            keep = {p for p in (flat_id, usage_id) if p}
+            retired = self._retire_other_prices(product_id, keep)
+        return ProvisionedPlan(
+            product_id=product_id,
+            flat_price_id=flat_id,
+            usage_price_id=usage_id,
+            meter_id=meter_id,
+            meter_event_name=event_name,
+            retired_price_ids=tuple(retired),
+            created=tuple(created),
+        )
+
+    def retire_plan(self, product_id: str) -> None:
+        with stripe_errors():
+            self._retire_other_prices(product_id, set())
+            self.client.v1.products.update(product_id, params={"active": False})
+
+    # -- customers, checkout, portal ------------------------------------------------
+
+    def ensure_customer(
+        self, consumer_id: str, email: str | None, name: str | None, known_id: str | None
+    ) -> str:
+        with stripe_errors():
+            if known_id:
+                return known_id
+            params: stripe.params.CustomerCreateParams = {
+                "metadata": {"tollway_consumer_id": consumer_id}
+            }
+            if email:
+                params["email"] = email
+            if name:
+                params["name"] = name
+            customer = self.client.v1.customers.create(
+                params=params, options={"idempotency_key": f"tollway-customer-{consumer_id}"}
+            )
+            return customer.id
+
+    def start_checkout(
+        self,
+        *,
+        subscription_id: str,
+        customer_id: str,
+        plan: ProvisionedPlan,
+        success_url: str,
+        cancel_url: str,
+        attempt: int = 0,
+    ) -> CheckoutSession:
+        items: list[stripe.params.checkout.SessionCreateParamsLineItem] = []
+        if plan.flat_price_id:
+            items.append({"price": plan.flat_price_id, "quantity": 1})
+        if plan.usage_price_id:
+            items.append({"price": plan.usage_price_id})
+        if not items:
+            raise BillingProviderError("the plan has no Stripe price to check out")
+        meta = {mapping.META_SUBSCRIPTION: subscription_id}
+        with stripe_errors():
+            session = self.client.v1.checkout.sessions.create(
+                params={
+                    "mode": "subscription",
+                    "customer": customer_id,
+                    "line_items": items,
+                    "success_url": success_url,
+                    "cancel_url": cancel_url,
+                    "client_reference_id": subscription_id,
+                    "metadata": meta,
+                    "subscription_data": {"metadata": meta},
+                },
+                options={"idempotency_key": f"tollway-checkout-{subscription_id}-{attempt}"},
+            )
+        if not session.url:
+            raise BillingProviderError("Stripe returned a checkout session without a URL")
+        return CheckoutSession(id=session.id, url=session.url)
+
+    def get_checkout(self, session_id: str) -> CheckoutInfo:
+        with stripe_errors():
+            s = self.client.v1.checkout.sessions.retrieve(session_id)
+        return CheckoutInfo(
+            id=s.id,
+            status=str(s.status or "open"),
+            payment_status=str(s.payment_status),
+            customer_id=_id(s.customer),
+            subscription_id=_id(s.subscription),
+            client_reference_id=s.client_reference_id,
+        )
+
+    def expire_checkout(self, session_id: str) -> None:
+        with stripe_errors():
+            s = self.client.v1.checkout.sessions.retrieve(session_id)
+            if s.status == "open":
+                self.client.v1.checkout.sessions.expire(session_id)
+
+    def portal_url(self, customer_id: str, return_url: str) -> str:
+        with stripe_errors():
+            session = self.client.v1.billing_portal.sessions.create(
+                params={"customer": customer_id, "return_url": return_url}
+            )
+        return session.url
+
+    # -- subscriptions --------------------------------------------------------------
+
+    def get_subscription(self, provider_subscription_id: str) -> SubscriptionInfo:
+        with stripe_errors():
+            sub = self.client.v1.subscriptions.retrieve(
+                provider_subscription_id, params={"expand": ["latest_invoice"]}
+            )
+        raw = _raw(sub)
+        items: list[dict[str, Any]] = list((raw.get("items") or {}).get("data") or [])
+        starts = [int(i.get("current_period_start") or 0) for i in items]
+        ends = [int(i.get("current_period_end") or 0) for i in items]
+        ps = int(min(starts) if starts else raw.get("current_period_start") or 0)
+        pe = int(max(ends) if ends else raw.get("current_period_end") or 0)
+        inv = sub.latest_invoice
+        inv_id = _id(inv)
+        inv_status = getattr(inv, "status", None) if inv is not None else None
+        inv_created = getattr(inv, "created", None) if inv is not None else None
+        return SubscriptionInfo(
+            id=sub.id,
+            status=str(sub.status),
+            customer_id=_id(sub.customer) or "",
+            current_period_start=ps,
+            current_period_end=pe,
+            cancel_at_period_end=bool(sub.cancel_at_period_end),
+            latest_invoice_id=inv_id,
+            latest_invoice_status=str(inv_status) if inv_status else None,
+            latest_invoice_created=int(inv_created) if inv_created else None,
+            price_ids=tuple(p for p in (_id(i.get("price")) for i in items) if p),
+            metadata=_meta(sub.metadata),
+        )
+
+    def cancel_subscription(self, provider_subscription_id: str) -> None:
+        try:
+            sub = self.client.v1.subscriptions.retrieve(provider_subscription_id)
+            if sub.status in ("canceled", "incomplete_expired"):
+                return
+            self.client.v1.subscriptions.cancel(provider_subscription_id)
+        except stripe.InvalidRequestError as err:
+            if err.http_status == 404:
+                return
+            raise translate(err) from err
+        except stripe.StripeError as err:
+            raise translate(err) from err
+
+    # -- usage ----------------------------------------------------------------------
+
+    def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult:
+        """Send meter events one by one; stops at the first retryable failure (which
+        is raised after what succeeded is reported through ``PushResult.accepted`` of
+        the exception's ``partial`` attribute)."""
+        accepted: list[str] = []
+        failed: list[tuple[str, str]] = []
+        for push in pushes:
+            try:
+                self.client.v1.billing.meter_events.create(
+                    params={
+                        "event_name": push.event_name,
+                        "identifier": push.identifier,
+                        "timestamp": push.timestamp,
+                        "payload": {
+                            mapping.PAYLOAD_CUSTOMER: push.customer_id,
+                            mapping.PAYLOAD_VALUE: str(push.value),
+                        },
+                    }
+                )
+                accepted.append(push.identifier)
+            except stripe.StripeError as err:
+                if _is_duplicate(err):
+                    accepted.append(push.identifier)  # Stripe already has it
+                    continue
+                translated = translate(err)
+                if isinstance(translated, RetryableProviderError):
+                    translated.partial = PushResult(tuple(accepted), tuple(failed))  # type: ignore[attr-defined]
+                    raise translated from err
+                failed.append((push.identifier, translated.detail))
+        return PushResult(tuple(accepted), tuple(failed))
+
+    def meter_total(self, meter_id: str, customer_id: str, start: int, end: int) -> int:
+        total = 0.0
+        with stripe_errors():
+            summaries = self.client.v1.billing.meters.event_summaries.list(
+                meter_id,
+                params={"customer": customer_id, "start_time": start, "end_time": end},
+            )
+            for summary in summaries.auto_paging_iter():
+                total += float(summary.aggregated_value)
+        return round(total)
+
+    # -- invoices -------------------------------------------------------------------
+
+    def preview_invoice(
+        self, customer_id: str, provider_subscription_id: str
+    ) -> InvoiceInfo | None:
+        try:
+            inv = self.client.v1.invoices.create_preview(
+                params={"customer": customer_id, "subscription": provider_subscription_id}
+            )
+        except stripe.InvalidRequestError as err:
+            if err.code == "invoice_upcoming_none":
+                return None
+            raise translate(err) from err
+        except stripe.StripeError as err:
+            raise translate(err) from err
+        return _invoice(inv)
+
+    def list_invoices(self, customer_id: str, limit: int = 24) -> list[InvoiceInfo]:
+        with stripe_errors():
+            listing = self.client.v1.invoices.list(params={"customer": customer_id, "limit": limit})
+        return [_invoice(inv) for inv in listing.data]
+
+    def get_invoice(self, invoice_id: str) -> InvoiceInfo:
+        with stripe_errors():
+            return _invoice(self.client.v1.invoices.retrieve(invoice_id))
+
+
+def _is_duplicate(err: stripe.StripeError) -> bool:
+    """A meter event whose identifier Stripe has already seen."""
+    text = str(err._message or "").lower()
+    return err.http_status == 400 and (
+        err.code in ("duplicate_meter_event", "resource_already_exists")
+        or ("identifier" in text and ("already" in text or "duplicate" in text))
+    )
+
+
+def _invoice_subscription(raw: dict[str, Any]) -> str | None:
+    parent = raw.get("parent")
+    if parent:
+        details = parent.get("subscription_details")
+        if details and details.get("subscription"):
+            return _id(details.get("subscription"))
+    return _id(raw.get("subscription"))
+
+
+def _invoice(inv: stripe.Invoice) -> InvoiceInfo:
+    raw = _raw(inv)
+    lines: list[InvoiceLine] = []
+    for line in (raw.get("lines") or {}).get("data") or []:
+        pricing = line.get("pricing") or {}
+        details = pricing.get("price_details") if pricing else None
+        price = _id(details.get("price")) if details else _id(line.get("price"))
+        qty = line.get("quantity")
+        lines.append(
+            InvoiceLine(
+                description=str(line.get("description") or ""),
+                amount_minor=int(line.get("amount") or 0),
+                quantity=int(qty) if qty is not None else None,
+                price_id=price,
+            )
+        )
+    return InvoiceInfo(
+        id=raw.get("id"),
+        number=inv.number,
+        status=inv.status,
+        currency=str(inv.currency).upper(),
+        total_minor=int(inv.total),
+        amount_due_minor=int(inv.amount_due),
+        period_start=int(inv.period_start),
+        period_end=int(inv.period_end),
+        hosted_url=inv.hosted_invoice_url,
+        pdf_url=inv.invoice_pdf,
+        subscription_id=_invoice_subscription(raw),
+        created=int(inv.created),
+        lines=tuple(lines),
+    )
