@@ -119,6 +119,7 @@ webhook_inbox = Table(
     "webhook_inbox",
     metadata,
     Column("event_id", String(SID), primary_key=True),
+    Column("organization_id", String(ID), nullable=True),
     Column("type", String(100), nullable=False),
     Column("object_id", String(SID), nullable=True),
     Column("livemode", Boolean, nullable=False),

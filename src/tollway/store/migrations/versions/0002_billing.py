@@ -89,6 +89,7 @@ def upgrade() -> None:
     op.create_table(
         "webhook_inbox",
         sa.Column("event_id", sa.String(length=255), nullable=False),
+        sa.Column("organization_id", sa.String(length=40), nullable=True),
         sa.Column("type", sa.String(length=100), nullable=False),
         sa.Column("object_id", sa.String(length=255), nullable=True),
         sa.Column("livemode", sa.Boolean(), nullable=False),

@@ -1,0 +1,129 @@
+"""The webhook inbox: verified events stored by event id before anything else happens.
+
+* ``record`` inserts the event; the primary key on ``event_id`` makes a duplicate
+  delivery — even two at the same instant — a no-op (``INSERT ... ON CONFLICT DO
+  NOTHING``), so only one row ever exists and it is applied once.
+* ``claim`` hands a row to exactly one worker (compare-and-set on ``state``, with a
+  lease so a crashed worker's row is picked up again).
+* ``finish`` records the outcome: ``done``, ``ignored`` (unknown or foreign events,
+  acknowledged and logged) or back to ``received`` for a retry (``failed`` after
+  ``MAX_ATTEMPTS``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tollway.store.billing_tables import webhook_inbox
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+
+
+def _insert(conn: Connection, values: dict[str, Any]) -> int:
+    if conn.dialect.name == "postgresql":
+        pg = postgresql.insert(webhook_inbox).values(**values).on_conflict_do_nothing()
+        return conn.execute(pg).rowcount
+    if conn.dialect.name == "sqlite":
+        lite = sqlite.insert(webhook_inbox).values(**values).on_conflict_do_nothing()
+        return conn.execute(lite).rowcount
+    exists = conn.execute(
+        select(webhook_inbox.c.event_id).where(webhook_inbox.c.event_id == values["event_id"])
+    ).first()
+    if exists:
+        return 0
+    return conn.execute(webhook_inbox.insert().values(**values)).rowcount
+
+
+def record(db: Engine, event: dict[str, Any], organization_id: str | None, now: datetime) -> bool:
+    """Store a verified event; True if it is new, False for a duplicate delivery."""
+    obj = (event.get("data") or {}).get("object") or {}
+    values = {
+        "event_id": str(event["id"]),
+        "organization_id": organization_id,
+        "type": str(event.get("type") or ""),
+        "object_id": obj.get("id") if isinstance(obj, dict) else None,
+        "livemode": bool(event.get("livemode", False)),
+        "payload": event,
+        "state": "received",
+        "attempts": 0,
+        "received_at": now,
+    }
+    with db.begin() as conn:
+        return _insert(conn, values) == 1
+
+
+def claim(db: Engine, event_id: str, now: datetime) -> dict[str, Any] | None:
+    """Take the event for processing; None if another worker has it or it is finished."""
+    with db.begin() as conn:
+        got = conn.execute(
+            update(webhook_inbox)
+            .where(
+                webhook_inbox.c.event_id == event_id,
+                or_(
+                    webhook_inbox.c.state == "received",
+                    and_(
+                        webhook_inbox.c.state == "processing",
+                        webhook_inbox.c.locked_until < now,
+                    ),
+                ),
+            )
+            .values(
+                state="processing",
+                locked_until=now + LEASE,
+                attempts=webhook_inbox.c.attempts + 1,
+            )
+        ).rowcount
+        if got != 1:
+            return None
+        row = conn.execute(select(webhook_inbox).where(webhook_inbox.c.event_id == event_id)).one()
+    return dict(row._mapping)
+
+
+def pending(db: Engine, now: datetime, limit: int = 100) -> list[str]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(webhook_inbox.c.event_id)
+            .where(
+                or_(
+                    webhook_inbox.c.state == "received",
+                    and_(
+                        webhook_inbox.c.state == "processing",
+                        webhook_inbox.c.locked_until < now,
+                    ),
+                )
+            )
+            .order_by(webhook_inbox.c.received_at)
+            .limit(limit)
+        ).fetchall()
+    return [r.event_id for r in rows]
+
+
+def finish(
+    db: Engine, event_id: str, state: str, result: str, now: datetime, attempts: int = 1
+) -> None:
+    if state == "retry":
+        state = "failed" if attempts >= MAX_ATTEMPTS else "received"
+    with db.begin() as conn:
+        conn.execute(
+            update(webhook_inbox)
+            .where(webhook_inbox.c.event_id == event_id)
+            .values(
+                state=state,
+                result=result[:2000],
+                locked_until=None,
+                processed_at=now if state in ("done", "ignored", "failed") else None,
+            )
+        )
+
+
+def get(db: Engine, event_id: str) -> dict[str, Any] | None:
+    with db.connect() as conn:
+        row = conn.execute(
+            select(webhook_inbox).where(webhook_inbox.c.event_id == event_id)
+        ).first()
+    return None if row is None else dict(row._mapping)

@@ -1,0 +1,256 @@
+"""Applying inbox events: fetch the current object from Stripe, then follow the access
+table (``tollway.webhooks.access``). Every handler is idempotent, so a retried or
+duplicated event changes nothing the second time.
+
+=================================  ========================================================
+event                              effect
+=================================  ========================================================
+checkout.session.completed         activate the pending subscription (exactly once, shared
+                                   with the success redirect)
+checkout.session.expired           cancel the pending (``on_hold``) subscription
+invoice.payment_succeeded          re-read the subscription: unblock if Stripe says active
+invoice.payment_failed             re-read the subscription: ``past_due`` -> grace period,
+                                   then blocked; a failed old invoice changes nothing
+invoice.payment_action_required    block while the latest invoice waits for the customer
+customer.subscription.updated      follow Stripe's status through the access table
+customer.subscription.deleted      cancel; the billing link is closed (kept as a tombstone
+                                   with ``stripe_status=canceled`` so late events match)
+anything else                      acknowledged, logged, stored as ``ignored``
+=================================  ========================================================
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from tollway.billing import records
+from tollway.billing.credentials import EngineProvider
+from tollway.billing.engine import BillingEngine
+from tollway.billing.errors import RetryableProviderError
+from tollway.billing.service import BillingService
+from tollway.domain.clock import Clock, SystemClock
+from tollway.domain.errors import TollwayError
+from tollway.domain.subscriptions import Cause, SubState
+from tollway.store.billing_tables import billing_subscriptions
+from tollway.webhooks import access, inbox
+
+log = logging.getLogger(__name__)
+
+HANDLED = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.expired",
+        "invoice.payment_succeeded",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+    }
+)
+
+
+class WebhookProcessor:
+    def __init__(
+        self,
+        db: Engine,
+        service: BillingService,
+        engines: EngineProvider,
+        *,
+        grace_s: int = 3 * 86400,
+        clock: Clock | None = None,
+    ) -> None:
+        self.db = db
+        self.service = service
+        self.engines = engines
+        self.grace = timedelta(seconds=grace_s)
+        self.clock = clock or SystemClock()
+
+    def now(self) -> datetime:
+        return self.clock.now().astimezone(UTC)
+
+    # -- driving --------------------------------------------------------------------
+
+    def process(self, event_id: str) -> str | None:
+        """Apply one event if nobody else is; returns the final inbox state or None."""
+        row = inbox.claim(self.db, event_id, self.now())
+        if row is None:
+            return None
+        try:
+            result = self.apply(row["type"], row["payload"], row["organization_id"])
+            state = "ignored" if result.startswith("ignored") else "done"
+        except RetryableProviderError as exc:
+            state, result = "retry", f"retry: {exc.detail}"
+        except TollwayError as exc:
+            state, result = "retry", f"error: {exc.detail}"
+        except Exception as exc:  # keep the worker alive; the event stays for a retry
+            log.exception("webhook %s failed", event_id)
+            state, result = "retry", f"error: {type(exc).__name__}: {exc}"
+        inbox.finish(self.db, event_id, state, result, self.now(), row["attempts"])
+        log.info("webhook %s (%s): %s", event_id, row["type"], result)
+        return state
+
+    def run_pending(self, limit: int = 100) -> int:
+        done = 0
+        for event_id in inbox.pending(self.db, self.now(), limit):
+            if self.process(event_id) is not None:
+                done += 1
+        self.sweep_grace()
+        return done
+
+    # -- handlers -------------------------------------------------------------------
+
+    def apply(self, type_: str, event: dict[str, Any], organization_id: str | None) -> str:
+        if type_ not in HANDLED:
+            log.info("webhook event type %s is not used by Tollway: acknowledged", type_)
+            return f"ignored: {type_} is not used"
+        obj = (event.get("data") or {}).get("object") or {}
+        object_id = str(obj.get("id") or "")
+        if type_ == "checkout.session.completed":
+            return self._checkout_completed(object_id)
+        if type_ == "checkout.session.expired":
+            return self._checkout_expired(object_id)
+        if organization_id is None:
+            return "ignored: no organization"
+        engine = self.engines.for_org(organization_id)
+        if type_.startswith("invoice."):
+            invoice = engine.get_invoice(object_id)
+            if not invoice.subscription_id:
+                return "ignored: invoice without subscription"
+            return self.sync_subscription(
+                engine, invoice.subscription_id, type_=type_, invoice_id=object_id
+            )
+        return self.sync_subscription(engine, object_id, type_=type_)
+
+    def _checkout_completed(self, session_id: str) -> str:
+        with self.db.connect() as conn:
+            row = records.billing_row(conn, checkout_session_id=session_id)
+        if row is None:
+            return "ignored: checkout session not started by Tollway"
+        moved = self.service.activate_from_checkout(session_id, cause=Cause.WEBHOOK)
+        return "activated" if moved else "already active (or not paid)"
+
+    def _checkout_expired(self, session_id: str) -> str:
+        with self.db.connect() as conn:
+            row = records.billing_row(conn, checkout_session_id=session_id)
+        if row is None:
+            return "ignored: checkout session not started by Tollway"
+        engine = self.service.engine_for_subscription(row.subscription_id)
+        info = engine.get_checkout(session_id)
+        if info.status != "expired":
+            return f"checkout session is {info.status}: no change"
+        with self.db.begin() as conn:
+            moved = records.move_state(
+                conn,
+                row.subscription_id,
+                SubState.CANCELLED,
+                cause=Cause.WEBHOOK,
+                now=self.now(),
+                reason="checkout session expired",
+                only_from=[SubState.ON_HOLD],
+            )
+        return "cancelled" if moved else "no change"
+
+    def _billing_row_for(self, provider_subscription_id: str, metadata: dict[str, str]) -> Any:
+        with self.db.connect() as conn:
+            row = records.billing_row(conn, stripe_subscription_id=provider_subscription_id)
+            if row is None and metadata.get("tollway_subscription_id"):
+                row = records.billing_row(conn, subscription_id=metadata["tollway_subscription_id"])
+        return row
+
+    def sync_subscription(
+        self,
+        engine: BillingEngine,
+        provider_subscription_id: str,
+        *,
+        type_: str,
+        invoice_id: str | None = None,
+    ) -> str:
+        info = engine.get_subscription(provider_subscription_id)
+        row = self._billing_row_for(provider_subscription_id, info.metadata)
+        if row is None:
+            return "ignored: subscription not managed by Tollway"
+        now = self.now()
+        if type_ == "invoice.payment_action_required" and access.action_required_blocks(
+            event_invoice_id=invoice_id,
+            latest_invoice_id=info.latest_invoice_id,
+            latest_status=info.latest_invoice_status,
+        ):
+            decision = access.Decision(
+                SubState.BLOCKED,
+                only_from=(SubState.ACTIVE,),
+                reason="payment needs the customer's authentication",
+                past_due_since=row.past_due_since,
+            )
+        else:
+            decision = access.decide(
+                status=info.status,
+                latest_invoice_status=info.latest_invoice_status,
+                past_due_since=row.past_due_since,
+                now=now,
+                grace=self.grace,
+            )
+        values: dict[str, Any] = {
+            "stripe_subscription_id": info.id,
+            "stripe_status": info.status,
+            "current_period_start": info.current_period_start,
+            "current_period_end": info.current_period_end,
+            "latest_invoice_id": info.latest_invoice_id,
+            "past_due_since": decision.past_due_since,
+            "updated_at": now,
+        }
+        if info.status in ("canceled", "incomplete_expired"):
+            values["cancelled_at"] = row.cancelled_at or now
+        with self.db.begin() as conn:
+            conn.execute(
+                billing_subscriptions.update()
+                .where(billing_subscriptions.c.subscription_id == row.subscription_id)
+                .values(**values)
+            )
+            moved = False
+            if decision.target is not None:
+                moved = records.move_state(
+                    conn,
+                    row.subscription_id,
+                    decision.target,
+                    cause=Cause.WEBHOOK,
+                    now=now,
+                    reason=decision.reason,
+                    only_from=decision.only_from or None,
+                )
+        target = decision.target.value if decision.target else "unchanged"
+        return f"{info.status} -> {target if moved else 'no change'} ({decision.reason})"
+
+    def sweep_grace(self) -> int:
+        """Block ``past_due`` subscriptions whose grace period has run out (no event
+        arrives when a grace period ends, so this runs with the worker loop)."""
+        if self.grace.total_seconds() < 0:
+            return 0
+        cutoff = self.now() - self.grace
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(billing_subscriptions.c.subscription_id).where(
+                    billing_subscriptions.c.stripe_status == "past_due",
+                    billing_subscriptions.c.past_due_since <= cutoff,
+                )
+            ).fetchall()
+        blocked = 0
+        for r in rows:
+            with self.db.begin() as conn:
+                if records.move_state(
+                    conn,
+                    r.subscription_id,
+                    SubState.BLOCKED,
+                    cause=Cause.SYSTEM,
+                    now=self.now(),
+                    reason="past_due beyond the grace period",
+                    only_from=[SubState.ACTIVE],
+                ):
+                    blocked += 1
+        return blocked
