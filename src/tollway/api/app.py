@@ -1,0 +1,50 @@
+"""The control-plane application: REST API under /api/v1, OAuth2 endpoints, health."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from tollway import __version__
+from tollway.api import problems
+from tollway.api.context import AppContext
+from tollway.api.routes_apis import router as apis_router
+from tollway.api.routes_apps import router as apps_router
+from tollway.api.routes_oauth import router as oauth_router
+from tollway.api.routes_plans import router as plans_router
+from tollway.api.routes_subscriptions import router as subs_router
+from tollway.api.routes_users import router as users_router
+
+OPTIONAL_ROUTERS = ("tollway.api.billing_routes", "tollway.portal.routes")
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    app = FastAPI(
+        title="Tollway control plane",
+        version=__version__,
+        description="Publish, monetize and bill APIs. Errors are RFC 9457 problem+json.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    problems.install(app)
+    for router in (users_router, apis_router, plans_router, apps_router, subs_router, oauth_router):
+        app.include_router(router)
+    for name in OPTIONAL_ROUTERS:
+        try:
+            module: Any = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["health"], include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    return app

@@ -1,0 +1,204 @@
+"""The ``tollway`` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tollway.domain.errors import TollwayError
+from tollway.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Tollway: self-hosted API monetization.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+admin_app = typer.Typer(help="Administration: tokens and users.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML configuration file")]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (default ./.tollway or TOLLWAY_DATA_DIR)"),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def _settings(config: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, data_dir=data_dir, **overrides)
+    except TollwayError as exc:
+        raise _fail(exc.detail) from None
+
+
+def _logging(settings: Settings) -> None:
+    from tollway.logs import configure
+
+    configure(settings.log_level)
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="Control plane address")] = None,
+    port: Annotated[int | None, typer.Option(help="Control plane port (default 8000)")] = None,
+    gateway: Annotated[bool, typer.Option(help="Also run the gateway in this process")] = True,
+    workers: Annotated[bool, typer.Option(help="Also run the background workers")] = True,
+    migrate: Annotated[bool, typer.Option(help="Upgrade the schema at start")] = True,
+) -> None:
+    """Run the control plane (and by default the gateway and workers) in one process."""
+    settings = _settings(config, data_dir, host=host, port=port)
+    _logging(settings)
+    from tollway.server import run_all
+
+    try:
+        run_all(settings, gateway=gateway, workers=workers, migrate=migrate)
+    except TollwayError as exc:
+        raise _fail(exc.detail) from None
+
+
+@app.command("gateway")
+def gateway_cmd(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run only the gateway (start any number, against the same database and Redis)."""
+    settings = _settings(config, data_dir)
+    _logging(settings)
+    from tollway.server import run_gateway_only
+
+    try:
+        run_gateway_only(settings)
+    except TollwayError as exc:
+        raise _fail(exc.detail) from None
+
+
+@app.command()
+def migrate(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Upgrade the database schema to the latest revision."""
+    from tollway.runtime import prepare_data_dir
+    from tollway.store import db
+
+    settings = _settings(config, data_dir)
+    prepare_data_dir(settings)
+    engine = db.make_engine(settings.resolved_database_url)
+    before = db.current_revision(engine)
+    db.upgrade(engine)
+    typer.echo(f"schema: {before or 'empty'} -> {db.current_revision(engine)}")
+
+
+@admin_app.command("create-token")
+def create_token(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    email: Annotated[
+        str, typer.Option(help="Admin user to create or reuse")
+    ] = "admin@tollway.local",
+    name: Annotated[str, typer.Option(help="A name for the token")] = "cli",
+) -> None:
+    """Create an admin API token; the token is the last line printed."""
+    from tollway.api.auth import create_token as make_token
+    from tollway.runtime import build_context
+    from tollway.store import users_repo
+
+    ctx = build_context(_settings(config, data_dir))
+    now = ctx.clock.now()
+    with ctx.tx() as conn:
+        org_id = users_repo.ensure_default_org(conn, now)
+        user = users_repo.find_by_email(conn, email)
+        if user is None:
+            user = users_repo.create_user(
+                conn,
+                email=email,
+                name="Administrator",
+                role="admin",
+                password=None,
+                organization_id=org_id,
+                now=now,
+            )
+            typer.echo(f"created admin user {email}")
+        elif user["role"] != "admin":
+            raise _fail(f"{email} exists and is not an admin")
+        tok = make_token(conn, str(user["id"]), name=name, kind="admin", now=now)
+    typer.echo("admin token (shown once; store it safely):")
+    typer.echo(tok.raw)
+
+
+@admin_app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Argument(help="Email address")],
+    role: Annotated[str, typer.Option(help="admin, publisher or consumer")] = "publisher",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create a user in the default organization."""
+    from tollway.runtime import build_context
+    from tollway.security.passwords import check_password_policy
+    from tollway.store import users_repo
+
+    if role not in ("admin", "publisher", "consumer"):
+        raise _fail("role must be admin, publisher or consumer")
+    try:
+        check_password_policy(password)
+        ctx = build_context(_settings(config, data_dir))
+        now = ctx.clock.now()
+        with ctx.tx() as conn:
+            org_id = users_repo.ensure_default_org(conn, now)
+            user = users_repo.create_user(
+                conn,
+                email=email,
+                name=name or email,
+                role=role,
+                password=password,
+                organization_id=org_id,
+                now=now,
+            )
+    except TollwayError as exc:
+        raise _fail(exc.detail) from None
+    typer.echo(f"created {role} {user['email']} ({user['id']})")
+
+
+@app.command("stripe-emulator")
+def stripe_emulator(
+    port: Annotated[int, typer.Option(help="Port")] = 12111,
+    host: Annotated[
+        str, typer.Option(help="Address (loopback only unless --allow-remote)")
+    ] = "127.0.0.1",
+    state_file: Annotated[Path | None, typer.Option(help="Persist state to this JSON file")] = None,
+    allow_remote: Annotated[bool, typer.Option(help="Allow a non-loopback address")] = False,
+) -> None:
+    """A local, stateful Stripe emulator for development and tests. NOT Stripe: no money moves."""
+    from tollway.stripe_emulator.server import serve as serve_emulator
+
+    serve_emulator(host, port, state_file=state_file, allow_remote=allow_remote)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from tollway import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

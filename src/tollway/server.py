@@ -1,0 +1,110 @@
+"""Running processes: everything in one (``tollway serve``) or the gateway alone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import uvicorn
+
+from tollway.api.app import create_app
+from tollway.api.context import AppContext
+from tollway.runtime import build_context
+from tollway.settings import Settings
+
+log = logging.getLogger("tollway.server")
+
+
+def gateway_settings(settings: Settings) -> Any:
+    """Map Tollway settings onto the gateway's own settings object."""
+    from tollway.gateway.settings import GatewaySettings
+
+    return GatewaySettings(
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        admin_port=settings.gateway_admin_port,
+        api_key_header=settings.api_key_header,
+        upstream_timeout_s=settings.upstream_timeout_s,
+        max_body_bytes=settings.max_body_bytes,
+        spool_dir=str(settings.data_dir / "spool"),
+        rate_limit_failure_mode=settings.rate_limit_failure_mode,
+        redis_url=settings.redis_url,
+        database_url=settings.resolved_database_url,
+    )
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: this process owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _optional(module: str, attr: str) -> Any:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+    return getattr(mod, attr, None)
+
+
+async def _serve_all(ctx: AppContext, *, gateway: bool, workers: bool) -> None:
+    settings = ctx.settings
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    config = uvicorn.Config(
+        create_app(ctx), host=settings.host, port=settings.port, log_level="warning", lifespan="off"
+    )
+    server = _QuietServer(config)
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(server.serve(), name="control-plane")]
+    if gateway:
+        run_gateway: Callable[..., Coroutine[Any, Any, None]] | None = _optional(
+            "tollway.gateway.server", "run_gateway"
+        )
+        if run_gateway is not None:
+            tasks.append(
+                asyncio.create_task(
+                    run_gateway(gateway_settings(settings), stop=stop), name="gateway"
+                )
+            )
+    if workers:
+        run_workers: Callable[..., Coroutine[Any, Any, None]] | None = _optional(
+            "tollway.workers.runner", "run_workers"
+        )
+        if run_workers is not None:
+            tasks.append(asyncio.create_task(run_workers(ctx, stop=stop), name="workers"))
+    log.info("control plane on http://%s:%s", settings.host, settings.port)
+    await stop.wait()
+    server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run_all(
+    settings: Settings, *, gateway: bool = True, workers: bool = True, migrate: bool = True
+) -> None:
+    ctx = build_context(settings, migrate=migrate)
+    print(
+        f"Tollway control plane: {settings.resolved_public_url}  "
+        f"(API docs: {settings.resolved_public_url}/api/v1/docs)",
+        flush=True,
+    )
+    if gateway:
+        print(f"Tollway gateway:       {settings.resolved_gateway_url}", flush=True)
+    asyncio.run(_serve_all(ctx, gateway=gateway, workers=workers))
+
+
+def run_gateway_only(settings: Settings) -> None:
+    main_gateway = _optional("tollway.gateway.server", "main_gateway")
+    if main_gateway is None:
+        raise SystemExit("the gateway is not available in this build")
+    main_gateway(gateway_settings(settings))

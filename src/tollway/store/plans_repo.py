@@ -1,0 +1,158 @@
+"""Subscription plans and meters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from tollway.domain.errors import Conflict, InvalidInput, NotFound
+from tollway.domain.ids import new_id
+from tollway.domain.principal import Principal
+from tollway.metering.meters import DEFAULT_METER, parse_meter
+from tollway.pricing.spec import PricingSpec, parse_pricing
+from tollway.store import changes
+from tollway.store.tables import api_plans, meters, plans, subscriptions
+
+
+def visible(principal: Principal) -> Any:
+    if principal.is_admin:
+        return plans.c.id.is_not(None)
+    if principal.role == "publisher":
+        return plans.c.organization_id == principal.organization_id
+    # Consumers see plans enabled on at least one API.
+    enabled = select(api_plans.c.plan_id).where(api_plans.c.enabled.is_(True))
+    return plans.c.id.in_(enabled)
+
+
+def get(
+    conn: Connection, plan_id: str, principal: Principal, *, manage: bool = False
+) -> dict[str, Any]:
+    cond = visible(principal)
+    if manage and not principal.is_admin:
+        if principal.role != "publisher":
+            raise NotFound(f"plan '{plan_id}' not found")
+        cond = plans.c.organization_id == principal.organization_id
+    row = conn.execute(select(plans).where(plans.c.id == plan_id, cond)).mappings().first()
+    if row is None:
+        raise NotFound(f"plan '{plan_id}' not found")
+    return dict(row)
+
+
+def get_any(conn: Connection, plan_id: str) -> dict[str, Any]:
+    row = conn.execute(select(plans).where(plans.c.id == plan_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"plan '{plan_id}' not found")
+    return dict(row)
+
+
+def spec_of(plan: dict[str, Any]) -> PricingSpec:
+    return parse_pricing(plan["pricing"], str(plan["currency"]))
+
+
+def is_free(plan: dict[str, Any]) -> bool:
+    return spec_of(plan).is_free
+
+
+def validate_pricing(
+    conn: Connection, organization_id: str, pricing: dict[str, Any], currency: str
+) -> PricingSpec:
+    if "currency" in pricing:
+        raise InvalidInput.at(
+            ("pricing", "currency"), "the currency is set on the plan, not in pricing"
+        )
+    spec = parse_pricing(pricing, currency)
+    meter = spec.meter
+    if meter is not None and meter != DEFAULT_METER.key:
+        found = conn.execute(
+            select(meters.c.id).where(
+                meters.c.organization_id == organization_id, meters.c.key == meter
+            )
+        ).first()
+        if not found:
+            raise InvalidInput.at(("pricing", "usage", "meter"), f"no meter with key '{meter}'")
+    return spec
+
+
+def create(
+    conn: Connection, *, organization_id: str, values: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    taken = conn.execute(
+        select(plans.c.id).where(
+            plans.c.organization_id == organization_id, plans.c.name == values["name"]
+        )
+    ).first()
+    if taken:
+        raise Conflict(f"a plan named '{values['name']}' already exists")
+    row = {
+        "id": new_id("plan"),
+        "organization_id": organization_id,
+        "status": "active",
+        "created_at": now,
+        "updated_at": now,
+        **values,
+    }
+    conn.execute(plans.insert().values(**row))
+    return row
+
+
+def update_fields(conn: Connection, plan_id: str, values: dict[str, Any], now: datetime) -> None:
+    conn.execute(update(plans).where(plans.c.id == plan_id).values(**values, updated_at=now))
+    changes.bump(conn)
+
+
+def in_use(conn: Connection, plan_id: str) -> bool:
+    return (
+        conn.execute(
+            select(subscriptions.c.id).where(subscriptions.c.plan_id == plan_id).limit(1)
+        ).first()
+        is not None
+    )
+
+
+def delete_plan(conn: Connection, plan_id: str) -> None:
+    if in_use(conn, plan_id):
+        raise Conflict("the plan has subscriptions; retire it instead of deleting it")
+    conn.execute(delete(api_plans).where(api_plans.c.plan_id == plan_id))
+    conn.execute(delete(plans).where(plans.c.id == plan_id))
+    changes.bump(conn)
+
+
+def retire(conn: Connection, plan_id: str, now: datetime) -> None:
+    """Retired plans take no new subscriptions; existing ones keep running."""
+    conn.execute(
+        update(plans).where(plans.c.id == plan_id).values(status="retired", updated_at=now)
+    )
+    conn.execute(update(api_plans).where(api_plans.c.plan_id == plan_id).values(enabled=False))
+    changes.bump(conn)
+
+
+def create_meter(
+    conn: Connection, organization_id: str, definition: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    meter = parse_meter(definition, ("definition",))
+    if meter.key == DEFAULT_METER.key:
+        raise Conflict(f"'{meter.key}' is the built-in meter")
+    taken = conn.execute(
+        select(meters.c.id).where(
+            meters.c.organization_id == organization_id, meters.c.key == meter.key
+        )
+    ).first()
+    if taken:
+        raise Conflict(f"a meter with key '{meter.key}' already exists")
+    row = {
+        "id": new_id("mtr"),
+        "organization_id": organization_id,
+        "key": meter.key,
+        "definition": meter.to_dict(),
+        "created_at": now,
+    }
+    conn.execute(meters.insert().values(**row))
+    changes.bump(conn)
+    return row
+
+
+def list_meters(conn: Connection, organization_id: str) -> list[dict[str, Any]]:
+    q = select(meters).where(meters.c.organization_id == organization_id).order_by(meters.c.key)
+    return [dict(r) for r in conn.execute(q).mappings()]

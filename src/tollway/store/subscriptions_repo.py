@@ -1,0 +1,153 @@
+"""Subscriptions and their audit log; every state change goes through ``transition``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from tollway.domain.errors import Conflict, NotFound
+from tollway.domain.ids import new_id
+from tollway.domain.principal import Principal
+from tollway.domain.subscriptions import LIVE, Cause, SubState
+from tollway.domain.subscriptions import transition as sub_transition
+from tollway.store import changes
+from tollway.store.tables import apis, subscription_events, subscriptions
+
+
+def visible(principal: Principal) -> Any:
+    if principal.is_admin:
+        return subscriptions.c.id.is_not(None)
+    if principal.role == "publisher":
+        org_apis = select(apis.c.id).where(apis.c.organization_id == principal.organization_id)
+        return subscriptions.c.api_id.in_(org_apis)
+    return subscriptions.c.consumer_id == principal.user_id
+
+
+def get(conn: Connection, sub_id: str, principal: Principal) -> dict[str, Any]:
+    row = (
+        conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id, visible(principal)))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"subscription '{sub_id}' not found")
+    return dict(row)
+
+
+def get_any(conn: Connection, sub_id: str) -> dict[str, Any]:
+    row = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"subscription '{sub_id}' not found")
+    return dict(row)
+
+
+def live_for(conn: Connection, application_id: str, api_id: str) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            select(subscriptions).where(
+                subscriptions.c.application_id == application_id,
+                subscriptions.c.api_id == api_id,
+                subscriptions.c.state.in_([s.value for s in LIVE]),
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else dict(row)
+
+
+def create(
+    conn: Connection,
+    *,
+    application_id: str,
+    api_id: str,
+    plan_id: str,
+    consumer_id: str,
+    state: SubState,
+    cause: Cause,
+    actor: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    if live_for(conn, application_id, api_id):
+        raise Conflict("this application already has a subscription to this API")
+    row = {
+        "id": new_id("sub"),
+        "application_id": application_id,
+        "api_id": api_id,
+        "plan_id": plan_id,
+        "consumer_id": consumer_id,
+        "state": state.value,
+        "billing_anchor": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    conn.execute(subscriptions.insert().values(**row))
+    _audit(conn, str(row["id"]), None, state, cause, actor, "created", now)
+    changes.bump(conn)
+    return row
+
+
+def transition(
+    conn: Connection,
+    sub_id: str,
+    target: SubState,
+    *,
+    cause: Cause,
+    actor: str | None,
+    reason: str | None,
+    now: datetime,
+    only_from: SubState | None = None,
+) -> bool:
+    """Move a subscription; returns False (and changes nothing) if another writer got there
+    first or the state is not ``only_from``. Raises ``IllegalTransition`` for illegal moves."""
+    current = SubState(get_any(conn, sub_id)["state"])
+    if only_from is not None and current is not only_from:
+        return False
+    if current is target:
+        return False
+    move = sub_transition(current, target, cause, reason)
+    res = conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.id == sub_id, subscriptions.c.state == current.value)
+        .values(state=target.value, updated_at=now)
+    )
+    if res.rowcount != 1:
+        return False
+    _audit(conn, sub_id, move.from_state, target, cause, actor, reason, now)
+    changes.bump(conn)
+    return True
+
+
+def _audit(
+    conn: Connection,
+    sub_id: str,
+    from_state: SubState | None,
+    to_state: SubState,
+    cause: Cause,
+    actor: str | None,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    conn.execute(
+        subscription_events.insert().values(
+            id=new_id("sev"),
+            subscription_id=sub_id,
+            from_state=from_state.value if from_state else None,
+            to_state=to_state.value,
+            cause=cause.value,
+            actor=actor,
+            reason=reason,
+            created_at=now,
+        )
+    )
+
+
+def events(conn: Connection, sub_id: str) -> list[dict[str, Any]]:
+    q = (
+        select(subscription_events)
+        .where(subscription_events.c.subscription_id == sub_id)
+        .order_by(subscription_events.c.id)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
