@@ -1,0 +1,130 @@
+"""Enforcement: from a request line and credential headers to an admission or a refusal.
+
+Order of checks: route (404), query-string credentials and credential (401), operation
+(404), subscription (403), environment deployment (404). Rate limits and quotas (429)
+come after, in the proxy, because they may need Redis. Pure apart from the snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tollway.gateway.auth import Authenticator, query_has_credential
+from tollway.gateway.responses import NO_CREDENTIAL_CHALLENGE, UNAUTHORIZED_CHALLENGE
+from tollway.gateway.snapshot import Credential, Plan, Route, Snapshot, Subscription, Upstream
+
+SUBSCRIPTION_REASONS = {
+    "on_hold": "subscription_on_hold",
+    "blocked": "subscription_blocked",
+    "cancelled": "subscription_cancelled",
+    "expired": "subscription_expired",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    status: int
+    detail: str
+    reason: str
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    route: Route
+    credential: Credential
+    subscription: Subscription
+    plan: Plan
+    operation_id: str | None
+    upstream: Upstream
+    upstream_path: bytes  # base path of the upstream + the rest of the request path
+
+
+NOT_FOUND_API = Refusal(404, "No API is published at this path.", "unknown_api")
+NOT_FOUND_OPERATION = Refusal(404, "The API does not declare this operation.", "unknown_operation")
+NOT_DEPLOYED = Refusal(
+    404, "The API is not deployed in the credential's environment.", "not_deployed"
+)
+UNAUTHORIZED = Refusal(
+    401,
+    "A valid API key or access token is required.",
+    "unauthorized",
+    tuple(UNAUTHORIZED_CHALLENGE),
+)
+NO_CREDENTIAL = Refusal(
+    401,
+    "A valid API key or access token is required.",
+    "unauthorized",
+    tuple(NO_CREDENTIAL_CHALLENGE),
+)
+NO_SUBSCRIPTION = Refusal(
+    403, "The application has no subscription to this API.", "no_subscription"
+)
+PLAN_MISSING = Refusal(403, "The subscription's plan is not available.", "plan_unavailable")
+
+
+def split_path(path: bytes) -> tuple[str, str, bytes] | None:
+    """``/context/version/rest`` -> (context, version, ``/rest``)."""
+    if not path.startswith(b"/"):
+        return None
+    second = path.find(b"/", 1)
+    if second < 0:
+        return None
+    third = path.find(b"/", second + 1)
+    if third < 0:
+        version, rest = path[second + 1 :], b"/"
+    else:
+        version, rest = path[second + 1 : third], path[third:]
+    try:
+        return path[1:second].decode("ascii"), version.decode("ascii"), rest
+    except UnicodeDecodeError:
+        return None
+
+
+def resolve(
+    snapshot: Snapshot,
+    auth: Authenticator,
+    method: str,
+    path: bytes,
+    query: bytes,
+    key_value: bytes | None,
+    authorization: bytes | None,
+    now_s: int,
+) -> Admission | Refusal:
+    parts = split_path(path)
+    if parts is None:
+        return NOT_FOUND_API
+    context, version, rest = parts
+    route = snapshot.routes.get((context, version))
+    if route is None or not route.reachable:
+        return NOT_FOUND_API
+    if query and query_has_credential(query, auth.header):
+        return UNAUTHORIZED
+    if key_value is None and authorization is None:
+        return NO_CREDENTIAL
+    credential = auth.authenticate(key_value, authorization, now_s)
+    if credential is None:
+        return UNAUTHORIZED
+    operation_id: str | None = None
+    if not route.matcher.passthrough:
+        try:
+            rest_text = rest.decode("utf-8")
+        except UnicodeDecodeError:
+            return NOT_FOUND_OPERATION
+        operation_id = route.matcher.match(method, rest_text)
+        if operation_id is None:
+            return NOT_FOUND_OPERATION
+    sub = snapshot.subscription_for(credential.application_id, route.api_id)
+    if sub is None:
+        return NO_SUBSCRIPTION
+    if sub.state != "active":
+        reason = SUBSCRIPTION_REASONS.get(sub.state, "subscription_inactive")
+        return Refusal(403, f"The subscription is {sub.state.replace('_', ' ')}.", reason)
+    plan = snapshot.plans.get(sub.plan_id)
+    if plan is None:
+        return PLAN_MISSING
+    upstream = route.upstreams.get(credential.environment)
+    if upstream is None:
+        return NOT_DEPLOYED
+    upstream_path = upstream.base_path.encode() + rest if upstream.base_path else rest
+    return Admission(route, credential, sub, plan, operation_id, upstream, upstream_path)

@@ -1,0 +1,298 @@
+"""Upstream half of the client protocol: send the request, relay the response, meter.
+
+The usage event of a call is appended to the spool before the last byte of the
+response is written to the client (see ``tollway.metering.spool``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from tollway.gateway import responses as R
+from tollway.gateway.exchange import (
+    DROP_RESPONSE,
+    MODE_CHUNKED,
+    MODE_CLOSE,
+    MODE_LENGTH,
+    MODE_NONE,
+    Exchange,
+    parse_usage,
+    rate_limit_headers,
+    upstream_request_head,
+)
+from tollway.gateway.upstream import UpstreamConnection
+
+if TYPE_CHECKING:
+    from tollway.gateway.app import GatewayApp
+
+_PAUSE_UPSTREAM_FULL = 1
+_PAUSE_BUFFER = 2
+_PAUSE_PIPELINE = 4
+
+
+class ResponseSide:
+    app: GatewayApp
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport | None
+    active: Exchange | None
+    queue: deque[Exchange]
+    peer: bytes
+    closing: bool
+    close_after: bool
+    write_paused: bool
+
+    def pause(self, reason: int) -> None:
+        raise NotImplementedError
+
+    def resume(self, reason: int) -> None:
+        raise NotImplementedError
+
+    def _activate(self, ex: Exchange) -> None:
+        raise NotImplementedError
+
+    # --- sending ------------------------------------------------------------------
+    async def connect_upstream(self, ex: Exchange) -> None:
+        assert ex.admission is not None
+        try:
+            conn = await self.app.pool.connect(ex.admission.upstream)
+        except TimeoutError:
+            self._gateway_error(ex, 504, "The upstream did not accept the connection in time.")
+            return
+        except OSError:
+            self._gateway_error(ex, 502, "The upstream refused the connection.")
+            return
+        if self.active is not ex or self.closing:
+            conn.done(True)
+            return
+        self.send_upstream(ex, conn)
+
+    def send_upstream(self, ex: Exchange, conn: UpstreamConnection) -> None:
+        assert ex.admission is not None
+        ex.conn = conn
+        ex.sent_at = self.loop.time()
+        conn.start(self, upstream_request_head(ex, ex.admission, self.peer))
+        if self.write_paused:
+            conn.pause_reading()
+        if ex.body_buffer:
+            chunks, ex.body_buffer = ex.body_buffer, []
+            ex.body_buffered = 0
+            for chunk in chunks:
+                if ex.chunked:
+                    assert conn.transport is not None
+                    conn.transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+                else:
+                    conn.write(chunk)
+            self.resume(_PAUSE_BUFFER)
+        if ex.chunked and ex.body_done:
+            conn.write(b"0\r\n\r\n")
+        elif ex.expect_continue and not ex.body_done and self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        timeout = self.app.settings.upstream_timeout_s
+        ex.timer = self.loop.call_at(ex.sent_at + timeout, self._check_timeout, ex)
+
+    def _check_timeout(self, ex: Exchange) -> None:
+        ex.timer = None
+        if self.active is not ex or ex.conn is None:
+            return
+        timeout = self.app.settings.upstream_timeout_s
+        due = max(ex.sent_at, ex.upstream_rx) + timeout
+        if self.loop.time() < due:
+            ex.timer = self.loop.call_at(due, self._check_timeout, ex)
+            return
+        conn, ex.conn = ex.conn, None
+        conn.sink = None
+        conn.abort()
+        if not ex.response_started:
+            self._gateway_error(ex, 504, "The upstream did not answer in time.")
+        else:
+            self.app.record(ex)
+            self._abort_client(ex)
+
+    def upstream_pause_writing(self) -> None:
+        self.pause(_PAUSE_UPSTREAM_FULL)
+
+    def upstream_resume_writing(self) -> None:
+        self.resume(_PAUSE_UPSTREAM_FULL)
+
+    # --- ResponseSink -------------------------------------------------------------
+    def upstream_headers(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        ex = self.active
+        if ex is None:
+            return
+        ex.upstream_rx = self.loop.time()
+        if status < 200:
+            ex.informational = True  # e.g. 100 Continue from the upstream: swallow it
+            return
+        ex.informational = False
+        self.app.metrics.upstream_latency.observe(ex.upstream_rx - ex.sent_at)
+        adm = ex.admission
+        assert adm is not None
+        usage_header = adm.route.usage_header
+        out = [R.status_line(status)]
+        length: int | None = None
+        for name, value in headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                length = int(value) if value.isdigit() else None
+            elif lname in DROP_RESPONSE:
+                continue
+            else:
+                if usage_header is not None and lname == usage_header:
+                    ex.usage_value = parse_usage(value)
+                out.append(name + b": " + value + b"\r\n")
+        ex.status = status
+        if ex.method == "HEAD" or status in (204, 304):
+            ex.mode = MODE_NONE
+            if length is not None and status != 204:
+                out.append(b"Content-Length: %d\r\n" % length)
+        elif length is not None:
+            ex.mode = MODE_LENGTH if length else MODE_NONE
+            ex.resp_length = length
+            out.append(b"Content-Length: %d\r\n" % length)
+        elif ex.http11:
+            ex.mode = MODE_CHUNKED
+            out.append(b"Transfer-Encoding: chunked\r\n")
+        else:
+            ex.mode = MODE_CLOSE
+            ex.keep_alive = False
+        out.append(b"X-Request-Id: " + ex.request_id.encode() + b"\r\n")
+        out.extend(rate_limit_headers(ex.decision))
+        if not ex.keep_alive or self.app.draining or self.close_after:
+            ex.keep_alive = False
+            out.append(b"Connection: close\r\n")
+        elif not ex.http11:
+            out.append(b"Connection: keep-alive\r\n")
+        out.append(b"\r\n")
+        ex.response_started = True
+        assert self.transport is not None
+        if ex.mode == MODE_NONE:
+            self.app.record(ex)  # the head is the last byte of this response
+            self.transport.write(b"".join(out))
+            ex.client_done = True
+            if ex.method == "HEAD" and ex.conn is not None:
+                # httptools cannot be told that a HEAD response has no body: drop it.
+                conn, ex.conn = ex.conn, None
+                conn.done(False)
+                self._end(ex)
+            return
+        self.transport.write(b"".join(out))
+
+    def upstream_body(self, data: bytes) -> None:
+        ex = self.active
+        if ex is None or ex.client_done or ex.informational:
+            return
+        ex.upstream_rx = self.loop.time()
+        ex.response_bytes += len(data)
+        assert self.transport is not None
+        if ex.mode == MODE_LENGTH:
+            if ex.response_bytes >= ex.resp_length:
+                self.app.record(ex)
+            self.transport.write(data)
+        elif ex.mode == MODE_CHUNKED:
+            self.transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
+        else:
+            self.transport.write(data)
+
+    def upstream_complete(self, keep_alive: bool) -> None:
+        ex = self.active
+        if ex is None:
+            return
+        if ex.informational:
+            ex.informational = False
+            return
+        if not ex.client_done:
+            ex.client_done = True
+            if ex.mode == MODE_CHUNKED:
+                self.app.record(ex)
+                assert self.transport is not None
+                self.transport.write(b"0\r\n\r\n")
+            else:
+                self.app.record(ex)
+                if ex.mode == MODE_CLOSE:
+                    ex.keep_alive = False
+        conn, ex.conn = ex.conn, None
+        if conn is not None:
+            conn.done(keep_alive and ex.body_done)
+        self._end(ex)
+
+    def upstream_lost(self, received_anything: bool) -> None:
+        ex = self.active
+        if ex is None:
+            return
+        conn, ex.conn = ex.conn, None
+        if not ex.response_started:
+            if (
+                conn is not None
+                and conn.reused
+                and not received_anything
+                and not ex.retried
+                and not ex.has_body
+            ):
+                ex.retried = True  # a pooled connection closed under us: one fresh try
+                if ex.timer is not None:
+                    ex.timer.cancel()
+                    ex.timer = None
+                self.loop.create_task(self.connect_upstream(ex))
+                return
+            self._gateway_error(ex, 502, "The upstream closed the connection.")
+            return
+        self.app.record(ex)
+        self._abort_client(ex)
+
+    # --- endings --------------------------------------------------------------------
+    def _gateway_error(self, ex: Exchange, status: int, detail: str) -> None:
+        if self.active is not ex or self.closing:
+            return
+        if ex.conn is not None:
+            conn, ex.conn = ex.conn, None
+            conn.sink = None
+            conn.abort()
+        ex.status = status
+        ex.response_started = True
+        ex.client_done = True
+        close = not ex.body_done or not ex.keep_alive
+        self.app.record(ex)
+        assert self.transport is not None
+        self.transport.write(
+            R.problem(
+                status, detail, request_id=ex.request_id, close=close, head_only=ex.method == "HEAD"
+            )
+        )
+        if close:
+            ex.keep_alive = False
+        self._end(ex)
+
+    def _abort_client(self, ex: Exchange) -> None:
+        ex.client_done = True
+        ex.keep_alive = False
+        self._end(ex)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _end(self, ex: Exchange) -> None:
+        if self.active is not ex:
+            return
+        if ex.timer is not None:
+            ex.timer.cancel()
+            ex.timer = None
+        self.active = None
+        app = self.app
+        app.inflight -= 1
+        adm = ex.admission
+        if adm is not None:
+            app.metrics.count(f"{adm.route.context}/{adm.route.version}", ex.status)
+            app.metrics.latency.observe((time.perf_counter_ns() - ex.start_ns) / 1e9)
+        if self.closing:
+            return
+        if not ex.keep_alive or self.close_after or app.draining or not ex.body_done:
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
+            return
+        if self.queue:
+            self._activate(self.queue.popleft())
+        else:
+            self.resume(_PAUSE_PIPELINE)

@@ -1,0 +1,72 @@
+"""Ready-made HTTP/1.1 responses the gateway writes itself (refusals and errors)."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+REASONS: dict[int, bytes] = {s.value: s.phrase.encode("latin-1") for s in HTTPStatus}
+
+PROBLEM_TYPES = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    413: "payload-too-large",
+    429: "too-many-requests",
+    431: "request-header-fields-too-large",
+    502: "bad-gateway",
+    503: "service-unavailable",
+    504: "gateway-timeout",
+}
+
+
+def status_line(status: int) -> bytes:
+    return b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Unknown"))
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    reason: str | None = None,
+    request_id: str = "",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    close: bool = False,
+    head_only: bool = False,
+) -> bytes:
+    """A complete ``application/problem+json`` response (RFC 9457)."""
+    doc: dict[str, object] = {
+        "type": f"https://tollway.dev/problems/{PROBLEM_TYPES.get(status, 'error')}",
+        "title": HTTPStatus(status).phrase if status in REASONS else "Error",
+        "status": status,
+        "detail": detail,
+    }
+    if reason:
+        doc["reason"] = reason
+    if request_id:
+        doc["request_id"] = request_id
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    parts = [
+        status_line(status),
+        b"Content-Type: application/problem+json\r\n",
+        b"Content-Length: %d\r\n" % len(body),
+        b"Cache-Control: no-store\r\n",
+    ]
+    if request_id:
+        parts.append(b"X-Request-Id: %s\r\n" % request_id.encode())
+    for name, value in headers or ():
+        parts.append(name + b": " + value + b"\r\n")
+    if close:
+        parts.append(b"Connection: close\r\n")
+    parts.append(b"\r\n")
+    if not head_only:
+        parts.append(body)
+    return b"".join(parts)
+
+
+UNAUTHORIZED_CHALLENGE = [(b"WWW-Authenticate", b'Bearer realm="tollway", error="invalid_token"')]
+NO_CREDENTIAL_CHALLENGE = [(b"WWW-Authenticate", b'Bearer realm="tollway"')]
+
+BAD_REQUEST_CLOSE = problem(400, "Malformed or ambiguous HTTP request.", close=True)
+HEADERS_TOO_LARGE_CLOSE = problem(431, "Request headers are too large.", close=True)

@@ -1,0 +1,31 @@
+"""Gateway settings: plain data, filled by the CLI from ``TOLLWAY_*`` configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    host: str = "0.0.0.0"  # noqa: S104 - the gateway is meant to be reachable
+    port: int = 8080
+    admin_port: int = 9090  # Prometheus /metrics and /healthz; 0 disables
+    admin_host: str = "127.0.0.1"
+    api_key_header: str = "apikey"
+    upstream_timeout_s: float = 30.0  # idle time allowed while waiting for upstream bytes
+    connect_timeout_s: float = 5.0
+    max_body_bytes: int = 10 * 1024 * 1024  # request body limit -> 413
+    max_header_bytes: int = 64 * 1024
+    spool_dir: str = "./data/spool"
+    flush_interval_s: float = 0.5
+    flush_batch_size: int = 5000
+    rate_limit_failure_mode: Literal["open", "closed"] = "open"
+    redis_url: str | None = None
+    database_url: str | None = None
+    poll_interval_s: float = 0.25  # config_version polling when no push channel exists
+    drain_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 75.0  # idle client connection lifetime
+    upstream_pool_size: int = 256  # idle pooled connections kept per upstream
+    workers: int = 1  # processes sharing the port with SO_REUSEPORT (main_gateway only)
+    access_log: bool = False  # one JSON line per call (costs throughput)

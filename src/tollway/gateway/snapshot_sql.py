@@ -1,0 +1,197 @@
+"""Building a snapshot from the catalog tables (blocking; run in a worker thread)."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, select
+
+from tollway.domain.periods import period_containing
+from tollway.gateway.snapshot import (
+    Credential,
+    Operation,
+    OperationMatcher,
+    Plan,
+    Route,
+    Snapshot,
+    Subscription,
+    Upstream,
+    index_subscriptions,
+)
+from tollway.store import tables as t
+
+log = logging.getLogger("tollway.gateway.config")
+
+
+def read_version(engine: Engine) -> int:
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(t.config_version.c.version).where(t.config_version.c.id == 1)
+        ).scalar()
+    return int(value or 0)
+
+
+def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
+    now = now or datetime.now(UTC)
+    with engine.connect() as conn:
+        version = conn.execute(
+            select(t.config_version.c.version).where(t.config_version.c.id == 1)
+        ).scalar()
+        deployments: dict[str, dict[str, Upstream]] = defaultdict(dict)
+        for r1 in conn.execute(
+            select(
+                t.api_deployments.c.api_id,
+                t.api_deployments.c.environment,
+                t.api_deployments.c.upstream_url,
+            )
+        ):
+            try:
+                deployments[r1.api_id][r1.environment] = Upstream.parse(r1.upstream_url)
+            except ValueError:
+                log.warning("skipping deployment with a bad upstream", extra={"api": r1.api_id})
+        operations: dict[str, list[Operation]] = defaultdict(list)
+        for r2 in conn.execute(
+            select(
+                t.api_operations.c.id,
+                t.api_operations.c.api_id,
+                t.api_operations.c.method,
+                t.api_operations.c.path_template,
+            )
+        ):
+            operations[r2.api_id].append(Operation(r2.id, r2.method, r2.path_template))
+        routes: dict[tuple[str, str], Route] = {}
+        for r3 in conn.execute(
+            select(
+                t.apis.c.id,
+                t.apis.c.organization_id,
+                t.apis.c.context,
+                t.apis.c.version,
+                t.apis.c.lifecycle,
+                t.apis.c.usage_header,
+            )
+        ):
+            routes[(r3.context, r3.version)] = Route(
+                api_id=r3.id,
+                organization_id=r3.organization_id,
+                context=r3.context,
+                version=r3.version,
+                lifecycle=r3.lifecycle,
+                usage_header=r3.usage_header.lower().encode("latin-1") if r3.usage_header else None,
+                upstreams=dict(deployments.get(r3.id, {})),
+                matcher=OperationMatcher(operations.get(r3.id, [])),
+            )
+        owners: dict[str, str] = {}
+        for r4 in conn.execute(
+            select(t.applications.c.id, t.applications.c.owner_id)
+            .select_from(t.applications.join(t.users, t.users.c.id == t.applications.c.owner_id))
+            .where(t.users.c.disabled.is_(False))
+        ):
+            owners[r4.id] = r4.owner_id
+        keys: dict[str, Credential] = {}
+        for r5 in conn.execute(
+            select(
+                t.api_keys.c.id,
+                t.api_keys.c.application_id,
+                t.api_keys.c.environment,
+                t.api_keys.c.key_hash,
+            ).where(t.api_keys.c.revoked_at.is_(None))
+        ):
+            owner = owners.get(r5.application_id)
+            if owner is not None:
+                keys[r5.key_hash] = Credential(
+                    r5.id, "key", r5.application_id, r5.environment, owner
+                )
+        clients: dict[str, Credential] = {}
+        for r6 in conn.execute(
+            select(
+                t.oauth_clients.c.id,
+                t.oauth_clients.c.application_id,
+                t.oauth_clients.c.environment,
+                t.oauth_clients.c.client_id,
+            ).where(t.oauth_clients.c.revoked_at.is_(None))
+        ):
+            owner = owners.get(r6.application_id)
+            if owner is not None:
+                clients[r6.client_id] = Credential(
+                    r6.id, "oauth", r6.application_id, r6.environment, owner, r6.client_id
+                )
+        plans: dict[str, Plan] = {}
+        for r7 in conn.execute(
+            select(
+                t.plans.c.id,
+                t.plans.c.billing_interval,
+                t.plans.c.rate_limit_count,
+                t.plans.c.rate_limit_unit,
+                t.plans.c.quota_limit,
+                t.plans.c.quota_mode,
+            )
+        ):
+            plans[r7.id] = Plan(
+                r7.id,
+                r7.billing_interval,
+                r7.rate_limit_count,
+                r7.rate_limit_unit,
+                r7.quota_limit,
+                r7.quota_mode or "hard",
+            )
+        subs: list[Subscription] = []
+        for r8 in conn.execute(
+            select(
+                t.subscriptions.c.id,
+                t.subscriptions.c.application_id,
+                t.subscriptions.c.api_id,
+                t.subscriptions.c.plan_id,
+                t.subscriptions.c.consumer_id,
+                t.subscriptions.c.state,
+                t.subscriptions.c.billing_anchor,
+            ).order_by(t.subscriptions.c.created_at)
+        ):
+            subs.append(
+                Subscription(
+                    r8.id,
+                    r8.application_id,
+                    r8.api_id,
+                    r8.plan_id,
+                    r8.consumer_id,
+                    r8.state,
+                    r8.billing_anchor,
+                )
+            )
+        public_keys = {
+            r9.kid: r9.public_pem
+            for r9 in conn.execute(select(t.signing_keys.c.kid, t.signing_keys.c.public_pem))
+        }
+        revoked = frozenset(
+            r10.jti
+            for r10 in conn.execute(
+                select(t.revoked_tokens.c.jti).where(t.revoked_tokens.c.expires_at > now)
+            )
+        )
+        quota_used: dict[tuple[str, int], int] = {}
+        for sub in subs:
+            plan = plans.get(sub.plan_id)
+            if sub.state != "active" or plan is None or plan.hard_quota is None:
+                continue
+            period = period_containing(sub.billing_anchor, plan.billing_interval, now)
+            start_s = int(period.start.timestamp())
+            used = conn.execute(
+                select(func.count())
+                .select_from(t.usage_events)
+                .where(t.usage_events.c.subscription_id == sub.id)
+                .where(t.usage_events.c.timestamp_ms >= start_s * 1000)
+                .where(t.usage_events.c.timestamp_ms < int(period.end.timestamp()) * 1000)
+            ).scalar()
+            quota_used[(sub.id, start_s)] = int(used or 0)
+    return Snapshot(
+        version=int(version or 0),
+        routes=routes,
+        keys=keys,
+        clients=clients,
+        subscriptions=index_subscriptions(subs),
+        plans=plans,
+        public_keys=public_keys,
+        revoked_jtis=revoked,
+        quota_used=quota_used,
+    )

@@ -1,0 +1,115 @@
+"""The usage ledger writer: batches of usage events into ``usage_events``.
+
+One transaction per batch (never one per call): insert every event, skipping event ids
+already present (``INSERT ... ON CONFLICT (event_id) DO NOTHING`` on SQLite and
+PostgreSQL), and move ``api_keys.last_used_at`` forward for the keys in the batch.
+Replaying a batch is therefore harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tollway.metering.events import UsageEvent
+from tollway.store.tables import api_keys, usage_events
+
+
+class LedgerWriter(Protocol):
+    def write(self, events: Sequence[UsageEvent]) -> int:
+        """Store the events (idempotent by event id); returns how many were new."""
+        ...
+
+
+def event_row(e: UsageEvent, recorded_at: datetime) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id,
+        "timestamp_ms": e.timestamp_ms,
+        "organization_id": e.organization_id,
+        "api_id": e.api_id,
+        "operation_id": e.operation_id,
+        "method": e.method,
+        "status": e.status,
+        "latency_ms": e.latency_ms,
+        "request_bytes": e.request_bytes,
+        "response_bytes": e.response_bytes,
+        "application_id": e.application_id,
+        "subscription_id": e.subscription_id,
+        "credential_id": e.credential_id,
+        "consumer_id": e.consumer_id,
+        "environment": e.environment,
+        "usage_value": e.usage_value,
+        "recorded_at": recorded_at,
+    }
+
+
+class SqlLedger:
+    """Batch writer for SQLite and PostgreSQL."""
+
+    def __init__(self, engine: Engine, *, chunk: int = 1000) -> None:
+        self.engine = engine
+        self._chunk = chunk
+        dialect = engine.dialect.name
+        if dialect == "postgresql":
+            self._insert: Any = postgresql.insert(usage_events).on_conflict_do_nothing(
+                index_elements=["event_id"]
+            )
+        elif dialect == "sqlite":
+            self._insert = sqlite.insert(usage_events).on_conflict_do_nothing(
+                index_elements=["event_id"]
+            )
+        else:  # pragma: no cover - only the two supported databases
+            raise ValueError(f"unsupported database: {dialect}")
+        self._touch = (
+            update(api_keys)
+            .where(api_keys.c.id == bindparam("key_id"))
+            .where(
+                (api_keys.c.last_used_at.is_(None))
+                | (api_keys.c.last_used_at < bindparam("used_at"))
+            )
+            .values(last_used_at=bindparam("used_at"))
+        )
+
+    def write(self, events: Sequence[UsageEvent]) -> int:
+        if not events:
+            return 0
+        now = datetime.now(UTC)
+        last_used: dict[str, int] = {}
+        for e in events:
+            if e.timestamp_ms > last_used.get(e.credential_id, 0):
+                last_used[e.credential_id] = e.timestamp_ms
+        inserted = 0
+        with self.engine.begin() as conn:
+            for i in range(0, len(events), self._chunk):
+                rows = [event_row(e, now) for e in events[i : i + self._chunk]]
+                result = conn.execute(self._insert, rows)
+                inserted += max(0, result.rowcount or 0)
+            conn.execute(
+                self._touch,
+                [
+                    {"key_id": k, "used_at": datetime.fromtimestamp(ms / 1000, UTC)}
+                    for k, ms in sorted(last_used.items())
+                ],
+            )
+        return inserted
+
+
+class MemoryLedger:
+    """In-memory ledger with the same idempotence, for tests and the embedded demo."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, UsageEvent] = {}
+        self.batches = 0
+
+    def write(self, events: Sequence[UsageEvent]) -> int:
+        self.batches += 1
+        new = 0
+        for e in events:
+            if e.event_id not in self.events:
+                self.events[e.event_id] = e
+                new += 1
+        return new

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from upstream_server import Upstream  # noqa: E402
+
+from tollway.gateway.config_source import MemoryConfigSource  # noqa: E402
+from tollway.gateway.ratelimit import RateLimiter  # noqa: E402
+from tollway.gateway.server import Gateway  # noqa: E402
+from tollway.gateway.settings import GatewaySettings  # noqa: E402
+from tollway.gateway.snapshot import (  # noqa: E402
+    Credential,
+    Operation,
+    OperationMatcher,
+    Plan,
+    Route,
+    Snapshot,
+    Subscription,
+    Upstream as UpstreamTarget,
+    index_subscriptions,
+)
+from tollway.metering.ledger import MemoryLedger  # noqa: E402
+from tollway.security.apikeys import generate_api_key  # noqa: E402
+
+ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    up = Upstream()
+    yield up
+    up.close()
+
+
+@dataclass
+class Catalog:
+    """A small catalog built in memory: one org, API ``books/v1``, one application."""
+
+    upstream_url: str
+    key: str = ""
+    key_hash: str = ""
+    lifecycle: str = "published"
+    state: str = "active"
+    plan: Plan = field(
+        default_factory=lambda: Plan("plan_1", "month", None, None, None, "overage")
+    )
+    operations: list[Operation] = field(default_factory=list)
+    usage_header: bytes | None = b"x-usage-units"
+    version: int = 1
+    revoked: bool = False
+    extra_routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    public_keys: dict[str, str] = field(default_factory=dict)
+    clients: dict[str, Credential] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            generated = generate_api_key("production")
+            self.key, self.key_hash = generated.raw, generated.hash
+
+    def snapshot(self) -> Snapshot:
+        route = Route(
+            api_id="api_1",
+            organization_id="org_1",
+            context="books",
+            version="v1",
+            lifecycle=self.lifecycle,
+            usage_header=self.usage_header,
+            upstreams={
+                "production": UpstreamTarget.parse(self.upstream_url + "/base"),
+                "development": UpstreamTarget.parse(self.upstream_url + "/dev"),
+            },
+            matcher=OperationMatcher(self.operations),
+        )
+        cred = Credential("key_1", "key", "app_1", "production", "usr_1")
+        sub = Subscription("sub_1", "app_1", "api_1", self.plan.id, "usr_1", self.state, ANCHOR)
+        return Snapshot(
+            version=self.version,
+            routes={("books", "v1"): route, **self.extra_routes},
+            keys={} if self.revoked else {self.key_hash: cred},
+            clients=dict(self.clients),
+            subscriptions=index_subscriptions([sub]),
+            plans={self.plan.id: self.plan},
+            public_keys=dict(self.public_keys),
+        )
+
+
+class GatewayThread:
+    """A gateway serving on an ephemeral port from its own uvloop thread."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        snapshot: Snapshot,
+        ledger: MemoryLedger | None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.loop = uvloop.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.ledger = ledger
+
+        async def build() -> Gateway:
+            self.source = MemoryConfigSource(snapshot)
+            gw = Gateway(settings, source=self.source, ledger=ledger, limiter=limiter)
+            await gw.start()
+            return gw
+
+        self.gateway = self.call(build())
+        self.port = self.gateway.port
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def call(self, coro, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def set_snapshot(self, snapshot: Snapshot) -> None:
+        done = threading.Event()
+
+        def apply() -> None:
+            self.gateway.app.apply(snapshot)
+            done.set()
+
+        self.loop.call_soon_threadsafe(apply)
+        assert done.wait(5)
+
+    def flush(self) -> int:
+        return int(self.call(self.gateway.flush()))
+
+    def stop(self) -> None:
+        self.call(self.gateway.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def catalog(upstream: Upstream) -> Catalog:
+    return Catalog(upstream.url)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> GatewaySettings:
+    return GatewaySettings(
+        host="127.0.0.1",
+        port=0,
+        admin_port=0,
+        spool_dir=str(tmp_path / "spool"),
+        upstream_timeout_s=1.0,
+        connect_timeout_s=1.0,
+        max_body_bytes=1024 * 1024,
+        flush_interval_s=0.1,
+    )
+
+
+@pytest.fixture
+def make_gateway(settings: GatewaySettings):  # type: ignore[no-untyped-def]
+    started: list[GatewayThread] = []
+
+    def make(snapshot: Snapshot, limiter: RateLimiter | None = None, **overrides) -> GatewayThread:  # type: ignore[no-untyped-def]
+        gw = GatewayThread(replace(settings, **overrides), snapshot, MemoryLedger(), limiter)
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        try:
+            gw.stop()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def gateway(make_gateway, catalog: Catalog) -> GatewayThread:  # type: ignore[no-untyped-def]
+    return make_gateway(catalog.snapshot())
