@@ -16,12 +16,21 @@ from tollway.security.passwords import (
 
 @pytest.fixture
 def fast() -> Iterator[None]:
+    saved = passwords._hasher
     passwords.use_fast_parameters_for_tests()
     yield
+    passwords._hasher = saved
+
+
+@pytest.fixture
+def default_params() -> Iterator[None]:
+    saved = passwords._hasher
     passwords.use_default_parameters()
+    yield
+    passwords._hasher = saved
 
 
-def test_default_parameters_hash_and_verify() -> None:
+def test_default_parameters_hash_and_verify(default_params: None) -> None:
     h = hash_password("correct horse battery staple")
     assert h.startswith("$argon2id$")
     assert "m=65536,t=3,p=4" in h

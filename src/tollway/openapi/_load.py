@@ -99,7 +99,7 @@ def load_document(
     except UnicodeDecodeError:
         raise _fail("the document is not UTF-8 text") from None
     ctype = (content_type or "").split(";", 1)[0].strip().lower()
-    name = (filename or "").lower()
+    name = (filename or "").lower().split("?", 1)[0].split("#", 1)[0]
     says_json = ctype.endswith("json") or name.endswith(".json")
     says_yaml = "yaml" in ctype or name.endswith((".yaml", ".yml"))
     looks_json = text.lstrip()[:1] in ("{", "[")

@@ -39,7 +39,9 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _NUMERIC_LABEL = re.compile(r"\A(0x[0-9a-f]*|[0-9]+)\Z", re.IGNORECASE)
-_ALLOW_HINT = "add it to the outbound allow-list setting if this is an on-premise upstream"
+_ALLOW_HINT = (
+    "if this is an on-premise upstream, add it to the ssrf_allow setting (TOLLWAY_SSRF_ALLOW)"
+)
 
 
 @dataclass(frozen=True, slots=True)
