@@ -1,0 +1,452 @@
+"""The usage sync worker: ledger -> Stripe meter events, exactly once.
+
+Each run has two phases.
+
+1. **Plan.** For every billed subscription (Stripe subscription known), the ledger
+   events recorded since the last run (plus an overlap) name the windows to look at.
+   For each window the meter is folded over *all* its ledger events and compared with
+   what was already planned for it; a positive difference becomes a new
+   ``usage_push_windows`` row (``pending``, with its value and deterministic
+   identifier), committed BEFORE anything is sent. Distinct/max/last meters instead
+   plan the period-to-date value (pushed to a ``last`` meter) whenever it changes.
+2. **Send.** Pending rows are pushed; what Stripe accepted is marked ``sent``.
+   A crash between Stripe accepting a push and the row being marked sent leaves the row
+   pending; the next run pushes the same identifier with the same value and Stripe drops
+   the duplicate. 429/5xx back off exponentially (honouring ``Retry-After``); pushes
+   are also throttled to ``max_rate`` per second.
+
+Only closed windows (end <= now) are planned, except on ``flush`` which also plans the
+open ones — run before a billing period closes so Stripe invoices all of it. The
+worker flushes by itself every subscription whose period ends within two intervals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+
+from tollway.billing.credentials import EngineProvider
+from tollway.billing.engine import MeterPush
+from tollway.billing.errors import RetryableProviderError
+from tollway.billing.service import meter_definition
+from tollway.domain.clock import Clock, SystemClock
+from tollway.domain.errors import TollwayError
+from tollway.metering.aggregate import fold
+from tollway.metering.events import UsageEvent
+from tollway.metering.meters import MeterDefinition
+from tollway.store.billing_tables import (
+    billing_plans,
+    billing_state,
+    billing_subscriptions,
+    usage_push_windows,
+)
+from tollway.store.tables import plans, subscriptions, usage_events
+from tollway.workers.windows import identifier, window_of
+
+log = logging.getLogger(__name__)
+
+WATERMARK_KEY = "usage_sync.recorded_at_ms"
+OVERLAP = timedelta(minutes=5)  # re-read events recorded shortly before the watermark
+MAX_LATE = timedelta(days=35)  # Stripe refuses meter events older than this
+
+
+@dataclass(frozen=True, slots=True)
+class Billed:
+    subscription_id: str
+    organization_id: str
+    customer_id: str
+    meter_key: str
+    event_name: str
+    aggregation: str  # "sum" | "last"
+    period_start_ms: int | None
+    period_end_ms: int | None
+
+    @property
+    def boundaries(self) -> tuple[int, ...]:
+        return tuple(b for b in (self.period_start_ms, self.period_end_ms) if b)
+
+
+@dataclass(slots=True)
+class SyncResult:
+    planned: int = 0
+    pushed: int = 0
+    value_pushed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class _SplitWindows:
+    def __init__(self, window_ms: int, boundaries: dict[str, tuple[int, ...]]) -> None:
+        self.window_ms = window_ms
+        self.boundaries = boundaries
+
+    def starts(self, subscription_ids: list[str], timestamps_ms: list[int]) -> list[int]:
+        w, b = self.window_ms, self.boundaries
+        return [
+            window_of(t, w, b.get(s, ())).start_ms
+            for s, t in zip(subscription_ids, timestamps_ms, strict=True)
+        ]
+
+
+def _event(r: Any) -> UsageEvent:
+    return UsageEvent(
+        event_id=r.event_id,
+        timestamp_ms=r.timestamp_ms,
+        organization_id=r.organization_id,
+        api_id=r.api_id,
+        operation_id=r.operation_id,
+        method=r.method,
+        status=r.status,
+        latency_ms=r.latency_ms,
+        request_bytes=r.request_bytes,
+        response_bytes=r.response_bytes,
+        application_id=r.application_id,
+        subscription_id=r.subscription_id,
+        credential_id=r.credential_id,
+        consumer_id=r.consumer_id,
+        environment=r.environment,
+        usage_value=r.usage_value,
+    )
+
+
+class UsageSync:
+    def __init__(
+        self,
+        db: Engine,
+        engines: EngineProvider,
+        *,
+        window_s: int = 60,
+        clock: Clock | None = None,
+        max_rate: float = 50.0,
+        max_retries: int = 6,
+        batch: int = 200,
+        after_push: Callable[[Sequence[str]], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.db = db
+        self.engines = engines
+        self.window_ms = window_s * 1000
+        self.clock = clock or SystemClock()
+        self.max_rate = max_rate
+        self.max_retries = max_retries
+        self.batch = batch
+        self.after_push = after_push  # fault-injection point for tests
+        self.sleep = sleep
+
+    def now(self) -> datetime:
+        return self.clock.now().astimezone(UTC)
+
+    # -- what is billed -------------------------------------------------------------
+
+    def billed(self, subscription_id: str | None = None) -> list[Billed]:
+        q = (
+            select(
+                billing_subscriptions.c.subscription_id,
+                billing_subscriptions.c.customer_id,
+                billing_subscriptions.c.current_period_start,
+                billing_subscriptions.c.current_period_end,
+                plans.c.organization_id,
+                billing_plans.c.meter_key,
+                billing_plans.c.meter_event_name,
+                billing_plans.c.meter_aggregation,
+            )
+            .join(subscriptions, subscriptions.c.id == billing_subscriptions.c.subscription_id)
+            .join(plans, plans.c.id == subscriptions.c.plan_id)
+            .join(
+                billing_plans,
+                (billing_plans.c.api_id == subscriptions.c.api_id)
+                & (billing_plans.c.plan_id == subscriptions.c.plan_id),
+            )
+            .where(
+                billing_subscriptions.c.stripe_subscription_id.is_not(None),
+                billing_plans.c.meter_event_name.is_not(None),
+            )
+        )
+        if subscription_id is not None:
+            q = q.where(billing_subscriptions.c.subscription_id == subscription_id)
+        with self.db.connect() as conn:
+            rows = conn.execute(q).fetchall()
+        return [
+            Billed(
+                subscription_id=r.subscription_id,
+                organization_id=r.organization_id,
+                customer_id=r.customer_id,
+                meter_key=r.meter_key,
+                event_name=r.meter_event_name,
+                aggregation=r.meter_aggregation or "sum",
+                period_start_ms=r.current_period_start * 1000 if r.current_period_start else None,
+                period_end_ms=r.current_period_end * 1000 if r.current_period_end else None,
+            )
+            for r in rows
+        ]
+
+    # -- phase 1: plan --------------------------------------------------------------
+
+    def _watermark(self) -> int:
+        with self.db.connect() as conn:
+            v = conn.execute(
+                select(billing_state.c.value).where(billing_state.c.key == WATERMARK_KEY)
+            ).scalar()
+        return int(v) if v else 0
+
+    def _set_watermark(self, value_ms: int) -> None:
+        with self.db.begin() as conn:
+            done = conn.execute(
+                update(billing_state)
+                .where(billing_state.c.key == WATERMARK_KEY)
+                .values(value=str(value_ms))
+            ).rowcount
+            if not done:
+                conn.execute(billing_state.insert().values(key=WATERMARK_KEY, value=str(value_ms)))
+
+    def _touched_range(self, sub: str, since: datetime | None) -> tuple[int, int] | None:
+        """Smallest and largest event timestamp recorded for ``sub`` since ``since``."""
+        q = select(func.min(usage_events.c.timestamp_ms), func.max(usage_events.c.timestamp_ms))
+        q = q.where(usage_events.c.subscription_id == sub)
+        if since is not None:
+            q = q.where(usage_events.c.recorded_at >= since)
+        with self.db.connect() as conn:
+            lo, hi = conn.execute(q).one()
+        return None if lo is None else (int(lo), int(hi))
+
+    def _events(self, sub: str, start_ms: int, end_ms: int) -> list[UsageEvent]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(usage_events).where(
+                    usage_events.c.subscription_id == sub,
+                    usage_events.c.timestamp_ms >= start_ms,
+                    usage_events.c.timestamp_ms < end_ms,
+                )
+            ).fetchall()
+        return [_event(r) for r in rows]
+
+    def _planned(self, sub: str, meter_key: str, lo: int, hi: int) -> dict[int, tuple[int, int]]:
+        """window start -> (sum of planned values, highest seq) for windows in [lo, hi)."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(
+                    usage_push_windows.c.window_start_ms,
+                    func.sum(usage_push_windows.c.value),
+                    func.max(usage_push_windows.c.seq),
+                )
+                .where(
+                    usage_push_windows.c.subscription_id == sub,
+                    usage_push_windows.c.meter_key == meter_key,
+                    usage_push_windows.c.window_start_ms >= lo,
+                    usage_push_windows.c.window_start_ms < hi,
+                )
+                .group_by(usage_push_windows.c.window_start_ms)
+            ).fetchall()
+        return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+    def plan(
+        self, b: Billed, meter: MeterDefinition, *, since: datetime | None, flush: bool
+    ) -> int:
+        now_ms = int(self.now().timestamp() * 1000)
+        if b.aggregation == "last":
+            return self._plan_period_to_date(b, meter, now_ms)
+        touched = self._touched_range(b.subscription_id, since)
+        if touched is None:
+            return 0
+        oldest = now_ms - int(MAX_LATE.total_seconds() * 1000)
+        lo = max(window_of(touched[0], self.window_ms, b.boundaries).start_ms, oldest)
+        hi = window_of(touched[1], self.window_ms, b.boundaries).end_ms
+        if lo >= hi:
+            return 0
+        events = self._events(b.subscription_id, lo, hi)
+        table = fold(
+            meter, events, _SplitWindows(self.window_ms, {b.subscription_id: b.boundaries})
+        )
+        planned = self._planned(b.subscription_id, b.meter_key, lo, hi)
+        rows: list[dict[str, Any]] = []
+        created = self.now()
+        for key in table:
+            start = key.window_start_ms
+            win = window_of(start, self.window_ms, b.boundaries)
+            if win.end_ms > now_ms and not flush:
+                continue  # still open: pushed once closed (or on flush)
+            value = int(table[key].value)
+            already, seq = planned.get(start, (0, -1))
+            if value <= already:
+                continue
+            rows.append(self._row(b, win.start_ms, win.end_ms, seq + 1, value - already, created))
+        if rows:
+            with self.db.begin() as conn:
+                conn.execute(usage_push_windows.insert(), rows)
+        return len(rows)
+
+    def _plan_period_to_date(self, b: Billed, meter: MeterDefinition, now_ms: int) -> int:
+        if b.period_start_ms is None:
+            return 0
+        end = min(now_ms + 1, b.period_end_ms or now_ms + 1)
+        events = self._events(b.subscription_id, b.period_start_ms, end)
+        table = fold(meter, events, _SplitWindows(10**15, {}))
+        value = int(sum((table[k].value for k in table), start=0))
+        with self.db.connect() as conn:
+            last = conn.execute(
+                select(usage_push_windows.c.value, usage_push_windows.c.seq)
+                .where(
+                    usage_push_windows.c.subscription_id == b.subscription_id,
+                    usage_push_windows.c.meter_key == b.meter_key,
+                    usage_push_windows.c.window_start_ms == b.period_start_ms,
+                )
+                .order_by(usage_push_windows.c.seq.desc())
+                .limit(1)
+            ).first()
+        if (last is not None and int(last.value) == value) or (last is None and value == 0):
+            return 0
+        seq = int(last.seq) + 1 if last is not None else 0
+        row = self._row(b, b.period_start_ms, end, seq, value, self.now())
+        ts_s = max(b.period_start_ms // 1000 + seq, min(now_ms // 1000, end // 1000 - 1))
+        row["timestamp_s"] = ts_s
+        with self.db.begin() as conn:
+            conn.execute(usage_push_windows.insert(), [row])
+        return 1
+
+    def _row(
+        self, b: Billed, start: int, end: int, seq: int, value: int, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "identifier": identifier(b.subscription_id, b.meter_key, start, seq),
+            "subscription_id": b.subscription_id,
+            "meter_key": b.meter_key,
+            "window_start_ms": start,
+            "window_end_ms": end,
+            "seq": seq,
+            "value": value,
+            "timestamp_s": -(-start // 1000),
+            "event_name": b.event_name,
+            "customer_id": b.customer_id,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+        }
+
+    # -- phase 2: send --------------------------------------------------------------
+
+    def _pending(self, subscription_id: str | None) -> list[Any]:
+        q = select(usage_push_windows).where(usage_push_windows.c.state == "pending")
+        if subscription_id is not None:
+            q = q.where(usage_push_windows.c.subscription_id == subscription_id)
+        q = q.order_by(usage_push_windows.c.window_start_ms, usage_push_windows.c.seq)
+        with self.db.connect() as conn:
+            return list(conn.execute(q).fetchall())
+
+    def _mark(self, identifiers: Sequence[str], state: str, error: str | None = None) -> None:
+        if not identifiers:
+            return
+        with self.db.begin() as conn:
+            conn.execute(
+                update(usage_push_windows)
+                .where(usage_push_windows.c.identifier.in_(list(identifiers)))
+                .values(
+                    state=state,
+                    sent_at=self.now() if state == "sent" else None,
+                    last_error=error,
+                    attempts=usage_push_windows.c.attempts + 1,
+                )
+            )
+
+    def send(self, result: SyncResult, subscription_id: str | None = None) -> None:
+        rows = self._pending(subscription_id)
+        org_of = {b.subscription_id: b.organization_id for b in self.billed()}
+        by_org: dict[str, list[Any]] = defaultdict(list)
+        for r in rows:
+            org = org_of.get(r.subscription_id)
+            if org is not None:
+                by_org[org].append(r)
+        for org, org_rows in by_org.items():
+            engine = self.engines.for_org(org)
+            for i in range(0, len(org_rows), self.batch):
+                chunk = org_rows[i : i + self.batch]
+                pushes = [
+                    MeterPush(
+                        r.identifier, r.event_name, r.customer_id, int(r.value), int(r.timestamp_s)
+                    )
+                    for r in chunk
+                ]
+                values = {r.identifier: int(r.value) for r in chunk}
+                if not self._send_chunk(engine, pushes, values, result):
+                    return
+
+    def _send_chunk(
+        self, engine: Any, pushes: list[MeterPush], values: dict[str, int], result: SyncResult
+    ) -> bool:
+        remaining = pushes
+        delay = 0.5
+        for attempt in range(self.max_retries + 1):
+            started = time.monotonic()
+            try:
+                outcome = engine.push_usage(remaining)
+                accepted, failed = list(outcome.accepted), list(outcome.failed)
+                error: RetryableProviderError | None = None
+            except RetryableProviderError as exc:
+                partial = getattr(exc, "partial", None)
+                accepted = list(partial.accepted) if partial else []
+                failed = list(partial.failed) if partial else []
+                error = exc
+            if self.after_push is not None and accepted:
+                self.after_push(accepted)
+            self._mark(accepted, "sent")
+            for ident, msg in failed:
+                self._mark([ident], "failed", msg)
+                result.errors.append(f"{ident}: {msg}")
+            result.pushed += len(accepted)
+            result.value_pushed += sum(values[i] for i in accepted)
+            self._throttle(len(accepted) + len(failed), started)
+            if error is None:
+                return True
+            done = set(accepted) | {i for i, _ in failed}
+            remaining = [p for p in remaining if p.identifier not in done]
+            if attempt == self.max_retries:
+                result.errors.append(f"gave up after {attempt + 1} attempts: {error.detail}")
+                return False
+            wait = error.retry_after_s if error.retry_after_s is not None else delay
+            log.warning("usage push: %s; retrying in %.1fs", error.detail, wait)
+            self.sleep(min(wait, 60.0))
+            delay = min(delay * 2, 30.0)
+        return False
+
+    def _throttle(self, count: int, started: float) -> None:
+        if count and self.max_rate > 0:
+            minimum = count / self.max_rate
+            spent = time.monotonic() - started
+            if spent < minimum:
+                self.sleep(minimum - spent)
+
+    # -- runs -----------------------------------------------------------------------
+
+    def run_once(self, *, flush: bool = False, subscription_id: str | None = None) -> SyncResult:
+        """Plan and send. ``flush`` also pushes the windows still open (and re-reads the
+        whole ledger instead of what was recorded since the last run)."""
+        result = SyncResult()
+        started = self.now()
+        since = None
+        watermark = self._watermark()
+        if not flush and watermark:
+            overlap = max(OVERLAP, timedelta(milliseconds=3 * self.window_ms))
+            since = datetime.fromtimestamp(watermark / 1000, UTC) - overlap
+        closing = started + timedelta(milliseconds=2 * self.window_ms)
+        for b in self.billed(subscription_id):
+            try:
+                with self.db.connect() as conn:
+                    meter = meter_definition(conn, b.organization_id, b.meter_key)
+                near_end = (
+                    b.period_end_ms is not None and b.period_end_ms <= closing.timestamp() * 1000
+                )
+                result.planned += self.plan(b, meter, since=since, flush=flush or near_end)
+            except TollwayError as exc:
+                result.errors.append(f"{b.subscription_id}: {exc.detail}")
+        self.send(result, subscription_id)
+        if subscription_id is None and not result.errors:
+            self._set_watermark(int(started.timestamp() * 1000))
+        return result
+
+    def flush(self, subscription_id: str | None = None) -> SyncResult:
+        return self.run_once(flush=True, subscription_id=subscription_id)
