@@ -182,3 +182,10 @@ def make_actor(admin: Actor, http: Any) -> Any:
         return Actor(r.json()["id"], email, role, login.json()["token"], http)
 
     return make
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Every test that uses the database fixture is a ``db`` test (run again on PostgreSQL)."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
