@@ -52,9 +52,7 @@ class Catalog:
     key_hash: str = ""
     lifecycle: str = "published"
     state: str = "active"
-    plan: Plan = field(
-        default_factory=lambda: Plan("plan_1", "month", None, None, None, "overage")
-    )
+    plan: Plan = field(default_factory=lambda: Plan("plan_1", "month", None, None, None, "overage"))
     operations: list[Operation] = field(default_factory=list)
     usage_header: bytes | None = b"x-usage-units"
     version: int = 1

@@ -61,7 +61,14 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         path = url.path
         size, digest = self._read_body()
-        self.server.seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers.items())})  # type: ignore[attr-defined]
+        self.server.seen.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "client": self.client_address[1],
+                "headers": dict(self.headers.items()),
+            }
+        )  # type: ignore[attr-defined]
         if path.endswith("/slow"):
             time.sleep(float(q.get("s", "2")))
         if path.endswith("/big"):
@@ -86,7 +93,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
             return
         if path.endswith("/reset"):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
             self.connection.close()
             self.close_connection = True
             return

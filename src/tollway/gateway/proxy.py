@@ -51,6 +51,8 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         self.write_paused = False
         self.closing = False
         self.close_after = False
+        self.parse_failed = False
+        self.deferred: list[Exchange] = []
         self.last_active = time.monotonic()
 
     # --- connection -------------------------------------------------------------
@@ -79,18 +81,33 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         self.queue.clear()
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
+        if self.closing or self.parse_failed:
             return
         self.last_active = time.monotonic()
+        error: bytes | None = None
         try:
             self.parser.feed_data(data)
         except _TooLarge:
-            self.fatal(R.HEADERS_TOO_LARGE_CLOSE)
-        except httptools.HttpParserUpgrade:
-            self.fatal(R.BAD_REQUEST_CLOSE)
-        except Exception:
+            error = R.HEADERS_TOO_LARGE_CLOSE
+        except Exception:  # noqa: BLE001 - any parse problem is a 400 and a closed connection
+            error = R.BAD_REQUEST_CLOSE
+        # Exchanges start only after the whole buffer parsed, so a request whose framing
+        # turns out to be broken in the same packet never reaches the upstream.
+        deferred, self.deferred = self.deferred, []
+        if error is not None:
+            self.parse_failed = True
+            broken = self.parsing
+            deferred = [ex for ex in deferred if ex is not broken]
+            if broken is not None and broken is self.active:
+                self.fatal(error)
+                return
+            if self.active is None and not self.queue and not deferred:
+                self.fatal(error)
+                return
+            self.close_after = True  # answer the complete requests before it, then close
+        for ex in deferred:
             if not self.closing:
-                self.fatal(R.BAD_REQUEST_CLOSE)
+                self._enqueue(ex)
 
     def eof_received(self) -> bool | None:
         # Half-closed by the client: finish the active exchange, then close.
@@ -181,7 +198,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
             )
             return
         if ex.has_body:
-            self._enqueue(ex)  # start now so that the body streams to the upstream
+            self.deferred.append(ex)  # starts before the body ends, so that it streams
         # without a body the exchange starts once the message is complete
 
     def _enqueue(self, ex: Exchange) -> None:
@@ -262,7 +279,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         ex.body_done = True
         self.parsing = None
         if not ex.has_body:
-            self._enqueue(ex)
+            self.deferred.append(ex)
             return
         if ex is self.active and ex.conn is not None and ex.sent_at and ex.chunked:
             ex.conn.write(b"0\r\n\r\n")

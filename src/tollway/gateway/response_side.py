@@ -160,7 +160,7 @@ class ResponseSide:
             ex.keep_alive = False
         out.append(b"X-Request-Id: " + ex.request_id.encode() + b"\r\n")
         out.extend(rate_limit_headers(ex.decision))
-        if not ex.keep_alive or self.app.draining or self.close_after:
+        if not ex.keep_alive or self.app.draining or (self.close_after and not self.queue):
             ex.keep_alive = False
             out.append(b"Connection: close\r\n")
         elif not ex.http11:
@@ -287,12 +287,16 @@ class ResponseSide:
             app.metrics.latency.observe((time.perf_counter_ns() - ex.start_ns) / 1e9)
         if self.closing:
             return
-        if not ex.keep_alive or self.close_after or app.draining or not ex.body_done:
+        if not ex.keep_alive or app.draining or not ex.body_done:
             self.closing = True
             if self.transport is not None:
                 self.transport.close()
             return
         if self.queue:
             self._activate(self.queue.popleft())
+        elif self.close_after:
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
         else:
             self.resume(_PAUSE_PIPELINE)
