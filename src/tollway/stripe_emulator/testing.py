@@ -1,0 +1,106 @@
+"""Run the emulator in a background thread for tests: ``with running_emulator() as emu:``."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import stripe
+import uvicorn
+
+from .app import create_app, runtime_of
+from .runtime import Runtime
+from .settings import EmulatorSettings
+
+
+@dataclass
+class Emulator:
+    """A running emulator: its URL, keys and helpers for the /_emulator endpoints."""
+
+    base_url: str
+    api_key: str
+    publishable_key: str
+    runtime: Runtime = field(repr=False)
+
+    @property
+    def account_id(self) -> str:
+        return self.runtime.state.account_id
+
+    def _admin(self, method: str, path: str, json: Any = None) -> Any:
+        with httpx.Client(base_url=self.base_url, timeout=30, trust_env=False) as http:
+            resp = http.request(method, path, json=json)
+            resp.raise_for_status()
+            return resp.json()
+
+    def reset(self) -> None:
+        """Forget every object, event, meter event and restricted key."""
+        self._admin("POST", "/_emulator/reset")
+
+    def client(self, api_key: str | None = None, **kwargs: Any) -> stripe.StripeClient:
+        base = self.base_url
+        kwargs.setdefault("max_network_retries", 0)
+        return stripe.StripeClient(
+            api_key or self.api_key,
+            base_addresses={"api": base, "connect": base, "files": base, "meter_events": base},
+            **kwargs,
+        )
+
+    def restricted_key(self, permissions: list[str]) -> str:
+        """A new ``rk_test_`` key allowed only ``permissions`` (e.g. ``rak_product_write``)."""
+        return str(self._admin("POST", "/_emulator/keys", {"permissions": permissions})["key"])
+
+    def rate_limit(self, requests: int | bool) -> None:
+        """Answer the next ``requests`` API calls with 429 (True: all, 0/False: none)."""
+        self._admin("POST", "/_emulator/settings", {"rate_limit": requests})
+
+    def deliver_webhooks(self) -> dict[str, int]:
+        """Attempt every pending webhook delivery now, once."""
+        return dict(self._admin("POST", "/_emulator/webhooks/deliver"))
+
+    def webhook_log(self) -> dict[str, Any]:
+        return dict(self._admin("GET", "/_emulator/webhooks"))
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # running in a thread
+        pass
+
+
+@contextlib.contextmanager
+def running_emulator(**settings: Any) -> Iterator[Emulator]:
+    """Start the emulator on a free loopback port; stop it on exit."""
+    app = create_app(settings=EmulatorSettings(**settings))
+    rt = runtime_of(app)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    server = _Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"stripe-emulator-{port}"
+    )
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the Stripe emulator did not start")
+        time.sleep(0.01)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        yield Emulator(
+            base_url=base,
+            api_key=rt.state.key_of_type("secret"),
+            publishable_key=rt.state.key_of_type("publishable"),
+            runtime=rt,
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
