@@ -21,6 +21,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -109,7 +110,16 @@ class _Target:
 class UrlGuard:
     """Checks and fetches outbound URLs; ``allow`` lists CIDRs, IPs or host names."""
 
-    def __init__(self, allow: Sequence[str] = (), *, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self,
+        allow: Sequence[str] = (),
+        *,
+        resolver: Resolver | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        # ``verify``: TLS verification for fetches (an SSLContext trusting an on-premise CA);
+        # ``resolver``: ``(host, port) -> addresses``, the system's getaddrinfo by default.
+        self._verify = verify
         self._networks: list[IPNetwork] = []
         self._hosts: set[str] = set()
         for entry in allow:
@@ -238,7 +248,7 @@ class UrlGuard:
     async def _fetch(self, url: str, max_bytes: int, timeout_s: float) -> FetchedDocument:
         current = url
         async with httpx.AsyncClient(
-            follow_redirects=False, trust_env=False, timeout=timeout_s
+            follow_redirects=False, trust_env=False, timeout=timeout_s, verify=self._verify
         ) as client:
             for _hop in range(MAX_REDIRECTS + 1):
                 target = self._parse(current)
