@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from tollway.billing.engine import BillingEngine
 from tollway.domain.errors import Conflict
 from tollway.security.secretbox import SecretBox, last4
+from tollway.store import db as store_db
 from tollway.store.billing_tables import stripe_accounts
 
 
@@ -42,7 +43,7 @@ class EngineProvider(Protocol):
 
 
 def load_credentials(db: Engine, box: SecretBox, organization_id: str) -> StripeCredentials:
-    with db.connect() as conn:
+    with store_db.transaction(db, read_only=True) as conn:
         row = conn.execute(
             select(stripe_accounts).where(stripe_accounts.c.organization_id == organization_id)
         ).first()
@@ -138,6 +139,6 @@ class StripeEngineProvider:
             return engine
 
     def webhook_secrets(self) -> list[tuple[str, tuple[str, ...]]]:
-        with self.db.connect() as conn:
+        with store_db.transaction(self.db, read_only=True) as conn:
             rows = conn.execute(select(stripe_accounts)).fetchall()
         return [(r.organization_id, _creds(r, self.box).webhook_secrets) for r in rows]

@@ -9,20 +9,43 @@ the other sees zero rows changed and does nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from tollway.domain.errors import IllegalTransition, NotFound
 from tollway.domain.ids import new_id
 from tollway.domain.subscriptions import Cause, SubState, transition
+from tollway.store import db as store_db
 from tollway.store.billing_tables import billing_subscriptions
 from tollway.store.tables import plans, subscription_events, subscriptions
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def reading(db: Engine, conn: Connection | None = None) -> Iterator[Connection]:
+    """``conn`` if the caller is inside a transaction, else a read-only transaction
+    (on SQLite a plain BEGIN, which never waits for the write lock)."""
+    if conn is not None:
+        yield conn
+        return
+    with store_db.transaction(db, read_only=True) as c:
+        yield c
+
+
+@contextmanager
+def writing(db: Engine, conn: Connection | None = None) -> Iterator[Connection]:
+    """``conn`` if the caller is inside a transaction (it commits), else a new one."""
+    if conn is not None:
+        yield conn
+        return
+    with db.begin() as c:
+        yield c
 
 
 @dataclass(frozen=True, slots=True)

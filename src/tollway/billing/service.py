@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from tollway.billing import records
 from tollway.billing.credentials import EngineProvider
@@ -78,24 +78,28 @@ class BillingService:
     def now(self) -> datetime:
         return self.clock.now().astimezone(UTC)
 
-    def engine_for_subscription(self, subscription_id: str) -> BillingEngine:
-        with self.db.connect() as conn:
-            sub = records.load_sub(conn, subscription_id)
+    def engine_for_subscription(
+        self, subscription_id: str, conn: Connection | None = None
+    ) -> BillingEngine:
+        with records.reading(self.db, conn) as cx:
+            sub = records.load_sub(cx, subscription_id)
         return self.engines.for_org(sub.organization_id)
 
     # -- plans ----------------------------------------------------------------------
 
-    def provision_plan(self, api_id: str, plan_id: str) -> ProvisionedPlan | None:
+    def provision_plan(
+        self, api_id: str, plan_id: str, conn: Connection | None = None
+    ) -> ProvisionedPlan | None:
         """Create or find the Stripe product/prices/meter of a plan enabled on an API.
         Idempotent. Returns None for a free plan (nothing to bill)."""
-        with self.db.connect() as conn:
-            plan = conn.execute(select(plans).where(plans.c.id == plan_id)).first()
-            api = conn.execute(select(apis).where(apis.c.id == api_id)).first()
+        with records.reading(self.db, conn) as cx:
+            plan = cx.execute(select(plans).where(plans.c.id == plan_id)).first()
+            api = cx.execute(select(apis).where(apis.c.id == api_id)).first()
             if plan is None or api is None:
                 raise NotFound("plan or API not found")
             pricing = parse_pricing(plan.pricing, plan.currency)
             meter = (
-                meter_definition(conn, plan.organization_id, pricing.usage.meter)
+                meter_definition(cx, plan.organization_id, pricing.usage.meter)
                 if pricing.usage
                 else DEFAULT_METER
             )
@@ -125,16 +129,14 @@ class BillingService:
             "active": True,
             "updated_at": self.now(),
         }
-        with self.db.begin() as conn:
-            done = conn.execute(
+        with records.writing(self.db, conn) as cx:
+            done = cx.execute(
                 billing_plans.update()
                 .where(billing_plans.c.api_id == api_id, billing_plans.c.plan_id == plan_id)
                 .values(**values)
             ).rowcount
             if not done:
-                conn.execute(
-                    billing_plans.insert().values(api_id=api_id, plan_id=plan_id, **values)
-                )
+                cx.execute(billing_plans.insert().values(api_id=api_id, plan_id=plan_id, **values))
         log.info(
             "provisioned plan %s on API %s: product %s, created %d object(s)",
             plan_id,
@@ -144,9 +146,11 @@ class BillingService:
         )
         return result
 
-    def provisioned(self, api_id: str, plan_id: str) -> ProvisionedPlan | None:
-        with self.db.connect() as conn:
-            row = conn.execute(
+    def provisioned(
+        self, api_id: str, plan_id: str, conn: Connection | None = None
+    ) -> ProvisionedPlan | None:
+        with records.reading(self.db, conn) as cx:
+            row = cx.execute(
                 select(billing_plans).where(
                     billing_plans.c.api_id == api_id, billing_plans.c.plan_id == plan_id
                 )
@@ -163,48 +167,50 @@ class BillingService:
 
     # -- customers and checkout -----------------------------------------------------
 
-    def ensure_customer(self, engine: BillingEngine, consumer_id: str) -> str:
+    def ensure_customer(
+        self, engine: BillingEngine, consumer_id: str, conn: Connection | None = None
+    ) -> str:
         """One Stripe customer per consumer account, created once and reused."""
-        with self.db.connect() as conn:
-            known = conn.execute(
+        with records.reading(self.db, conn) as cx:
+            known = cx.execute(
                 select(billing_customers.c.customer_id).where(
                     billing_customers.c.consumer_id == consumer_id
                 )
             ).scalar()
-            user = conn.execute(select(users).where(users.c.id == consumer_id)).first()
+            user = cx.execute(select(users).where(users.c.id == consumer_id)).first()
         if known:
             return str(known)
         email = user.email if user is not None else None
         name = user.name if user is not None else None
         customer_id = engine.ensure_customer(consumer_id, email, name, None)
-        with self.db.begin() as conn:
-            existing = conn.execute(
+        with records.writing(self.db, conn) as cx:
+            existing = cx.execute(
                 select(billing_customers.c.customer_id).where(
                     billing_customers.c.consumer_id == consumer_id
                 )
             ).scalar()
             if existing:
                 return str(existing)
-            conn.execute(
+            cx.execute(
                 billing_customers.insert().values(
                     consumer_id=consumer_id, customer_id=customer_id, created_at=self.now()
                 )
             )
         return customer_id
 
-    def requires_payment(self, api_id: str, plan_id: str) -> bool:
-        with self.db.connect() as conn:
-            plan = conn.execute(select(plans).where(plans.c.id == plan_id)).first()
+    def requires_payment(self, api_id: str, plan_id: str, conn: Connection | None = None) -> bool:
+        with records.reading(self.db, conn) as cx:
+            plan = cx.execute(select(plans).where(plans.c.id == plan_id)).first()
         if plan is None:
             raise NotFound(f"plan {plan_id} not found")
         return not parse_pricing(plan.pricing, plan.currency).is_free
 
-    def start_checkout(self, subscription_id: str) -> str:
+    def start_checkout(self, subscription_id: str, conn: Connection | None = None) -> str:
         """A Checkout URL for an ``on_hold`` subscription of a paid plan. Calling it again
         returns the same open session's URL."""
-        with self.db.connect() as conn:
-            sub = records.load_sub(conn, subscription_id)
-            existing = records.billing_row(conn, subscription_id=subscription_id)
+        with records.reading(self.db, conn) as cx:
+            sub = records.load_sub(cx, subscription_id)
+            existing = records.billing_row(cx, subscription_id=subscription_id)
         if sub.state is not SubState.ON_HOLD:
             raise Conflict(f"subscription is {sub.state.value}, not waiting for payment")
         engine = self.engines.for_org(sub.organization_id)
@@ -212,13 +218,13 @@ class BillingService:
             info = engine.get_checkout(existing.checkout_session_id)
             if info.status == "open":
                 return str(existing.checkout_url)
-        plan = self.provisioned(sub.api_id, sub.plan_id) or self.provision_plan(
-            sub.api_id, sub.plan_id
+        plan = self.provisioned(sub.api_id, sub.plan_id, conn) or self.provision_plan(
+            sub.api_id, sub.plan_id, conn
         )
         if plan is None:
             raise Conflict("the plan is free: no checkout needed")
-        self._refuse_second_billed(sub)
-        customer_id = self.ensure_customer(engine, sub.consumer_id)
+        self._refuse_second_billed(sub, conn)
+        customer_id = self.ensure_customer(engine, sub.consumer_id, conn)
         attempt = (existing.checkout_attempt + 1) if existing is not None else 0
         session = engine.start_checkout(
             subscription_id=subscription_id,
@@ -237,28 +243,28 @@ class BillingService:
             "checkout_attempt": attempt,
             "updated_at": now,
         }
-        with self.db.begin() as conn:
+        with records.writing(self.db, conn) as cx:
             if existing is None:
-                conn.execute(
+                cx.execute(
                     billing_subscriptions.insert().values(
                         subscription_id=subscription_id, created_at=now, **values
                     )
                 )
             else:
-                conn.execute(
+                cx.execute(
                     billing_subscriptions.update()
                     .where(billing_subscriptions.c.subscription_id == subscription_id)
                     .values(**values)
                 )
         return session.url
 
-    def _refuse_second_billed(self, sub: records.SubRow) -> None:
+    def _refuse_second_billed(self, sub: records.SubRow, conn: Connection | None = None) -> None:
         """Stripe bills a meter per customer: two live subscriptions of one consumer on
         the same API and plan would both be charged for the usage of each."""
         from tollway.store.tables import subscriptions
 
-        with self.db.connect() as conn:
-            other = conn.execute(
+        with records.reading(self.db, conn) as cx:
+            other = cx.execute(
                 select(subscriptions.c.id).where(
                     subscriptions.c.consumer_id == sub.consumer_id,
                     subscriptions.c.api_id == sub.api_id,
@@ -273,20 +279,22 @@ class BillingService:
                 "application); one paid subscription per plan and API per account"
             )
 
-    def activate_from_checkout(self, session_id: str, cause: Cause = Cause.USER) -> bool:
+    def activate_from_checkout(
+        self, session_id: str, cause: Cause = Cause.USER, conn: Connection | None = None
+    ) -> bool:
         """Activate the subscription paid in this Checkout session. Exactly once: returns
         True only for the call that moved it from ``on_hold`` to ``active``."""
-        with self.db.connect() as conn:
-            row = records.billing_row(conn, checkout_session_id=session_id)
+        with records.reading(self.db, conn) as cx:
+            row = records.billing_row(cx, checkout_session_id=session_id)
         if row is None:
             raise NotFound("unknown checkout session")
-        engine = self.engine_for_subscription(row.subscription_id)
+        engine = self.engine_for_subscription(row.subscription_id, conn)
         info = engine.get_checkout(session_id)
         if not info.is_paid:
             return False
         now = self.now()
-        with self.db.begin() as conn:
-            conn.execute(
+        with records.writing(self.db, conn) as cx:
+            cx.execute(
                 billing_subscriptions.update()
                 .where(
                     billing_subscriptions.c.subscription_id == row.subscription_id,
@@ -295,7 +303,7 @@ class BillingService:
                 .values(stripe_subscription_id=info.subscription_id, updated_at=now)
             )
             moved = records.move_state(
-                conn,
+                cx,
                 row.subscription_id,
                 SubState.ACTIVE,
                 cause=cause,
@@ -304,21 +312,25 @@ class BillingService:
                 only_from=[SubState.ON_HOLD],
             )
             if moved:
-                conn.execute(
+                cx.execute(
                     billing_subscriptions.update()
                     .where(billing_subscriptions.c.subscription_id == row.subscription_id)
                     .values(activated_at=now)
                 )
         if info.subscription_id:
-            self.refresh_periods(engine, row.subscription_id, info.subscription_id)
+            self.refresh_periods(engine, row.subscription_id, info.subscription_id, conn)
         return moved
 
     def refresh_periods(
-        self, engine: BillingEngine, subscription_id: str, provider_subscription_id: str
+        self,
+        engine: BillingEngine,
+        subscription_id: str,
+        provider_subscription_id: str,
+        conn: Connection | None = None,
     ) -> None:
         sub = engine.get_subscription(provider_subscription_id)
-        with self.db.begin() as conn:
-            conn.execute(
+        with records.writing(self.db, conn) as cx:
+            cx.execute(
                 billing_subscriptions.update()
                 .where(billing_subscriptions.c.subscription_id == subscription_id)
                 .values(
@@ -332,10 +344,12 @@ class BillingService:
 
     # -- portal and cancellation ----------------------------------------------------
 
-    def portal_url(self, subscription_id: str, consumer_id: str) -> str:
-        with self.db.connect() as conn:
-            sub = records.load_sub(conn, subscription_id)
-            row = records.billing_row(conn, subscription_id=subscription_id)
+    def portal_url(
+        self, subscription_id: str, consumer_id: str, conn: Connection | None = None
+    ) -> str:
+        with records.reading(self.db, conn) as cx:
+            sub = records.load_sub(cx, subscription_id)
+            row = records.billing_row(cx, subscription_id=subscription_id)
         if sub.consumer_id != consumer_id:
             raise Forbidden("not your subscription")
         if row is None:
@@ -345,13 +359,17 @@ class BillingService:
         )
 
     def cancel(
-        self, subscription_id: str, cause: Cause = Cause.USER, actor: str | None = None
+        self,
+        subscription_id: str,
+        cause: Cause = Cause.USER,
+        actor: str | None = None,
+        conn: Connection | None = None,
     ) -> bool:
         """End the subscription on both sides: Stripe first (so nothing keeps billing),
         then Tollway. Returns True if the Tollway state changed."""
-        with self.db.connect() as conn:
-            sub = records.load_sub(conn, subscription_id)
-            row = records.billing_row(conn, subscription_id=subscription_id)
+        with records.reading(self.db, conn) as cx:
+            sub = records.load_sub(cx, subscription_id)
+            row = records.billing_row(cx, subscription_id=subscription_id)
         if row is not None:
             engine = self.engines.for_org(sub.organization_id)
             if row.stripe_subscription_id:
@@ -359,12 +377,12 @@ class BillingService:
             elif row.checkout_session_id:
                 engine.expire_checkout(row.checkout_session_id)
         now = self.now()
-        with self.db.begin() as conn:
+        with records.writing(self.db, conn) as cx:
             moved = records.move_state(
-                conn, subscription_id, SubState.CANCELLED, cause=cause, now=now, actor=actor
+                cx, subscription_id, SubState.CANCELLED, cause=cause, now=now, actor=actor
             )
             if row is not None:
-                conn.execute(
+                cx.execute(
                     billing_subscriptions.update()
                     .where(billing_subscriptions.c.subscription_id == subscription_id)
                     .values(cancelled_at=now, updated_at=now, stripe_status="canceled")

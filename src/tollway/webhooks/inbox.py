@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tollway.store import db as store_db
 from tollway.store.billing_tables import webhook_inbox
 
 LEASE = timedelta(seconds=60)
@@ -85,7 +86,7 @@ def claim(db: Engine, event_id: str, now: datetime) -> dict[str, Any] | None:
 
 
 def pending(db: Engine, now: datetime, limit: int = 100) -> list[str]:
-    with db.connect() as conn:
+    with store_db.transaction(db, read_only=True) as conn:
         rows = conn.execute(
             select(webhook_inbox.c.event_id)
             .where(
@@ -122,7 +123,7 @@ def finish(
 
 
 def get(db: Engine, event_id: str) -> dict[str, Any] | None:
-    with db.connect() as conn:
+    with store_db.transaction(db, read_only=True) as conn:
         row = conn.execute(
             select(webhook_inbox).where(webhook_inbox.c.event_id == event_id)
         ).first()

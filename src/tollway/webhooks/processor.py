@@ -129,7 +129,7 @@ class WebhookProcessor:
         return self.sync_subscription(engine, object_id, type_=type_)
 
     def _checkout_completed(self, session_id: str) -> str:
-        with self.db.connect() as conn:
+        with records.reading(self.db) as conn:
             row = records.billing_row(conn, checkout_session_id=session_id)
         if row is None:
             return "ignored: checkout session not started by Tollway"
@@ -137,7 +137,7 @@ class WebhookProcessor:
         return "activated" if moved else "already active (or not paid)"
 
     def _checkout_expired(self, session_id: str) -> str:
-        with self.db.connect() as conn:
+        with records.reading(self.db) as conn:
             row = records.billing_row(conn, checkout_session_id=session_id)
         if row is None:
             return "ignored: checkout session not started by Tollway"
@@ -158,7 +158,7 @@ class WebhookProcessor:
         return "cancelled" if moved else "no change"
 
     def _billing_row_for(self, provider_subscription_id: str, metadata: dict[str, str]) -> Any:
-        with self.db.connect() as conn:
+        with records.reading(self.db) as conn:
             row = records.billing_row(conn, stripe_subscription_id=provider_subscription_id)
             if row is None and metadata.get("tollway_subscription_id"):
                 row = records.billing_row(conn, subscription_id=metadata["tollway_subscription_id"])
@@ -233,7 +233,7 @@ class WebhookProcessor:
         if self.grace.total_seconds() < 0:
             return 0
         cutoff = self.now() - self.grace
-        with self.db.connect() as conn:
+        with records.reading(self.db) as conn:
             rows = conn.execute(
                 select(billing_subscriptions.c.subscription_id).where(
                     billing_subscriptions.c.stripe_status == "past_due",

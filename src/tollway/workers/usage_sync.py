@@ -38,9 +38,9 @@ from tollway.billing.errors import RetryableProviderError
 from tollway.billing.service import meter_definition
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
-from tollway.metering.aggregate import fold
 from tollway.metering.events import UsageEvent
 from tollway.metering.meters import MeterDefinition
+from tollway.store import db as store_db
 from tollway.store.billing_tables import (
     billing_plans,
     billing_state,
@@ -48,7 +48,7 @@ from tollway.store.billing_tables import (
     usage_push_windows,
 )
 from tollway.store.tables import plans, subscriptions, usage_events
-from tollway.workers.windows import identifier, window_of
+from tollway.workers.windows import by_window, event_from_row, identifier, measure, window_of
 
 log = logging.getLogger(__name__)
 
@@ -79,40 +79,6 @@ class SyncResult:
     pushed: int = 0
     value_pushed: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-class _SplitWindows:
-    def __init__(self, window_ms: int, boundaries: dict[str, tuple[int, ...]]) -> None:
-        self.window_ms = window_ms
-        self.boundaries = boundaries
-
-    def starts(self, subscription_ids: list[str], timestamps_ms: list[int]) -> list[int]:
-        w, b = self.window_ms, self.boundaries
-        return [
-            window_of(t, w, b.get(s, ())).start_ms
-            for s, t in zip(subscription_ids, timestamps_ms, strict=True)
-        ]
-
-
-def _event(r: Any) -> UsageEvent:
-    return UsageEvent(
-        event_id=r.event_id,
-        timestamp_ms=r.timestamp_ms,
-        organization_id=r.organization_id,
-        api_id=r.api_id,
-        operation_id=r.operation_id,
-        method=r.method,
-        status=r.status,
-        latency_ms=r.latency_ms,
-        request_bytes=r.request_bytes,
-        response_bytes=r.response_bytes,
-        application_id=r.application_id,
-        subscription_id=r.subscription_id,
-        credential_id=r.credential_id,
-        consumer_id=r.consumer_id,
-        environment=r.environment,
-        usage_value=r.usage_value,
-    )
 
 
 class UsageSync:
@@ -170,7 +136,7 @@ class UsageSync:
         )
         if subscription_id is not None:
             q = q.where(billing_subscriptions.c.subscription_id == subscription_id)
-        with self.db.connect() as conn:
+        with store_db.transaction(self.db, read_only=True) as conn:
             rows = conn.execute(q).fetchall()
         return [
             Billed(
@@ -189,7 +155,7 @@ class UsageSync:
     # -- phase 1: plan --------------------------------------------------------------
 
     def _watermark(self) -> int:
-        with self.db.connect() as conn:
+        with store_db.transaction(self.db, read_only=True) as conn:
             v = conn.execute(
                 select(billing_state.c.value).where(billing_state.c.key == WATERMARK_KEY)
             ).scalar()
@@ -211,12 +177,12 @@ class UsageSync:
         q = q.where(usage_events.c.subscription_id == sub)
         if since is not None:
             q = q.where(usage_events.c.recorded_at >= since)
-        with self.db.connect() as conn:
+        with store_db.transaction(self.db, read_only=True) as conn:
             lo, hi = conn.execute(q).one()
         return None if lo is None else (int(lo), int(hi))
 
     def _events(self, sub: str, start_ms: int, end_ms: int) -> list[UsageEvent]:
-        with self.db.connect() as conn:
+        with store_db.transaction(self.db, read_only=True) as conn:
             rows = conn.execute(
                 select(usage_events).where(
                     usage_events.c.subscription_id == sub,
@@ -224,11 +190,11 @@ class UsageSync:
                     usage_events.c.timestamp_ms < end_ms,
                 )
             ).fetchall()
-        return [_event(r) for r in rows]
+        return [event_from_row(r) for r in rows]
 
     def _planned(self, sub: str, meter_key: str, lo: int, hi: int) -> dict[int, tuple[int, int]]:
         """window start -> (sum of planned values, highest seq) for windows in [lo, hi)."""
-        with self.db.connect() as conn:
+        with store_db.transaction(self.db, read_only=True) as conn:
             rows = conn.execute(
                 select(
                     usage_push_windows.c.window_start_ms,
@@ -255,23 +221,23 @@ class UsageSync:
         if touched is None:
             return 0
         oldest = now_ms - int(MAX_LATE.total_seconds() * 1000)
-        lo = max(window_of(touched[0], self.window_ms, b.boundaries).start_ms, oldest)
+        lo = max(
+            window_of(touched[0], self.window_ms, b.boundaries).start_ms,
+            window_of(oldest, self.window_ms, b.boundaries).end_ms,
+        )
         hi = window_of(touched[1], self.window_ms, b.boundaries).end_ms
         if lo >= hi:
             return 0
         events = self._events(b.subscription_id, lo, hi)
-        table = fold(
-            meter, events, _SplitWindows(self.window_ms, {b.subscription_id: b.boundaries})
-        )
+        table = by_window(meter, events, self.window_ms, b.boundaries)
         planned = self._planned(b.subscription_id, b.meter_key, lo, hi)
         rows: list[dict[str, Any]] = []
         created = self.now()
-        for key in table:
-            start = key.window_start_ms
+        for start, measured in sorted(table.items()):
             win = window_of(start, self.window_ms, b.boundaries)
             if win.end_ms > now_ms and not flush:
                 continue  # still open: pushed once closed (or on flush)
-            value = int(table[key].value)
+            value = int(measured)
             already, seq = planned.get(start, (0, -1))
             if value <= already:
                 continue
@@ -286,9 +252,8 @@ class UsageSync:
             return 0
         end = min(now_ms + 1, b.period_end_ms or now_ms + 1)
         events = self._events(b.subscription_id, b.period_start_ms, end)
-        table = fold(meter, events, _SplitWindows(10**15, {}))
-        value = int(sum((table[k].value for k in table), start=0))
-        with self.db.connect() as conn:
+        value = int(measure(meter, events))
+        with store_db.transaction(self.db, read_only=True) as conn:
             last = conn.execute(
                 select(usage_push_windows.c.value, usage_push_windows.c.seq)
                 .where(
@@ -335,7 +300,7 @@ class UsageSync:
         if subscription_id is not None:
             q = q.where(usage_push_windows.c.subscription_id == subscription_id)
         q = q.order_by(usage_push_windows.c.window_start_ms, usage_push_windows.c.seq)
-        with self.db.connect() as conn:
+        with store_db.transaction(self.db, read_only=True) as conn:
             return list(conn.execute(q).fetchall())
 
     def _mark(self, identifiers: Sequence[str], state: str, error: str | None = None) -> None:
@@ -435,7 +400,7 @@ class UsageSync:
         closing = started + timedelta(milliseconds=2 * self.window_ms)
         for b in self.billed(subscription_id):
             try:
-                with self.db.connect() as conn:
+                with store_db.transaction(self.db, read_only=True) as conn:
                     meter = meter_definition(conn, b.organization_id, b.meter_key)
                 near_end = (
                     b.period_end_ms is not None and b.period_end_ms <= closing.timestamp() * 1000

@@ -14,8 +14,14 @@ push with the next ``seq`` carrying only the difference.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from tollway.metering.events import UsageEvent
+from tollway.metering.meters import Aggregation, MeterDefinition
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +58,58 @@ def identifier(subscription_id: str, meter_key: str, window_start_ms: int, seq: 
 
 def floor_to(ts: int, step: int) -> int:
     return ts - ts % step
+
+
+def measure(meter: MeterDefinition, events: Sequence[UsageEvent]) -> Decimal:
+    """The meter's value over ``events`` (already deduplicated by the ledger)."""
+    selected = [e for e in events if meter.matches(e)]
+    agg = meter.aggregation
+    if agg is Aggregation.COUNT:
+        return Decimal(len(selected))
+    if not selected:
+        return Decimal(0)
+    assert meter.field is not None
+    name = meter.field.value
+    if agg is Aggregation.DISTINCT:
+        return Decimal(len({getattr(e, name) for e in selected}))
+    values = [Decimal(getattr(e, name)) for e in selected]
+    if agg is Aggregation.SUM:
+        return sum(values, Decimal(0))
+    if agg is Aggregation.MAX:
+        return max(values)
+    latest = max(selected, key=lambda e: (e.timestamp_ms, e.event_id))
+    return Decimal(getattr(latest, name))
+
+
+def by_window(
+    meter: MeterDefinition,
+    events: Sequence[UsageEvent],
+    window_ms: int,
+    boundaries: tuple[int, ...],
+) -> dict[int, Decimal]:
+    """Additive meters: window start -> value of the window."""
+    groups: dict[int, list[UsageEvent]] = defaultdict(list)
+    for e in events:
+        groups[window_of(e.timestamp_ms, window_ms, boundaries).start_ms].append(e)
+    return {start: measure(meter, evs) for start, evs in groups.items()}
+
+
+def event_from_row(r: Any) -> UsageEvent:
+    return UsageEvent(
+        event_id=r.event_id,
+        timestamp_ms=r.timestamp_ms,
+        organization_id=r.organization_id,
+        api_id=r.api_id,
+        operation_id=r.operation_id,
+        method=r.method,
+        status=r.status,
+        latency_ms=r.latency_ms,
+        request_bytes=r.request_bytes,
+        response_bytes=r.response_bytes,
+        application_id=r.application_id,
+        subscription_id=r.subscription_id,
+        credential_id=r.credential_id,
+        consumer_id=r.consumer_id,
+        environment=r.environment,
+        usage_value=r.usage_value,
+    )
