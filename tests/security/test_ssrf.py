@@ -207,7 +207,7 @@ def server() -> Iterator[str]:
     handler = type("Handler", (_Handler,), {"release": release})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     release.set()
@@ -297,3 +297,16 @@ def test_connection_refused_is_fetch_failed() -> None:
     s.close()  # nothing listens on this port now
     with pytest.raises(FetchFailed, match="could not fetch"):
         LOCAL.fetch_sync(f"http://127.0.0.1:{port}/", max_bytes=10, timeout_s=5)
+
+
+def test_pinned_target_for_own_clients() -> None:
+    guard = UrlGuard(resolver=fake_resolver({"api.example.com": [PUBLIC]}))
+    t = guard.pinned_target("https://api.example.com:8443/v1/books?x=1")
+    assert t.pinned_url == f"https://{PUBLIC}:8443/v1/books?x=1"
+    assert t.host_header == "api.example.com:8443"
+    assert t.sni_hostname == "api.example.com"
+    assert t.addresses == (ipaddress.ip_address(PUBLIC),)
+    plain = guard.pinned_target("http://api.example.com/")
+    assert (plain.pinned_url, plain.sni_hostname) == (f"http://{PUBLIC}/", None)
+    with pytest.raises(UnsafeUrl):
+        guard.pinned_target("http://10.0.0.1/")

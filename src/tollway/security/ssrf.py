@@ -52,6 +52,14 @@ class FetchedDocument:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class PinnedTarget:
+    pinned_url: str
+    host_header: str
+    sni_hostname: str | None
+    addresses: tuple[IPAddress, ...]
+
+
 def forbidden_reason(ip: IPAddress) -> str | None:
     """Why ``ip`` may not be contacted, or None when it is a public unicast address."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -207,6 +215,23 @@ class UrlGuard:
         if target.url.fragment:
             raise UnsafeUrl.at(("url",), "an upstream URL cannot have a #fragment")
         return self._vet(target, self._resolve_or_refuse(target))
+
+    def pinned_target(self, url: str) -> PinnedTarget:
+        """Check ``url`` and return how to send a request to the address that was checked.
+
+        For callers with their own HTTP client (the gateway's upstream calls): send to
+        ``pinned_url`` with the ``Host`` header ``host_header`` and, for HTTPS, the request
+        extension ``{"sni_hostname": sni_hostname}`` (httpx), so TLS still verifies the
+        certificate against the original name. Re-resolve when the DNS answer may change.
+        """
+        target = self._parse(url)
+        ips = self._vet(target, self._resolve_or_refuse(target))
+        return PinnedTarget(
+            pinned_url=str(target.url.copy_with(host=str(ips[0]))),
+            host_header=target.url.netloc.decode("ascii"),
+            sni_hostname=target.host if target.url.scheme == "https" else None,
+            addresses=tuple(ips),
+        )
 
     async def _check_async(self, target: _Target) -> list[IPAddress]:
         return self._vet(target, await asyncio.to_thread(self._resolve_or_refuse, target))
