@@ -1,14 +1,33 @@
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tollway.domain.errors import InvalidInput
 from tollway.openapi.parse import ImportedOperation, parse_openapi
 
 FIXTURES = Path(__file__).parent / "fixtures"
+KEYS = [
+    "/a",
+    "/a/{id}",
+    "get",
+    "post",
+    "responses",
+    "200",
+    "description",
+    "parameters",
+    "$ref",
+    "name",
+    "in",
+    "schema",
+    "content",
+    "operationId",
+]
 
 
 def _load(name: str) -> bytes:
@@ -179,3 +198,43 @@ def test_yaml_dates_stay_strings_and_python_tags_refused() -> None:
 def test_anchors_without_aliases_are_fine() -> None:
     api = parse_openapi(_doc("  {}\n").replace(b"info:", b"info: &info"))
     assert api.title == "T"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(paths=json_values, version=st.sampled_from(["3.0.3", "3.1.0", "2.0"]))
+def test_arbitrary_documents_only_ever_raise_invalid_input(paths: object, version: str) -> None:
+    key = "swagger" if version == "2.0" else "openapi"
+    doc = {key: version, "info": {"title": "T", "version": "1"}, "paths": paths}
+    try:
+        api = parse_openapi(json.dumps(doc).encode())
+    except InvalidInput as exc:
+        assert exc.detail
+        assert exc.errors
+    else:
+        assert all(o.method.isupper() for o in api.operations)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_only_ever_raise_invalid_input(raw: bytes) -> None:
+    with contextlib.suppress(InvalidInput):
+        parse_openapi(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"!!int abc", b"!!float x", b"a: !!set {a}", b"!!binary aGVsbG8=", b"? [a]\n: 1", b"\x00"],
+)
+def test_odd_yaml_is_invalid_input(raw: bytes) -> None:
+    with pytest.raises(InvalidInput, match="YAML|not accepted"):
+        parse_openapi(raw)

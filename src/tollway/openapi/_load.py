@@ -83,7 +83,9 @@ def _normalize(value: Any, depth: int = 0) -> Any:
         return [_normalize(v, depth + 1) for v in value]
     if isinstance(value, bytes):
         raise _fail("binary (!!binary) values are not accepted")
-    return value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise _fail(f"values of type {type(value).__name__} are not accepted (JSON types only)")
 
 
 def load_document(
@@ -118,6 +120,8 @@ def load_document(
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a safe loader subclass)
     except yaml.YAMLError as exc:
         raise _fail(f"not valid YAML: {_yaml_problem(exc)}") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. "!!int abc"
+        raise _fail(f"not valid YAML: {str(exc)[:200]}") from None
     except RecursionError:
         raise _fail(f"the document is nested more than {MAX_DEPTH} levels deep") from None
     return _normalize(data)
