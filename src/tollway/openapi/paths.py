@@ -160,9 +160,12 @@ class PathMatcher(Generic[T]):
     def match(self, method: str, path: str) -> PathMatch[T] | None:
         """The operation for ``method`` and ``path`` (no query string), or None."""
         verb = method.upper()
-        found = self._walk(self._root, _split(path), 0, [], verb)
+        segments = _split(path)
+        found = self._greedy(segments, verb)
         if found is None:
-            return None
+            found = self._walk(self._root, segments, 0, [], verb)
+            if found is None:
+                return None
         node, values = found
         route = node.routes[verb]
         params = dict(zip(route.names, values, strict=True))
@@ -172,6 +175,25 @@ class PathMatcher(Generic[T]):
         """Methods registered for the most specific template matching ``path`` (for 405)."""
         found = self._walk(self._root, _split(path), 0, [], None)
         return frozenset(found[0].routes) if found is not None else frozenset()
+
+    def _greedy(self, segments: list[str], verb: str) -> tuple[_Node[T], list[str]] | None:
+        # The first branch the full search would try (literal, then mixed, then parameter),
+        # without backtracking: when it succeeds it is the search's answer, found cheaply.
+        node = self._root
+        values: list[str] = []
+        for segment in segments:
+            child = node.literal.get(segment)
+            if child is None:
+                if not segment:
+                    return None
+                if node.mixed:
+                    return None  # rare shape: leave it to the full search
+                child = node.param
+                if child is None:
+                    return None
+                values.append(segment)
+            node = child
+        return (node, values) if verb in node.routes else None
 
     def _walk(
         self, node: _Node[T], segments: list[str], i: int, values: list[str], verb: str | None
