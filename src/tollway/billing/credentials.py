@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from tollway.billing.engine import BillingEngine
 from tollway.domain.errors import Conflict
@@ -69,7 +69,7 @@ def _creds(r: Any, box: SecretBox) -> StripeCredentials:
 
 
 def store_credentials(
-    db: Engine,
+    conn: Connection,
     box: SecretBox,
     creds: StripeCredentials,
     now: datetime,
@@ -85,16 +85,15 @@ def store_credentials(
         "webhook_secret_last4": creds.webhook_secrets[0][-4:] if creds.webhook_secrets else "",
         "updated_at": now,
     }
-    with db.begin() as conn:
-        done = conn.execute(
-            stripe_accounts.update()
-            .where(stripe_accounts.c.organization_id == creds.organization_id)
-            .values(**values)
-        ).rowcount
-        if not done:
-            conn.execute(
-                stripe_accounts.insert().values(organization_id=creds.organization_id, **values)
-            )
+    done = conn.execute(
+        stripe_accounts.update()
+        .where(stripe_accounts.c.organization_id == creds.organization_id)
+        .values(**values)
+    ).rowcount
+    if not done:
+        conn.execute(
+            stripe_accounts.insert().values(organization_id=creds.organization_id, **values)
+        )
 
 
 def masked(value: str) -> str:
@@ -121,7 +120,7 @@ class StripeEngineProvider:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[str, BillingEngine]] = {}
 
-    def _build(self, secret_key: str) -> BillingEngine:
+    def build(self, secret_key: str) -> BillingEngine:
         if self._make is not None:
             return self._make(secret_key)
         from tollway.billing.stripe import StripeBillingEngine, make_client
@@ -134,7 +133,7 @@ class StripeEngineProvider:
             cached = self._cache.get(organization_id)
             if cached is not None and cached[0] == creds.secret_key:
                 return cached[1]
-            engine = self._build(creds.secret_key)
+            engine = self.build(creds.secret_key)
             self._cache[organization_id] = (creds.secret_key, engine)
             return engine
 

@@ -88,7 +88,11 @@ class BillingService:
     # -- plans ----------------------------------------------------------------------
 
     def provision_plan(
-        self, api_id: str, plan_id: str, conn: Connection | None = None
+        self,
+        api_id: str,
+        plan_id: str,
+        conn: Connection | None = None,
+        engine: BillingEngine | None = None,
     ) -> ProvisionedPlan | None:
         """Create or find the Stripe product/prices/meter of a plan enabled on an API.
         Idempotent. Returns None for a free plan (nothing to bill)."""
@@ -113,7 +117,7 @@ class BillingService:
             pricing=pricing,
             meter=meter,
         )
-        engine = self.engines.for_org(plan.organization_id)
+        engine = engine or self.engines.for_org(plan.organization_id)
         result = engine.provision_plan(spec)
         values = {
             "product_id": result.product_id,

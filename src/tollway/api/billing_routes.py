@@ -1,0 +1,267 @@
+"""Billing routes: Stripe settings, publish usage, invoices, portal, checkout return,
+and the Stripe webhook endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from tollway.api.deps import Admin, Caller, Conn, Ctx
+from tollway.billing import invoices as billing_invoices
+from tollway.billing import records
+from tollway.billing.credentials import StripeCredentials, masked, store_credentials
+from tollway.billing.stripe.keys import validate_keys
+from tollway.billing.wiring import runtime_of
+from tollway.domain.errors import Forbidden, NotFound, TollwayError
+from tollway.domain.subscriptions import Cause
+from tollway.store.billing_tables import stripe_accounts
+from tollway.store.tables import api_plans, plans
+from tollway.webhooks import inbox
+from tollway.webhooks.signature import SignatureError, verify
+from tollway.workers import jobs
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["billing"])
+
+
+class StripeSettingsIn(BaseModel):
+    secret_key: str = Field(min_length=1, max_length=255)
+    publishable_key: str = Field(min_length=1, max_length=255)
+    webhook_secret: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Webhook signing secret (whsec_…); several, one per line, during a rotation",
+    )
+
+
+class StripeSettingsOut(BaseModel):
+    configured: bool
+    account_id: str | None = None
+    livemode: bool | None = None
+    key_kind: str | None = None
+    secret_key: str | None = Field(None, description="Only the last four characters")
+    publishable_key: str | None = None
+    webhook_secret: str | None = Field(None, description="Only the last four characters")
+    webhook_url: str | None = None
+    provisioned_plans: int | None = None
+    provisioning_errors: list[str] = []
+
+
+def _settings_out(ctx: Any, row: Any, **extra: Any) -> StripeSettingsOut:
+    if row is None:
+        return StripeSettingsOut(configured=False)
+    return StripeSettingsOut(
+        configured=True,
+        account_id=row.account_id,
+        livemode=row.livemode,
+        key_kind=row.key_kind,
+        secret_key=f"…{row.secret_key_last4}",
+        publishable_key=masked(row.publishable_key),
+        webhook_secret=f"…{row.webhook_secret_last4}",
+        webhook_url=f"{ctx.settings.resolved_public_url}/webhooks/stripe",
+        **extra,
+    )
+
+
+@router.get("/api/v1/settings/stripe", response_model=StripeSettingsOut)
+def get_stripe_settings(ctx: Ctx, conn: Conn, caller: Admin) -> StripeSettingsOut:
+    row = conn.execute(
+        select(stripe_accounts).where(stripe_accounts.c.organization_id == caller.organization_id)
+    ).first()
+    return _settings_out(ctx, row)
+
+
+@router.put("/api/v1/settings/stripe", response_model=StripeSettingsOut)
+def put_stripe_settings(
+    body: StripeSettingsIn, ctx: Ctx, conn: Conn, caller: Admin
+) -> StripeSettingsOut:
+    """Validate and store the organization's Stripe keys (secrets encrypted), then
+    provision every paid plan enabled on its APIs. Secrets are never returned."""
+    rt = runtime_of(ctx)
+    secrets = [s.strip() for s in body.webhook_secret.splitlines() if s.strip()]
+    check = validate_keys(
+        body.secret_key.strip(), body.publishable_key.strip(), secrets, base_url=rt.api_base
+    )
+    creds = StripeCredentials(
+        organization_id=caller.organization_id,
+        secret_key=body.secret_key.strip(),
+        publishable_key=body.publishable_key.strip(),
+        webhook_secrets=tuple(secrets),
+        account_id=check.account_id,
+        livemode=check.livemode,
+        key_kind=check.kind,
+    )
+    store_credentials(conn, ctx.secrets, creds, ctx.clock.now())
+    engine = rt.engines.build(creds.secret_key)  # type: ignore[attr-defined]
+    pairs = conn.execute(
+        select(api_plans.c.api_id, api_plans.c.plan_id)
+        .join(plans, plans.c.id == api_plans.c.plan_id)
+        .where(api_plans.c.enabled.is_(True), plans.c.organization_id == caller.organization_id)
+    ).fetchall()
+    done, errors = 0, []
+    for api_id, plan_id in pairs:
+        try:
+            if rt.service.provision_plan(api_id, plan_id, conn, engine=engine) is not None:
+                done += 1
+        except TollwayError as exc:
+            errors.append(f"plan {plan_id} on API {api_id}: {exc.detail}")
+    row = conn.execute(
+        select(stripe_accounts).where(stripe_accounts.c.organization_id == caller.organization_id)
+    ).first()
+    return _settings_out(ctx, row, provisioned_plans=done, provisioning_errors=errors)
+
+
+# -- publish usage ------------------------------------------------------------------
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    state: str
+    created_at: Any
+    started_at: Any = None
+    finished_at: Any = None
+    events: int = 0
+    errors: int = 0
+    detail: dict[str, Any] | None = None
+
+
+def _run_publish(ctx: Any, job_id: str) -> None:
+    rt = runtime_of(ctx)
+    jobs.start(ctx.engine, job_id, ctx.clock.now())
+    try:
+        result = rt.usage.flush()
+        jobs.finish(
+            ctx.engine,
+            job_id,
+            ctx.clock.now(),
+            events=result.pushed,
+            errors=result.errors,
+            detail={"planned": result.planned, "value_pushed": result.value_pushed},
+        )
+    except Exception as exc:
+        log.exception("publish usage job %s failed", job_id)
+        jobs.finish(ctx.engine, job_id, ctx.clock.now(), events=0, errors=[str(exc)])
+
+
+@router.post(
+    "/api/v1/monetization/publish-usage",
+    response_model=JobOut,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def publish_usage(ctx: Ctx, conn: Conn, caller: Admin) -> JobOut:
+    """Push all usage to Stripe now (including windows still open); returns the job."""
+    job_id = jobs.create(conn, jobs.PUBLISH_USAGE, caller.user_id, ctx.clock.now())
+    job = jobs.get(conn, job_id)
+    threading.Thread(target=_run_after_commit, args=(ctx, job_id), daemon=True).start()
+    return JobOut.model_validate(job)
+
+
+def _run_after_commit(ctx: Any, job_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the job row commits with the request
+        with records.reading(ctx.engine) as conn:
+            if jobs.get(conn, job_id) is not None:
+                break
+        time.sleep(0.05)
+    _run_publish(ctx, job_id)
+
+
+@router.get("/api/v1/monetization/publish-usage/status", response_model=JobOut)
+def publish_usage_status(conn: Conn, caller: Admin) -> JobOut:
+    job = jobs.last(conn, jobs.PUBLISH_USAGE)
+    if job is None:
+        raise NotFound("usage has not been published yet")
+    return JobOut.model_validate(job)
+
+
+# -- consumer billing -----------------------------------------------------------------
+
+
+@router.get("/api/v1/billing/invoices")
+def list_invoices(ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, Any]:
+    """The caller's Stripe invoices: number, period, amount, status, hosted link/PDF."""
+    customer = billing_invoices.customer_of(conn, caller.user_id)
+    if customer is None:
+        return {"data": []}
+    engine = runtime_of(ctx).engines.for_org(caller.organization_id)
+    return {"data": [billing_invoices.invoice_dict(i) for i in engine.list_invoices(customer)]}
+
+
+@router.get("/api/v1/billing/upcoming")
+def upcoming_invoice(
+    ctx: Ctx, conn: Conn, caller: Caller, subscription_id: str = Query(max_length=64)
+) -> dict[str, Any]:
+    """Stripe's preview of the next invoice next to Tollway's own estimate."""
+    rt = runtime_of(ctx)
+    sub = records.load_sub(conn, subscription_id)
+    engine = rt.engines.for_org(sub.organization_id)
+    consumer = None if caller.is_admin else caller.user_id
+    return billing_invoices.upcoming(conn, engine, subscription_id, consumer)
+
+
+@router.post("/api/v1/subscriptions/{sub_id}/portal")
+def portal(sub_id: str, ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, str]:
+    """A Stripe customer-portal URL — for the caller's own subscriptions only."""
+    sub = records.load_sub(conn, sub_id)
+    if sub.consumer_id != caller.user_id:
+        raise Forbidden("you can only manage your own subscriptions")
+    url = runtime_of(ctx).service.portal_url(sub_id, caller.user_id, conn)
+    return {"url": url}
+
+
+@router.get("/billing/checkout/success", response_class=HTMLResponse, include_in_schema=False)
+def checkout_success(ctx: Ctx, session_id: str = Query(max_length=255)) -> HTMLResponse:
+    """Stripe Checkout's success redirect: activates the subscription if the webhook has
+    not yet (exactly once either way)."""
+    try:
+        runtime_of(ctx).service.activate_from_checkout(session_id, cause=Cause.USER)
+    except NotFound:
+        return HTMLResponse("<h1>Unknown checkout session</h1>", status_code=404)
+    return HTMLResponse(
+        "<h1>Thank you!</h1><p>Your subscription is active. "
+        '<a href="/portal/billing">Back to billing</a></p>'
+    )
+
+
+# -- webhooks -------------------------------------------------------------------------
+
+
+@router.post("/webhooks/stripe", include_in_schema=False)
+async def stripe_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
+    """Verify on the raw body, store in the inbox (keyed by event id), answer 200,
+    apply in the background (and by the webhook worker if that fails)."""
+    ctx = request.app.state.ctx
+    rt = runtime_of(ctx)
+    payload = await request.body()
+    header = request.headers.get("stripe-signature")
+    now = int(ctx.clock.now().timestamp())
+    organization_id: str | None = None
+    error = "no webhook signing secret is configured"
+    for org, secrets in await run_in_threadpool(rt.engines.webhook_secrets):
+        try:
+            verify(payload, header, secrets, now=now)
+            organization_id = org
+            break
+        except SignatureError as exc:
+            error = str(exc)
+    if organization_id is None:
+        return JSONResponse({"error": f"invalid signature: {error}"}, status_code=400)
+    try:
+        event = json.loads(payload)
+        event_id = str(event["id"])
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse({"error": "the body is not a Stripe event"}, status_code=400)
+    new = await run_in_threadpool(inbox.record, ctx.engine, event, organization_id, ctx.clock.now())
+    if new:
+        background.add_task(rt.webhooks.process, event_id)
+    return JSONResponse({"received": True, "duplicate": not new})

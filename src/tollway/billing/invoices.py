@@ -1,0 +1,99 @@
+"""Invoices for consumers: Stripe's list and preview next to Tollway's own estimate."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from tollway.billing import records
+from tollway.billing.engine import BillingEngine, InvoiceInfo
+from tollway.billing.service import meter_definition
+from tollway.domain.errors import Forbidden, NotFound
+from tollway.domain.money import from_minor, to_minor
+from tollway.pricing.rating import rate
+from tollway.pricing.spec import parse_pricing
+from tollway.store.billing_tables import billing_customers, billing_subscriptions
+from tollway.store.tables import plans, usage_events
+from tollway.workers.windows import event_from_row, measure
+
+
+def invoice_dict(inv: InvoiceInfo) -> dict[str, Any]:
+    out = asdict(inv)
+    out["total"] = str(from_minor(inv.total_minor, inv.currency))
+    out["amount_due"] = str(from_minor(inv.amount_due_minor, inv.currency))
+    out["period_start"] = datetime.fromtimestamp(inv.period_start, UTC).isoformat()
+    out["period_end"] = datetime.fromtimestamp(inv.period_end, UTC).isoformat()
+    out["link"] = inv.hosted_url or inv.pdf_url
+    return out
+
+
+def customer_of(conn: Connection, consumer_id: str) -> str | None:
+    return conn.execute(
+        select(billing_customers.c.customer_id).where(
+            billing_customers.c.consumer_id == consumer_id
+        )
+    ).scalar()
+
+
+def ledger_usage(conn: Connection, sub: records.SubRow, start_s: int, end_s: int) -> int:
+    """The plan meter's value for the subscription over [start, end) from the ledger."""
+    plan = conn.execute(select(plans).where(plans.c.id == sub.plan_id)).one()
+    pricing = parse_pricing(plan.pricing, plan.currency)
+    if pricing.usage is None:
+        return 0
+    meter = meter_definition(conn, sub.organization_id, pricing.usage.meter)
+    rows = conn.execute(
+        select(usage_events).where(
+            usage_events.c.subscription_id == sub.id,
+            usage_events.c.timestamp_ms >= start_s * 1000,
+            usage_events.c.timestamp_ms < end_s * 1000,
+        )
+    ).fetchall()
+    return int(measure(meter, [event_from_row(r) for r in rows]))
+
+
+def estimate(conn: Connection, sub: records.SubRow, start_s: int, end_s: int) -> dict[str, Any]:
+    """Tollway's own estimate of the period's invoice (pricing core, ledger usage)."""
+    plan = conn.execute(select(plans).where(plans.c.id == sub.plan_id)).one()
+    pricing = parse_pricing(plan.pricing, plan.currency)
+    quantity = ledger_usage(conn, sub, start_s, end_s)
+    rated = rate(pricing, pricing.currency, quantity)
+    return {
+        "usage_quantity": quantity,
+        "currency": pricing.currency,
+        "total": str(rated.total),
+        "total_minor": to_minor(rated.total, pricing.currency),
+        "lines": [ln.to_dict() for ln in rated.lines],
+    }
+
+
+def upcoming(
+    conn: Connection, engine: BillingEngine, subscription_id: str, consumer_id: str | None
+) -> dict[str, Any]:
+    """Stripe's preview of the next invoice and Tollway's estimate for the same period."""
+    sub = records.load_sub(conn, subscription_id)
+    if consumer_id is not None and sub.consumer_id != consumer_id:
+        raise Forbidden("not your subscription")
+    row = conn.execute(
+        select(billing_subscriptions).where(billing_subscriptions.c.subscription_id == sub.id)
+    ).first()
+    if row is None or not row.stripe_subscription_id:
+        raise NotFound("this subscription is not billed through Stripe")
+    preview = engine.preview_invoice(row.customer_id, row.stripe_subscription_id)
+    start = row.current_period_start or 0
+    end = row.current_period_end or 0
+    if preview is not None and not (start and end):
+        start, end = preview.period_start, preview.period_end
+    ours = estimate(conn, sub, start, end)
+    stripe_minor = preview.total_minor if preview is not None else None
+    return {
+        "subscription_id": sub.id,
+        "period_start": datetime.fromtimestamp(start, UTC).isoformat() if start else None,
+        "period_end": datetime.fromtimestamp(end, UTC).isoformat() if end else None,
+        "stripe": invoice_dict(preview) if preview is not None else None,
+        "tollway_estimate": ours,
+        "agrees": stripe_minor == ours["total_minor"] if stripe_minor is not None else None,
+    }
