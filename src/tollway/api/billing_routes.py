@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from tollway.api.deps import Admin, Caller, Conn, Ctx
 from tollway.billing import invoices as billing_invoices
