@@ -89,3 +89,9 @@ def test_random_text_is_never_well_formed_unless_checksum_matches(s: str) -> Non
         assert environment_of(s) is not None
     else:
         assert environment_of(s) is None
+
+
+def test_looks_like_api_key() -> None:
+    assert apikeys.looks_like_api_key(generate_api_key("development").raw)
+    assert apikeys.looks_like_api_key("tw_prod_garbage")
+    assert not apikeys.looks_like_api_key("eyJhbGciOiJFZERTQSJ9.x.y")
