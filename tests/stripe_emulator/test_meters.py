@@ -1,0 +1,180 @@
+"""Billing meters, meter events (dedupe, time window) and event summaries."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import stripe
+
+
+def _meter(
+    client: stripe.StripeClient, formula: str = "sum", name: str = "api_calls"
+) -> stripe.billing.Meter:
+    return client.v1.billing.meters.create(
+        params={
+            "display_name": "API calls",
+            "event_name": name,
+            "default_aggregation": {"formula": formula},  # type: ignore[typeddict-item]
+            "customer_mapping": {"event_payload_key": "stripe_customer_id", "type": "by_id"},
+            "value_settings": {"event_payload_key": "value"},
+        }
+    )
+
+
+def test_meter_shape_and_lifecycle(client: stripe.StripeClient) -> None:
+    m = _meter(client)
+    assert m.id.startswith("mtr_") and m.object == "billing.meter" and m.status == "active"
+    assert m.default_aggregation.formula == "sum"
+    assert m.customer_mapping.event_payload_key == "stripe_customer_id"
+    with pytest.raises(stripe.InvalidRequestError, match="already exists"):
+        _meter(client)
+    off = client.v1.billing.meters.deactivate(m.id)
+    assert off.status == "inactive" and off.status_transitions.deactivated_at is not None
+    assert client.v1.billing.meters.reactivate(m.id).status == "active"
+    assert [x.id for x in client.v1.billing.meters.list().data] == [m.id]
+
+
+def test_meter_events_dedupe_and_time_window(client: stripe.StripeClient) -> None:
+    m = _meter(client)
+    cus = client.v1.customers.create(params={})
+    now = int(time.time())
+    ev = client.v1.billing.meter_events.create(
+        params={
+            "event_name": "api_calls",
+            "identifier": "sub1:2024-01:1",
+            "payload": {"stripe_customer_id": cus.id, "value": "25"},
+            "timestamp": now - 60,
+        }
+    )
+    assert ev.object == "billing.meter_event" and ev.identifier == "sub1:2024-01:1"
+    assert ev.payload.to_dict() == {"stripe_customer_id": cus.id, "value": "25"}
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.billing.meter_events.create(
+            params={
+                "event_name": "api_calls",
+                "identifier": "sub1:2024-01:1",
+                "payload": {"stripe_customer_id": cus.id, "value": "25"},
+            }
+        )
+    assert "already exists with identifier sub1:2024-01:1" in str(exc.value.user_message)
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.billing.meter_events.create(
+            params={
+                "event_name": "api_calls",
+                "timestamp": now - 36 * 86400,
+                "payload": {"stripe_customer_id": cus.id, "value": "1"},
+            }
+        )
+    assert exc.value.code == "timestamp_too_far_in_past" and exc.value.param == "timestamp"
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.billing.meter_events.create(
+            params={
+                "event_name": "api_calls",
+                "timestamp": now + 600,
+                "payload": {"stripe_customer_id": cus.id, "value": "1"},
+            }
+        )
+    assert exc.value.code == "timestamp_in_future"
+    # within the limits is fine
+    client.v1.billing.meter_events.create(
+        params={
+            "event_name": "api_calls",
+            "timestamp": now - 34 * 86400,
+            "payload": {"stripe_customer_id": cus.id, "value": "1"},
+        }
+    )
+    client.v1.billing.meter_events.create(
+        params={
+            "event_name": "api_calls",
+            "timestamp": now + 120,
+            "payload": {"stripe_customer_id": cus.id, "value": "1"},
+        }
+    )
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.billing.meter_events.create(
+            params={"event_name": "api_calls", "payload": {"value": "1"}}
+        )
+    assert exc.value.param == "payload[stripe_customer_id]"
+    del m
+
+
+def test_time_window_follows_the_customers_test_clock(client: stripe.StripeClient) -> None:
+    _meter(client)
+    frozen = 1_700_000_000
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": frozen})
+    cus = client.v1.customers.create(params={"test_clock": clock.id})
+    client.v1.billing.meter_events.create(
+        params={
+            "event_name": "api_calls",
+            "timestamp": frozen - 86400,
+            "payload": {"stripe_customer_id": cus.id, "value": "3"},
+        }
+    )
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.billing.meter_events.create(
+            params={
+                "event_name": "api_calls",
+                "timestamp": frozen + 3600,
+                "payload": {"stripe_customer_id": cus.id, "value": "3"},
+            }
+        )
+
+
+@pytest.mark.parametrize(("formula", "expected"), [("sum", 17), ("count", 3), ("last", 2)])
+def test_event_summaries(client: stripe.StripeClient, formula: str, expected: int) -> None:
+    m = _meter(client, formula)
+    cus = client.v1.customers.create(params={})
+    other = client.v1.customers.create(params={})
+    day = (int(time.time()) // 86400 - 2) * 86400
+    for offset, value, who in [(100, 5, cus), (90000, 10, cus), (90100, 2, cus), (200, 99, other)]:
+        client.v1.billing.meter_events.create(
+            params={
+                "event_name": "api_calls",
+                "timestamp": day + offset,
+                "payload": {"stripe_customer_id": who.id, "value": str(value)},
+            }
+        )
+    total = client.v1.billing.meters.event_summaries.list(
+        m.id, params={"customer": cus.id, "start_time": day, "end_time": day + 2 * 86400}
+    )
+    assert len(total.data) == 1 and total.data[0].aggregated_value == expected
+    assert total.data[0].object == "billing.meter_event_summary" and total.data[0].meter == m.id
+    daily = client.v1.billing.meters.event_summaries.list(
+        m.id,
+        params={
+            "customer": cus.id,
+            "start_time": day,
+            "end_time": day + 2 * 86400,
+            "value_grouping_window": "day",
+        },
+    )
+    by_start = {s.start_time: s.aggregated_value for s in daily.data}
+    if formula == "sum":
+        assert by_start == {day: 5, day + 86400: 12}
+    with pytest.raises(stripe.InvalidRequestError, match="aligned"):
+        client.v1.billing.meters.event_summaries.list(
+            m.id, params={"customer": cus.id, "start_time": day + 1, "end_time": day + 86400}
+        )
+
+
+def test_meter_event_adjustment_cancels_an_event(client: stripe.StripeClient) -> None:
+    m = _meter(client)
+    cus = client.v1.customers.create(params={})
+    minute = int(time.time()) // 60 * 60
+    for ident, value in (("a", "4"), ("b", "6")):
+        client.v1.billing.meter_events.create(
+            params={
+                "event_name": "api_calls",
+                "identifier": ident,
+                "timestamp": minute - 120,
+                "payload": {"stripe_customer_id": cus.id, "value": value},
+            }
+        )
+    client.v1.billing.meter_event_adjustments.create(
+        params={"event_name": "api_calls", "type": "cancel", "cancel": {"identifier": "a"}}
+    )
+    s = client.v1.billing.meters.event_summaries.list(
+        m.id, params={"customer": cus.id, "start_time": minute - 600, "end_time": minute}
+    )
+    assert s.data[0].aggregated_value == 6
