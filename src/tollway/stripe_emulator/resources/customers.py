@@ -157,7 +157,11 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     ctx.state.put(obj)
     ctx.emit("customer.created", obj, created=obj["created"])
     if p.get("payment_method"):
-        attach(ctx, resolve_pm(ctx, p["payment_method"], "payment_method"), obj)
+        pm = resolve_pm(ctx, p["payment_method"], "payment_method")
+        attach(ctx, pm, obj)
+        settings = p.get("invoice_settings") or {}
+        if settings.get("default_payment_method") == p["payment_method"]:
+            p = {**p, "invoice_settings": {**settings, "default_payment_method": pm["id"]}}
     _default_pm(ctx, obj, p)
     return render(ctx.state, obj, expand_list(p))
 
