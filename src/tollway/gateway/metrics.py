@@ -1,82 +1,166 @@
-"""Prometheus metrics of one gateway process (own registry, served on the admin port)."""
+"""Prometheus metrics of one gateway process (own registry, served on the admin port).
+
+The hot path only bumps plain integers and lists (no locks, no label look-ups); a
+custom collector turns them into Prometheus families when ``/metrics`` is scraped.
+Everything runs on the event loop thread, so no synchronisation is needed.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
+LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class FastHistogram:
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def family(self, name: str, doc: str) -> HistogramMetricFamily:
+        cumulative = 0
+        buckets: list[tuple[str, float]] = []
+        for bound, count in zip(self.bounds, self.counts, strict=False):
+            cumulative += count
+            buckets.append((repr(bound), float(cumulative)))
+        cumulative += self.counts[-1]
+        buckets.append(("+Inf", float(cumulative)))
+        return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=self.total)
+
+
+class FastCounter:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+
+class FastGauge:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def set(self, value: float) -> None:
+        self.value = float(value)
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+    def dec(self, amount: float = 1.0) -> None:
+        self.value -= amount
+
+
+class LabelledCounter:
+    __slots__ = ("values",)
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def inc(self, label: str, amount: float = 1.0) -> None:
+        self.values[label] = self.values.get(label, 0.0) + amount
 
 
 class GatewayMetrics:
     def __init__(self) -> None:
-        self.registry = r = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "tollway_gateway_requests_total",
-            "Calls answered by the gateway, by API and status code.",
-            ["api", "status"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "tollway_gateway_request_duration_seconds",
-            "Total time in the gateway per proxied call.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.upstream_latency = Histogram(
-            "tollway_gateway_upstream_duration_seconds",
-            "Time from sending the request upstream to its response headers.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.rate_limited = Counter(
-            "tollway_gateway_rate_limited_total",
-            "Calls refused with 429 (rate) or 429 (quota) or 503 (limit store down).",
-            ["reason"],
-            registry=r,
-        )
-        self.limit_store_errors = Counter(
-            "tollway_gateway_limit_store_errors_total",
-            "Rate-limit store (Redis) failures; the call follows the failure mode.",
-            registry=r,
-        )
-        self.events_pending = Gauge(
-            "tollway_gateway_usage_events_pending",
-            "Usage events spooled by this process and not yet in the ledger.",
-            registry=r,
-        )
-        self.events_flushed = Counter(
-            "tollway_gateway_usage_events_flushed_total",
-            "Usage events written to the ledger by this process (including replays).",
-            registry=r,
-        )
-        self.flush_errors = Counter(
-            "tollway_gateway_usage_flush_errors_total",
-            "Failed ledger flushes (retried on the next interval).",
-            registry=r,
-        )
-        self.config_version = Gauge(
-            "tollway_gateway_config_version", "Configuration version in use.", registry=r
-        )
-        self.fanout_lag = Histogram(
-            "tollway_gateway_config_fanout_lag_seconds",
-            "Time from a configuration change notice to the new snapshot serving calls.",
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-            registry=r,
-        )
-        self.connections = Gauge(
-            "tollway_gateway_client_connections", "Open client connections.", registry=r
-        )
-        self._children: dict[tuple[str, int], Counter] = {}
+        self.requests: dict[tuple[str, int], int] = {}
+        self.latency = FastHistogram(LATENCY_BUCKETS)
+        self.upstream_latency = FastHistogram(LATENCY_BUCKETS)
+        self.rate_limited = LabelledCounter()
+        self.limit_store_errors = FastCounter()
+        self.events_pending = FastGauge()
+        self.events_flushed = FastCounter()
+        self.flush_errors = FastCounter()
+        self.config_version = FastGauge()
+        self.fanout_lag = FastHistogram(LAG_BUCKETS)
+        self.connections = FastGauge()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
 
     def count(self, api: str, status: int) -> None:
         key = (api, status)
-        child = self._children.get(key)
-        if child is None:
-            child = self.requests.labels(api, str(status))
-            self._children[key] = child
-        child.inc()
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+    def collect(self) -> Iterator[Metric]:
+        req = CounterMetricFamily(
+            "tollway_gateway_requests",
+            "Calls answered by the gateway, by API and status code.",
+            labels=["api", "status"],
+        )
+        for (api, status), n in sorted(self.requests.items()):
+            req.add_metric([api, str(status)], float(n))
+        yield req
+        yield self.latency.family(
+            "tollway_gateway_request_duration_seconds", "Total time in the gateway per call."
+        )
+        yield self.upstream_latency.family(
+            "tollway_gateway_upstream_duration_seconds",
+            "Time from sending the request upstream to its response headers.",
+        )
+        limited = CounterMetricFamily(
+            "tollway_gateway_rate_limited",
+            "Calls refused by rate limits (rate), quotas (quota) or a down limit store.",
+            labels=["reason"],
+        )
+        for reason, value in sorted(self.rate_limited.values.items()):
+            limited.add_metric([reason], value)
+        yield limited
+        yield CounterMetricFamily(
+            "tollway_gateway_limit_store_errors",
+            "Rate-limit store (Redis) failures; calls follow the failure mode.",
+            value=self.limit_store_errors.value,
+        )
+        yield GaugeMetricFamily(
+            "tollway_gateway_usage_events_pending",
+            "Usage events spooled by this process and not yet in the ledger.",
+            value=self.events_pending.value,
+        )
+        yield CounterMetricFamily(
+            "tollway_gateway_usage_events_flushed",
+            "Usage events written to the ledger by this process (including replays).",
+            value=self.events_flushed.value,
+        )
+        yield CounterMetricFamily(
+            "tollway_gateway_usage_flush_errors",
+            "Failed ledger flushes (retried on the next interval).",
+            value=self.flush_errors.value,
+        )
+        yield GaugeMetricFamily(
+            "tollway_gateway_config_version",
+            "Configuration version in use.",
+            value=self.config_version.value,
+        )
+        yield self.fanout_lag.family(
+            "tollway_gateway_config_fanout_lag_seconds",
+            "Time from a configuration change notice to the new snapshot serving calls.",
+        )
+        yield GaugeMetricFamily(
+            "tollway_gateway_client_connections",
+            "Open client connections.",
+            value=self.connections.value,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

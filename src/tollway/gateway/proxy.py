@@ -52,6 +52,8 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         self.closing = False
         self.close_after = False
         self.parse_failed = False
+        self._out = []
+        self._corked = False
         self.deferred: list[Exchange] = []
         self.last_active = time.monotonic()
 
@@ -293,6 +295,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
     def _forward(self, ex: Exchange, body: bytes) -> None:
         conn = ex.conn
         assert conn is not None
+        ex.upstream_rx = self.loop.time()  # upload progress counts as activity
         if ex.chunked:
             assert conn.transport is not None
             conn.transport.writelines((b"%x\r\n" % len(body), body, b"\r\n"))
@@ -332,7 +335,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         ex.decision = d
         if not d.allowed:
             adm, ex.admission = ex.admission, None  # refused calls are not metered
-            self.app.metrics.rate_limited.labels(d.reason).inc()
+            self.app.metrics.rate_limited.inc(d.reason)
             if d.reason == "unavailable":
                 self._refuse(
                     ex,

@@ -43,6 +43,33 @@ class ResponseSide:
     closing: bool
     close_after: bool
     write_paused: bool
+    _out: list[bytes]
+    _corked: bool
+
+    def cork(self) -> None:
+        self._corked = True
+
+    def uncork(self) -> None:
+        self._corked = False
+        if self._out:
+            self._flush_out()
+
+    def _flush_out(self) -> None:
+        out, self._out = self._out, []
+        if self.transport is not None and out:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def _emit(self, data: bytes) -> None:
+        if self._corked:
+            self._out.append(data)
+        elif self.transport is not None:
+            self.transport.write(data)
+
+    def _emit_chunk(self, data: bytes) -> None:
+        if self._corked:
+            self._out += (b"%x\r\n" % len(data), data, b"\r\n")
+        elif self.transport is not None:
+            self.transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
 
     def pause(self, reason: int) -> None:
         raise NotImplementedError
@@ -90,17 +117,13 @@ class ResponseSide:
             conn.write(b"0\r\n\r\n")
         elif ex.expect_continue and not ex.body_done and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        timeout = self.app.settings.upstream_timeout_s
-        ex.timer = self.loop.call_at(ex.sent_at + timeout, self._check_timeout, ex)
 
-    def _check_timeout(self, ex: Exchange) -> None:
-        ex.timer = None
-        if self.active is not ex or ex.conn is None:
+    def check_timeout(self, now: float) -> None:
+        """Called periodically by the server: enforce the upstream idle timeout."""
+        ex = self.active
+        if ex is None or ex.conn is None or not ex.sent_at:
             return
-        timeout = self.app.settings.upstream_timeout_s
-        due = max(ex.sent_at, ex.upstream_rx) + timeout
-        if self.loop.time() < due:
-            ex.timer = self.loop.call_at(due, self._check_timeout, ex)
+        if now - max(ex.sent_at, ex.upstream_rx) < self.app.settings.upstream_timeout_s:
             return
         conn, ex.conn = ex.conn, None
         conn.sink = None
@@ -170,7 +193,7 @@ class ResponseSide:
         assert self.transport is not None
         if ex.mode == MODE_NONE:
             self.app.record(ex)  # the head is the last byte of this response
-            self.transport.write(b"".join(out))
+            self._emit(b"".join(out))
             ex.client_done = True
             if ex.method == "HEAD" and ex.conn is not None:
                 # httptools cannot be told that a HEAD response has no body: drop it.
@@ -178,7 +201,7 @@ class ResponseSide:
                 conn.done(False)
                 self._end(ex)
             return
-        self.transport.write(b"".join(out))
+        self._emit(b"".join(out))
 
     def upstream_body(self, data: bytes) -> None:
         ex = self.active
@@ -186,15 +209,14 @@ class ResponseSide:
             return
         ex.upstream_rx = self.loop.time()
         ex.response_bytes += len(data)
-        assert self.transport is not None
         if ex.mode == MODE_LENGTH:
             if ex.response_bytes >= ex.resp_length:
                 self.app.record(ex)
-            self.transport.write(data)
+            self._emit(data)
         elif ex.mode == MODE_CHUNKED:
-            self.transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
+            self._emit_chunk(data)
         else:
-            self.transport.write(data)
+            self._emit(data)
 
     def upstream_complete(self, keep_alive: bool) -> None:
         ex = self.active
@@ -207,8 +229,7 @@ class ResponseSide:
             ex.client_done = True
             if ex.mode == MODE_CHUNKED:
                 self.app.record(ex)
-                assert self.transport is not None
-                self.transport.write(b"0\r\n\r\n")
+                self._emit(b"0\r\n\r\n")
             else:
                 self.app.record(ex)
                 if ex.mode == MODE_CLOSE:
@@ -273,6 +294,8 @@ class ResponseSide:
             self.transport.abort()
 
     def _end(self, ex: Exchange) -> None:
+        if self._out:
+            self._flush_out()  # before any close below
         if self.active is not ex:
             return
         if ex.timer is not None:

@@ -151,9 +151,21 @@ class Gateway:
                 await asyncio.sleep(1.0)
 
     async def _sweep_idle(self) -> None:
+        """Upstream timeouts and idle keep-alive connections, checked by one timer
+        instead of a timer per call."""
+        loop = asyncio.get_running_loop()
+        interval = min(0.25, self.settings.upstream_timeout_s / 4)
+        next_idle_check = 0.0
         while True:
-            await asyncio.sleep(1.0)
-            limit = time.monotonic() - self.settings.keepalive_timeout_s
+            await asyncio.sleep(interval)
+            now = loop.time()
+            for conn in list(self.app.connections):
+                conn.check_timeout(now)
+            mono = time.monotonic()
+            if mono < next_idle_check:
+                continue
+            next_idle_check = mono + 1.0
+            limit = mono - self.settings.keepalive_timeout_s
             for conn in list(self.app.connections):
                 if conn.active is None and not conn.queue and conn.last_active < limit:
                     conn.closing = True

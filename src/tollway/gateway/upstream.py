@@ -19,6 +19,10 @@ from tollway.gateway.snapshot import Upstream
 
 
 class ResponseSink(Protocol):
+    def cork(self) -> None: ...
+
+    def uncork(self) -> None: ...
+
     def upstream_headers(self, status: int, headers: list[tuple[bytes, bytes]]) -> None: ...
 
     def upstream_body(self, data: bytes) -> None: ...
@@ -64,12 +68,18 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received = True
+        sink = self.sink
+        if sink is not None:
+            sink.cork()  # gather everything this packet produces into one client write
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
             self.abort()
         except httptools.HttpParserUpgrade:
             self.abort()
+        finally:
+            if sink is not None:
+                sink.uncork()
 
     def eof_received(self) -> bool | None:
         return None

@@ -64,6 +64,7 @@ class SqlLedger:
             )
         else:  # pragma: no cover - only the two supported databases
             raise ValueError(f"unsupported database: {dialect}")
+        self._compiled: tuple[str, Any] | None = None
         self._touch = (
             update(api_keys)
             .where(api_keys.c.id == bindparam("key_id"))
@@ -84,9 +85,14 @@ class SqlLedger:
                 last_used[e.credential_id] = e.timestamp_ms
         inserted = 0
         with self.engine.begin() as conn:
+            fast = self._fast_insert(conn)
             for i in range(0, len(events), self._chunk):
-                rows = [event_row(e, now) for e in events[i : i + self._chunk]]
-                result = conn.execute(self._insert, rows)
+                part = events[i : i + self._chunk]
+                if fast is not None:
+                    sql, to_params = fast
+                    result = conn.exec_driver_sql(sql, [to_params(e, now) for e in part])
+                else:
+                    result = conn.execute(self._insert, [event_row(e, now) for e in part])
                 inserted += max(0, result.rowcount or 0)
             conn.execute(
                 self._touch,
@@ -96,6 +102,38 @@ class SqlLedger:
                 ],
             )
         return inserted
+
+    def _fast_insert(self, conn: Any) -> tuple[str, Any] | None:
+        """The insert compiled once and run through the driver's ``executemany`` (the ORM-free
+        path is several times cheaper per row, which matters on a gateway host)."""
+        if self._compiled is not None:
+            return self._compiled
+        dialect = conn.dialect
+        compiled = self._insert.compile(dialect=dialect)
+        processors = compiled._bind_processors
+        names = list(compiled.positiontup or [])
+        if dialect.name == "sqlite" and names:
+            procs = [(name, processors.get(name)) for name in names]
+
+            def to_tuple(e: UsageEvent, now: datetime) -> tuple[Any, ...]:
+                row = event_row(e, now)
+                return tuple(
+                    proc(row[name]) if proc is not None and row[name] is not None else row[name]
+                    for name, proc in procs
+                )
+
+            self._compiled = (str(compiled), to_tuple)
+        elif dialect.name == "postgresql":
+
+            def to_dict(e: UsageEvent, now: datetime) -> dict[str, Any]:
+                row = event_row(e, now)
+                for name, proc in processors.items():
+                    if name in row and row[name] is not None:
+                        row[name] = proc(row[name])
+                return row
+
+            self._compiled = (str(compiled), to_dict)
+        return self._compiled
 
 
 class MemoryLedger:
