@@ -215,3 +215,70 @@ def pay_checkout(url: str, card: str = "4242424242424242") -> httpx.Response:
 
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj).encode()
+
+
+def insert_usage(
+    engine: Engine, w: World, sub_id: str, timestamps_ms: list[int], status: int = 200
+) -> None:
+    """Write ledger rows directly (what the gateway's ledger writer does)."""
+    from tollway.store.tables import usage_events
+
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "event_id": new_id("ue"),
+            "timestamp_ms": ts,
+            "organization_id": w.org_id,
+            "api_id": w.api_id,
+            "operation_id": None,
+            "method": "GET",
+            "status": status,
+            "latency_ms": 5,
+            "request_bytes": 10,
+            "response_bytes": 100,
+            "application_id": w.app_id,
+            "subscription_id": sub_id,
+            "credential_id": "key_1",
+            "consumer_id": w.consumer_id,
+            "environment": "production",
+            "usage_value": None,
+            "recorded_at": now,
+        }
+        for ts in timestamps_ms
+    ]
+    with engine.begin() as conn:
+        for i in range(0, len(rows), 5000):
+            conn.execute(usage_events.insert(), rows[i : i + 5000])
+
+
+def audit(engine: Engine, sub_id: str) -> list[tuple[str | None, str, str]]:
+    from tollway.store.tables import subscription_events
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                subscription_events.c.from_state,
+                subscription_events.c.to_state,
+                subscription_events.c.cause,
+            )
+            .where(subscription_events.c.subscription_id == sub_id)
+            .order_by(subscription_events.c.created_at, subscription_events.c.id)
+        ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def customer_with_clock(client: Any, engine: Engine, w: World, frozen_time: int) -> tuple[str, str]:
+    """A Stripe customer on a test clock, registered as the consumer's customer."""
+    from tollway.store.billing_tables import billing_customers
+
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": frozen_time})
+    customer = client.v1.customers.create(
+        params={"email": "buyer@example.com", "test_clock": clock.id}
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            billing_customers.insert().values(
+                consumer_id=w.consumer_id, customer_id=customer.id, created_at=datetime.now(UTC)
+            )
+        )
+    return clock.id, customer.id

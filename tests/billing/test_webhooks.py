@@ -1,0 +1,303 @@
+"""Checkout and the seven webhook events of the design, through the emulator (signed
+deliveries to a served control plane) and the SDK."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from sqlalchemy import select
+
+from tollway.billing.wiring import BillingRuntime, runtime_of
+from tollway.store.billing_tables import billing_subscriptions, webhook_inbox
+from tollway.stripe_emulator.testing import Emulator
+from tollway.webhooks.signature import header
+
+from .helpers import (
+    World,
+    audit,
+    customer_with_clock,
+    insert_usage,
+    new_subscription,
+    pay_checkout,
+    seed_world,
+    store_keys,
+    sub_state,
+    wait_until,
+)
+
+PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
+
+
+@dataclass
+class Env:
+    ctx: Any
+    w: World
+    rt: BillingRuntime
+    url: str
+    client: stripe.StripeClient
+
+
+@pytest.fixture
+def env(ctx: Any, emu: Emulator, served: str, stripe_client: stripe.StripeClient) -> Env:
+    w = seed_world(ctx.engine, PAYG)
+    we = stripe_client.v1.webhook_endpoints.create(
+        params={"url": f"{served}/webhooks/stripe", "enabled_events": ["*"]}
+    )
+    assert we.secret
+    store_keys(ctx, w, emu, we.secret)
+    return Env(ctx, w, runtime_of(ctx), served, stripe_client)
+
+
+def _state(env: Env, sub: str, want: str, timeout: float = 15) -> None:
+    wait_until(lambda: sub_state(env.ctx.engine, sub) == want, timeout, f"subscription {want}")
+
+
+def _billing(env: Env, sub: str) -> Any:
+    with env.ctx.engine.connect() as conn:
+        return conn.execute(
+            select(billing_subscriptions).where(billing_subscriptions.c.subscription_id == sub)
+        ).one()
+
+
+def _inbox(env: Env, type_: str) -> list[Any]:
+    with env.ctx.engine.connect() as conn:
+        return list(conn.execute(select(webhook_inbox).where(webhook_inbox.c.type == type_)))
+
+
+def _settled(env: Env, type_: str, n: int = 1) -> list[Any]:
+    return wait_until(
+        lambda: (
+            (rows := _inbox(env, type_))
+            and len(rows) >= n
+            and all(r.state in ("done", "ignored") for r in rows)
+            and rows
+        ),
+        15,
+        f"{type_} processed",
+    )
+
+
+def _checkout(env: Env, card: str = "4242424242424242") -> tuple[str, str]:
+    sub = new_subscription(env.ctx.engine, env.w)
+    url = env.rt.service.start_checkout(sub)
+    assert url.startswith(env.rt.api_base or "")
+    assert env.rt.service.start_checkout(sub) == url  # same open session again
+    resp = pay_checkout(url, card)
+    assert resp.status_code == 303, resp.text
+    return sub, resp.headers["location"]
+
+
+def test_checkout_completed_activates_exactly_once(env: Env) -> None:
+    sub, success = _checkout(env)
+    assert success.startswith(f"{env.url}/billing/checkout/success?session_id=cs_")
+    _state(env, sub, "active")
+    _settled(env, "checkout.session.completed")
+    with httpx.Client(trust_env=False) as http:
+        page = http.get(success)  # the redirect, after the webhook: no second activation
+    assert page.status_code == 200
+    assert [a for a in audit(env.ctx.engine, sub) if a[1] == "active"] == [
+        ("on_hold", "active", "webhook")
+    ]
+    row = _billing(env, sub)
+    assert row.stripe_subscription_id and row.current_period_end > row.current_period_start
+
+
+def test_redirect_and_webhook_race_activate_once(env: Env) -> None:
+    sub, success = _checkout(env)
+    results: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(httpx.get(success).status_code))
+        for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 6
+    _state(env, sub, "active")
+    _settled(env, "checkout.session.completed")
+    assert len([a for a in audit(env.ctx.engine, sub) if a[1] == "active"]) == 1
+
+
+def test_duplicate_deliveries_even_concurrent_change_state_once(env: Env) -> None:
+    sub = new_subscription(env.ctx.engine, env.w)
+    url = env.rt.service.start_checkout(sub)
+    session_id = _billing(env, sub).checkout_session_id
+    # Pay while the endpoint is disabled, then replay the event ourselves 8 times at once.
+    env.client.v1.webhook_endpoints.update(
+        env.client.v1.webhook_endpoints.list().data[0].id, params={"disabled": True}
+    )
+    assert pay_checkout(url).status_code == 303
+    event = {
+        "id": "evt_dup_1",
+        "object": "event",
+        "type": "checkout.session.completed",
+        "livemode": False,
+        "data": {"object": {"id": session_id, "object": "checkout.session"}},
+    }
+    body = json.dumps(event).encode()
+    assert env.w.webhook_secret
+    sig = header(body, [env.w.webhook_secret], int(time.time()))
+    answers: list[httpx.Response] = []
+    barrier = threading.Barrier(8)
+
+    def post() -> None:
+        barrier.wait()
+        answers.append(
+            httpx.post(
+                f"{env.url}/webhooks/stripe", content=body, headers={"Stripe-Signature": sig}
+            )
+        )
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [a.status_code for a in answers] == [200] * 8
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * 7
+    _state(env, sub, "active")
+    assert len(_settled(env, "checkout.session.completed")) == 1
+    assert len([a for a in audit(env.ctx.engine, sub) if a[1] == "active"]) == 1
+
+
+def test_bad_signature_is_refused_and_unknown_events_acknowledged(env: Env) -> None:
+    body = json.dumps(
+        {
+            "id": "evt_unknown_1",
+            "type": "customer.tax_id.created",
+            "data": {"object": {"id": "txi_1"}},
+        }
+    ).encode()
+    assert env.w.webhook_secret
+    now = int(time.time())
+    bad = httpx.post(
+        f"{env.url}/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": header(body, ["whsec_wrong1234"], now)},
+    )
+    assert bad.status_code == 400
+    stale = httpx.post(
+        f"{env.url}/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": header(body, [env.w.webhook_secret], now - 400)},
+    )
+    assert stale.status_code == 400
+    ok = httpx.post(
+        f"{env.url}/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": header(body, [env.w.webhook_secret], now)},
+    )
+    assert ok.status_code == 200
+    (row,) = _settled(env, "customer.tax_id.created")
+    assert row.state == "ignored" and "not used" in row.result
+
+
+def test_checkout_expired_cancels_the_pending_subscription(env: Env) -> None:
+    sub = new_subscription(env.ctx.engine, env.w)
+    env.rt.service.start_checkout(sub)
+    env.client.v1.checkout.sessions.expire(_billing(env, sub).checkout_session_id)
+    _state(env, sub, "cancelled")
+    _settled(env, "checkout.session.expired")
+    assert audit(env.ctx.engine, sub)[-1] == ("on_hold", "cancelled", "webhook")
+
+
+def _renewal(env: Env, card: str) -> tuple[str, str, str]:
+    """A paid subscription on a test clock with usage, advanced past its period end."""
+    now = int(time.time())
+    clock, _customer = customer_with_clock(env.client, env.ctx.engine, env.w, now)
+    sub, _ = _checkout(env, card)
+    _state(env, sub, "active")
+    insert_usage(env.ctx.engine, env.w, sub, [now * 1000 + i for i in range(50)])
+    result = env.rt.usage.flush()
+    assert result.value_pushed == 50 and not result.errors
+    row = _billing(env, sub)
+    env.client.v1.test_helpers.test_clocks.advance(
+        clock, params={"frozen_time": row.current_period_end + 60}
+    )
+    return sub, clock, row.stripe_subscription_id
+
+
+def test_payment_failed_blocks_and_payment_succeeded_unblocks(env: Env) -> None:
+    sub, _clock, stripe_sub = _renewal(env, "4000000000000341")
+    _state(env, sub, "blocked")  # grace period 0 in these tests
+    _settled(env, "invoice.payment_failed")
+    assert _billing(env, sub).stripe_status == "past_due"
+    latest = env.client.v1.subscriptions.retrieve(stripe_sub).latest_invoice
+    assert isinstance(latest, str)
+    env.client.v1.invoices.pay(latest, params={"paid_out_of_band": True})
+    _state(env, sub, "active")
+    _settled(env, "invoice.payment_succeeded", 2)
+    assert [a[1] for a in audit(env.ctx.engine, sub)][-2:] == ["blocked", "active"]
+
+
+def test_payment_action_required_blocks_even_within_the_grace_period(env: Env) -> None:
+    env.rt.webhooks.grace = timedelta(days=3)
+    sub, _clock, _ = _renewal(env, "4000002760003184")
+    _settled(env, "invoice.payment_action_required")
+    _state(env, sub, "blocked")
+    assert "authentication" in _last_reason(env, sub)
+
+
+def test_past_due_keeps_access_during_the_grace_period(env: Env) -> None:
+    env.rt.webhooks.grace = timedelta(days=3)
+    sub, _clock, _ = _renewal(env, "4000000000000341")
+    _settled(env, "invoice.payment_failed")
+    wait_until(lambda: _billing(env, sub).stripe_status == "past_due", what="past_due seen")
+    assert sub_state(env.ctx.engine, sub) == "active"
+    assert _billing(env, sub).past_due_since is not None
+    env.rt.webhooks.grace = timedelta(0)
+    assert env.rt.webhooks.sweep_grace() == 1  # grace over: the sweep blocks
+    assert sub_state(env.ctx.engine, sub) == "blocked"
+
+
+def _last_reason(env: Env, sub: str) -> str:
+    from tollway.store.tables import subscription_events
+
+    with env.ctx.engine.connect() as conn:
+        return str(
+            conn.execute(
+                select(subscription_events.c.reason)
+                .where(subscription_events.c.subscription_id == sub)
+                .order_by(subscription_events.c.created_at.desc())
+            ).first()[0]
+        )
+
+
+def test_subscription_updated_and_deleted_follow_stripe(env: Env) -> None:
+    sub, _ = _checkout(env)
+    _state(env, sub, "active")
+    stripe_sub = _billing(env, sub).stripe_subscription_id
+    env.client.v1.subscriptions.update(stripe_sub, params={"cancel_at_period_end": True})
+    _settled(env, "customer.subscription.updated")
+    assert sub_state(env.ctx.engine, sub) == "active"
+    env.client.v1.subscriptions.cancel(stripe_sub)
+    _state(env, sub, "cancelled")
+    _settled(env, "customer.subscription.deleted")
+    assert _billing(env, sub).stripe_status == "canceled"
+    assert audit(env.ctx.engine, sub)[-1] == ("active", "cancelled", "webhook")
+
+
+def test_cancel_from_tollway_ends_both_sides_and_portal_is_own_only(env: Env) -> None:
+    sub, _ = _checkout(env)
+    _state(env, sub, "active")
+    url = env.rt.service.portal_url(sub, env.w.consumer_id)
+    assert url.startswith(env.rt.api_base or "")
+    from tollway.domain.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        env.rt.service.portal_url(sub, "usr_someone_else")
+    assert env.rt.service.cancel(sub) is True
+    stripe_sub = _billing(env, sub).stripe_subscription_id
+    assert env.client.v1.subscriptions.retrieve(stripe_sub).status == "canceled"
+    assert sub_state(env.ctx.engine, sub) == "cancelled"
+    _settled(env, "customer.subscription.deleted")
+    assert len([a for a in audit(env.ctx.engine, sub) if a[1] == "cancelled"]) == 1
