@@ -28,6 +28,8 @@ from .state import EmulatorState
 from .webhooks import Deliverer
 
 log = logging.getLogger(__name__)
+#: Oldest idempotency records are forgotten past this many (Stripe keeps them 24 hours).
+MAX_IDEMPOTENCY_RECORDS = 20_000
 assert resources  # routes are registered on import
 
 _NO_KEY = (
@@ -173,6 +175,8 @@ async def api(request: Request) -> Response:
                     "body": result,
                     "request_id": request_id,
                 }
+                while len(rt.state.idempotency) > MAX_IDEMPOTENCY_RECORDS:
+                    rt.state.idempotency.pop(next(iter(rt.state.idempotency)))
         if method != "GET":
             rt.persist()
         return JSONResponse(result, status_code=status, headers=headers)
