@@ -50,6 +50,20 @@ def get_principal(request: Request, conn: Annotated[Connection, Depends(get_conn
     return authenticate(conn, raw, get_ctx(request).clock.now())
 
 
+def get_publisher_outside_tx(request: Request) -> Principal:
+    """A publisher resolved in its own short read-only transaction, for handlers that open
+    their own transaction later (a request-long write transaction would hold SQLite's lock
+    across slow work such as fetching an OpenAPI document)."""
+    raw = _raw_token(request)
+    if raw is None:
+        raise Unauthenticated("missing or invalid credentials")
+    ctx = get_ctx(request)
+    with ctx.tx(read_only=True) as conn:
+        principal = authenticate(conn, raw, ctx.clock.now())
+    principal.require("publisher")
+    return principal
+
+
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("admin only")
@@ -66,5 +80,6 @@ Conn = Annotated[Connection, Depends(get_conn)]
 Caller = Annotated[Principal, Depends(get_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]
 Publisher = Annotated[Principal, Depends(require_publisher)]
+PublisherOutsideTx = Annotated[Principal, Depends(get_publisher_outside_tx)]
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
 After = Annotated[str | None, Query(max_length=64, description="Cursor: the last id seen")]

@@ -102,7 +102,8 @@ def _from_http(request: Request, exc: Exception) -> Response:
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    # Sync handlers run in a worker thread where sys.exc_info() is empty: pass exc itself.
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
         500,
         "Internal error",

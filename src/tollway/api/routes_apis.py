@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request, status
 from sqlalchemy import select
 
-from tollway.api.deps import After, Caller, Conn, Ctx, Limit, Publisher
+from tollway.api.deps import After, Caller, Conn, Ctx, Limit, Publisher, PublisherOutsideTx
 from tollway.api.schemas import (
     ApiCreateIn,
     ApiImportOut,
@@ -93,7 +93,7 @@ IMPORT_BODY: dict[str, Any] = {
 async def import_api(
     request: Request,
     ctx: Ctx,
-    caller: Publisher,
+    caller: PublisherOutsideTx,
     context: str | None = Query(None, pattern=r"^[a-z0-9][a-z0-9-]{0,99}$"),
     version: str | None = Query(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$"),
 ) -> ApiImportOut:
