@@ -1,0 +1,163 @@
+"""Usage to Stripe, exactly once: crash after the push, 100,000 events, late events,
+back-off on 429."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+from sqlalchemy import func, select
+
+from tollway.billing.wiring import runtime_of
+from tollway.store.billing_tables import billing_plans, billing_subscriptions, usage_push_windows
+from tollway.stripe_emulator.testing import Emulator
+
+from .helpers import (
+    World,
+    insert_usage,
+    new_subscription,
+    pay_checkout,
+    seed_world,
+    store_keys,
+    sub_state,
+    wait_until,
+)
+
+PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
+
+
+def _active_sub(ctx: Any, emu: Emulator) -> tuple[World, str]:
+    w = seed_world(ctx.engine, PAYG)
+    store_keys(ctx, w, emu)
+    rt = runtime_of(ctx)
+    sub = new_subscription(ctx.engine, w)
+    resp = pay_checkout(rt.service.start_checkout(sub))
+    assert resp.status_code == 303
+    with ctx.engine.connect() as conn:
+        session = conn.execute(select(billing_subscriptions.c.checkout_session_id)).scalar()
+    assert rt.service.activate_from_checkout(session) is True
+    assert sub_state(ctx.engine, sub) == "active"
+    return w, sub
+
+
+def _stripe_total(ctx: Any, sub: str, start_s: int, end_s: int) -> int:
+    rt = runtime_of(ctx)
+    with ctx.engine.connect() as conn:
+        meter_id = conn.execute(select(billing_plans.c.meter_id)).scalar()
+        customer = conn.execute(
+            select(billing_subscriptions.c.customer_id).where(
+                billing_subscriptions.c.subscription_id == sub
+            )
+        ).scalar()
+    org = seed_org(ctx)
+    return rt.engines.for_org(org).meter_total(
+        meter_id, customer, start_s - start_s % 60, end_s - end_s % 60 + 60
+    )
+
+
+def seed_org(ctx: Any) -> str:
+    from tollway.store.tables import organizations
+
+    with ctx.engine.connect() as conn:
+        return str(conn.execute(select(organizations.c.id)).scalar())
+
+
+def _states(ctx: Any) -> dict[str, int]:
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            select(usage_push_windows.c.state, func.count()).group_by(usage_push_windows.c.state)
+        ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def test_crash_after_stripe_accepted_before_marked_sent(
+    ctx: Any, emu: Emulator, settings: Any, tmp_path: Path, stripe_client: stripe.StripeClient
+) -> None:
+    w, sub = _active_sub(ctx, emu)
+    now_ms = int(time.time() * 1000)
+    stamps = [now_ms - 600_000 + i * 1000 for i in range(300)]  # 10 windows of 30
+    insert_usage(ctx.engine, w, sub, stamps)
+    insert_usage(ctx.engine, w, sub, stamps[:7], status=500)  # not billable (2xx only)
+    marker = tmp_path / "pushed"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("usage_worker_proc.py")),
+            str(settings.data_dir),
+            settings.resolved_database_url,
+            emu.base_url,
+            str(marker),
+        ],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        wait_until(marker.exists, 60, "the worker's first accepted push")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    accepted = marker.read_text().split(",")
+    assert accepted and _states(ctx).get("sent", 0) == 0  # Stripe has them, we never marked
+    before = _stripe_total(ctx, sub, stamps[0] // 1000, stamps[-1] // 1000)
+    assert before > 0
+    events_before = len(emu.runtime.state.meter_events)
+    result = runtime_of(ctx).usage.flush()  # the restarted worker
+    assert not result.errors
+    after = _stripe_total(ctx, sub, stamps[0] // 1000, stamps[-1] // 1000)
+    assert after == 300  # the ledger's billable total, to the unit
+    assert _states(ctx) == {"sent": _states(ctx)["sent"]}
+    # the re-pushed identifiers were dropped by Stripe as duplicates: only new ones counted
+    assert len(emu.runtime.state.meter_events) == events_before + (
+        _states(ctx)["sent"] - len(accepted)
+    )
+    if before == 300:
+        assert after == before  # everything had been accepted: Stripe's total is unchanged
+
+
+@pytest.mark.slow
+def test_100k_events_match_stripe_to_the_unit(ctx: Any, emu: Emulator) -> None:
+    w, sub = _active_sub(ctx, emu)
+    now_ms = int(time.time() * 1000)
+    start = now_ms - 3 * 3600_000
+    n = 100_000
+    stamps = [start + (i * 3 * 3600_000) // n for i in range(n)]
+    insert_usage(ctx.engine, w, sub, stamps)
+    insert_usage(ctx.engine, w, sub, stamps[:1234], status=404)
+    usage = runtime_of(ctx).usage
+    first = usage.run_once()
+    assert not first.errors
+    late = [start + 17, start + 61_000, start + 61_001]  # late events in pushed windows
+    insert_usage(ctx.engine, w, sub, late)
+    second = usage.flush()
+    assert not second.errors
+    total = _stripe_total(ctx, sub, start // 1000, now_ms // 1000)
+    assert total == n + len(late)
+    assert first.value_pushed + second.value_pushed == n + len(late)
+    assert usage.flush().planned == 0  # nothing left: a third run pushes nothing
+    with ctx.engine.connect() as conn:
+        corrections = conn.execute(
+            select(func.count()).where(usage_push_windows.c.seq > 0)
+        ).scalar()
+    assert corrections == 2  # two windows got a late correction
+
+
+def test_rate_limited_pushes_back_off_and_complete(ctx: Any, emu: Emulator) -> None:
+    w, sub = _active_sub(ctx, emu)
+    now_ms = int(time.time() * 1000)
+    stamps = [now_ms - 300_000 + i * 500 for i in range(200)]
+    insert_usage(ctx.engine, w, sub, stamps)
+    usage = runtime_of(ctx).usage
+    slept: list[float] = []
+    usage.sleep = slept.append
+    emu.rate_limit(4)  # the next four API calls answer 429
+    result = usage.flush()
+    assert not result.errors
+    assert any(s >= 0.5 for s in slept)  # backed off
+    assert _stripe_total(ctx, sub, stamps[0] // 1000, stamps[-1] // 1000) == 200

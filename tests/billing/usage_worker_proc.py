@@ -1,0 +1,38 @@
+"""A usage sync worker in its own process, for the crash test.
+
+Usage: python usage_worker_proc.py <data_dir> <database_url> <stripe_base> <marker>
+Runs one flush; right after Stripe accepted the pushes and BEFORE they are marked sent,
+it writes ``marker`` and hangs, waiting to be killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tollway.billing.wiring import runtime_of
+from tollway.runtime import build_context
+from tollway.settings import load_settings
+
+
+def main() -> None:
+    data_dir, database_url, base, marker = sys.argv[1:5]
+    settings = load_settings(
+        data_dir=Path(data_dir), database_url=database_url, stripe_api_base=base
+    )
+    ctx = build_context(settings, migrate=False)
+    usage = runtime_of(ctx).usage
+
+    def hang(accepted: Sequence[str]) -> None:
+        Path(marker).write_text(",".join(accepted))
+        while True:
+            time.sleep(3600)
+
+    usage.after_push = hang
+    usage.flush()
+
+
+if __name__ == "__main__":
+    main()
