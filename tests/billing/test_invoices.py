@@ -1,0 +1,125 @@
+"""Stripe's invoice preview agrees with Tollway's own estimate, to the cent, for each
+price model; the invoice after the period closes carries the same amount."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import stripe
+from sqlalchemy import select
+
+from tollway.billing import invoices as billing_invoices
+from tollway.billing import records
+from tollway.billing.wiring import runtime_of
+from tollway.store.billing_tables import billing_subscriptions
+from tollway.stripe_emulator.testing import Emulator
+
+from .helpers import (
+    customer_with_clock,
+    insert_usage,
+    new_subscription,
+    pay_checkout,
+    seed_world,
+    store_keys,
+)
+
+CASES: list[tuple[str, dict[str, Any], int, str]] = [
+    (
+        "unit",
+        {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.0125"}},
+        333,
+        "4.16",
+    ),
+    (
+        "package",
+        {
+            "usage": {
+                "meter": "requests",
+                "model": "package",
+                "unit_amount": "5.00",
+                "package_size": 1000,
+            }
+        },
+        2500,
+        "15.00",
+    ),
+    (
+        "graduated",
+        {
+            "usage": {
+                "meter": "requests",
+                "model": "graduated",
+                "tiers": [
+                    {"up_to": 100, "unit_amount": "0.05"},
+                    {"up_to": None, "unit_amount": "0.013", "flat_amount": "1.00"},
+                ],
+            }
+        },
+        257,
+        "8.04",
+    ),
+    (
+        "volume",
+        {
+            "usage": {
+                "meter": "requests",
+                "model": "volume",
+                "tiers": [
+                    {"up_to": 100, "unit_amount": "0.05"},
+                    {"up_to": None, "unit_amount": "0.0333"},
+                ],
+            }
+        },
+        257,
+        "8.56",
+    ),
+    (
+        "flat fee + included units",
+        {
+            "flat_fee": "9.99",
+            "included_units": 100,
+            "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.015"},
+        },
+        257,
+        "12.35",
+    ),
+]
+
+
+@pytest.mark.parametrize("name, pricing, calls, expected", CASES, ids=[c[0] for c in CASES])
+def test_preview_agrees_with_estimate_and_the_final_invoice(
+    ctx: Any,
+    emu: Emulator,
+    stripe_client: stripe.StripeClient,
+    name: str,
+    pricing: dict[str, Any],
+    calls: int,
+    expected: str,
+) -> None:
+    w = seed_world(ctx.engine, pricing)
+    store_keys(ctx, w, emu)
+    rt = runtime_of(ctx)
+    now = int(time.time())
+    clock, customer = customer_with_clock(stripe_client, ctx.engine, w, now)
+    sub = new_subscription(ctx.engine, w)
+    assert pay_checkout(rt.service.start_checkout(sub)).status_code == 303
+    with ctx.engine.connect() as conn:
+        session = conn.execute(select(billing_subscriptions.c.checkout_session_id)).scalar()
+    rt.service.activate_from_checkout(session)
+    insert_usage(ctx.engine, w, sub, [now * 1000 + i for i in range(calls)])
+    assert not rt.usage.flush().errors
+    engine = rt.engines.for_org(w.org_id)
+    with records.reading(ctx.engine) as conn:
+        got = billing_invoices.upcoming(conn, engine, sub, w.consumer_id)
+    assert got["tollway_estimate"]["total"] == expected
+    assert got["stripe"]["total"] == expected
+    assert got["agrees"] is True
+    with ctx.engine.connect() as conn:
+        end = conn.execute(select(billing_subscriptions.c.current_period_end)).scalar()
+    stripe_client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": end + 60})
+    usage_invoices = [
+        i for i in engine.list_invoices(customer) if i.period_end == end and i.period_start < end
+    ]
+    assert [i.total_minor for i in usage_invoices] == [got["stripe"]["total_minor"]]
