@@ -240,3 +240,22 @@ def test_api_version_and_request_ids(client: stripe.StripeClient) -> None:
 def test_unrecognized_url(client: stripe.StripeClient) -> None:
     with pytest.raises(stripe.InvalidRequestError, match="Unrecognized request URL"):
         client.raw_request("get", "/v1/not_a_resource")
+
+
+def test_keys_of_another_account(emu: Emulator, client: stripe.StripeClient) -> None:
+    other_sk = emu.add_key("secret", account="acct_1OtherAccount00")
+    other_pk = emu.add_key("publishable", account="acct_1OtherAccount00")
+    assert other_sk.startswith("sk_test_") and other_pk.startswith("pk_test_")
+    assert emu.client(other_sk).v1.accounts.retrieve_current().id == "acct_1OtherAccount00"
+    assert client.v1.accounts.retrieve_current().id == emu.account_id
+    # a publishable key can create payment methods (as Stripe.js does), nothing else
+    card = {"type": "card", "card": {"token": "tok_visa"}}
+    mine = emu.client(emu.publishable_key).v1.payment_methods.create(params=card)  # type: ignore[arg-type]
+    theirs = emu.client(other_pk).v1.payment_methods.create(params=card)  # type: ignore[arg-type]
+    assert client.v1.payment_methods.retrieve(mine.id).card.last4 == "4242"
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.payment_methods.retrieve(theirs.id)
+    assert exc.value.http_status == 404
+    assert emu.client(other_sk).v1.payment_methods.retrieve(theirs.id).id == theirs.id
+    with pytest.raises(stripe.AuthenticationError, match="publishable"):
+        emu.client(other_pk).v1.customers.list()

@@ -39,10 +39,20 @@ def test_refuses_to_bind_beyond_loopback() -> None:
 
 def test_portal_cancel_buttons(client: stripe.StripeClient, http: httpx.Client) -> None:
     prod = client.v1.products.create(params={"name": "Plan"}).id
-    price = client.v1.prices.create(params={"product": prod, "currency": "usd", "unit_amount": 500,
-                                            "recurring": {"interval": "month"}}).id
-    cus = client.v1.customers.create(params={"payment_method": "pm_card_visa",
-                                             "invoice_settings": {"default_payment_method": "pm_card_visa"}}).id
+    price = client.v1.prices.create(
+        params={
+            "product": prod,
+            "currency": "usd",
+            "unit_amount": 500,
+            "recurring": {"interval": "month"},
+        }
+    ).id
+    cus = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    ).id
     a = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": price}]})
     b = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": price}]})
     portal = client.v1.billing_portal.sessions.create(params={"customer": cus})
@@ -58,14 +68,31 @@ def test_portal_cancel_buttons(client: stripe.StripeClient, http: httpx.Client) 
 
 
 def test_expansion(client: stripe.StripeClient, emu: Emulator) -> None:
-    prod = client.v1.products.create(params={"name": "Plan", "default_price_data": {
-        "currency": "usd", "unit_amount": 700, "recurring": {"interval": "month"}}})
+    prod = client.v1.products.create(
+        params={
+            "name": "Plan",
+            "default_price_data": {
+                "currency": "usd",
+                "unit_amount": 700,
+                "recurring": {"interval": "month"},
+            },
+        }
+    )
     assert prod.default_price and prod.default_price.startswith("price_")
-    cus = client.v1.customers.create(params={"email": "x@example.com", "payment_method": "pm_card_visa",
-                                             "invoice_settings": {"default_payment_method": "pm_card_visa"}})
-    sub = client.v1.subscriptions.create(params={
-        "customer": cus.id, "items": [{"price": prod.default_price}],
-        "expand": ["latest_invoice", "customer", "items.data.price.product"]})
+    cus = client.v1.customers.create(
+        params={
+            "email": "x@example.com",
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    sub = client.v1.subscriptions.create(
+        params={
+            "customer": cus.id,
+            "items": [{"price": prod.default_price}],
+            "expand": ["latest_invoice", "customer", "items.data.price.product"],
+        }
+    )
     assert sub.latest_invoice.object == "invoice" and sub.latest_invoice.amount_paid == 700
     assert sub.customer.email == "x@example.com"
     assert sub.items.data[0].price.product.name == "Plan"

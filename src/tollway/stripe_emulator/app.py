@@ -64,13 +64,20 @@ def _error(exc: errors.StripeError, request_id: str) -> JSONResponse:
     )
 
 
-def _authorize(rt: Runtime, key: str | None, method: str, resource: str | None) -> None:
+#: Endpoints a publishable key may call, as Stripe.js does.
+_PUBLISHABLE_OK = {("POST", "/v1/payment_methods")}
+
+
+def _authorize(
+    rt: Runtime, key: str | None, method: str, path: str, resource: str | None
+) -> dict[str, Any]:
     if not key:
         raise errors.StripeError(401, _NO_KEY)
     info = rt.state.keys.get(key)
     if info is None:
         raise errors.StripeError(401, f"Invalid API Key provided: {_mask(key)}")
-    if info["type"] == "publishable":
+    account = info.get("account") or rt.state.account_id
+    if info["type"] == "publishable" and (method, path) not in _PUBLISHABLE_OK:
         raise errors.StripeError(
             401,
             "This API call cannot be made with a publishable API key. Please use a secret "
@@ -84,9 +91,10 @@ def _authorize(rt: Runtime, key: str | None, method: str, resource: str | None) 
             raise errors.StripeError(
                 403,
                 f"The provided key '{_mask(key)}' does not have the required permissions "
-                f"for this endpoint on account '{rt.state.account_id}'. Having the '{needed}' "
+                f"for this endpoint on account '{account}'. Having the '{needed}' "
                 "permission would allow this request to continue.",
             )
+    return info
 
 
 async def api(request: Request) -> Response:
@@ -106,7 +114,7 @@ async def api(request: Request) -> Response:
                 )
         key = _api_key(request)
         match = router.match(method, path)
-        _authorize(rt, key, method, match[0].resource if match else None)
+        key_info = _authorize(rt, key, method, path, match[0].resource if match else None)
         assert key is not None
         if method == "POST":
             ctype = request.headers.get("content-type", "")
@@ -161,6 +169,7 @@ async def api(request: Request) -> Response:
                 )
         ctx = rt.ctx(str(request.base_url), request_id=request_id, idempotency_key=idem)
         ctx.key = key
+        ctx.account_id = key_info.get("account") or ""
         status, result = 200, None
         with rt.state.lock:
             try:

@@ -79,6 +79,8 @@ class Ctx:
     settings: EmulatorSettings
     base_url: str
     key: str = ""
+    #: account of the API key ("" means the emulator's main account)
+    account_id: str = ""
     request_id: str | None = None
     idempotency_key: str | None = None
     wake: Callable[[], None] = field(default=lambda: None)
@@ -119,8 +121,14 @@ class Ctx:
         self.wake()
         return event
 
+    @property
+    def account(self) -> str:
+        return self.account_id or self.state.account_id
+
     def fetch(self, obj_id: Any, object_name: str, kind: str, param: str = "id") -> Obj:
         obj = self.state.get(str(obj_id)) if obj_id else None
         if obj is None or obj.get("object") != object_name or obj.get("deleted"):
+            raise errors.no_such(kind, str(obj_id), param)
+        if obj.get("_account", self.state.account_id) != self.account:
             raise errors.no_such(kind, str(obj_id), param)
         return obj

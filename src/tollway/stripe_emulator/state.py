@@ -98,7 +98,7 @@ class EmulatorState:
             self.deliveries.clear()
             self.switches.clear()
             self.counters.clear()
-            self.keys = {k: v for k, v in self.keys.items() if v["type"] != "restricted"}
+            self.keys = {k: v for k, v in self.keys.items() if not v.get("added")}
 
     def save(self, path: Path) -> None:
         with self.lock:

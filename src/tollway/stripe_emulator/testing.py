@@ -51,9 +51,27 @@ class Emulator:
             **kwargs,
         )
 
-    def restricted_key(self, permissions: list[str]) -> str:
+    def restricted_key(self, permissions: list[str], *, account: str | None = None) -> str:
         """A new ``rk_test_`` key allowed only ``permissions`` (e.g. ``rak_product_write``)."""
-        return str(self._admin("POST", "/_emulator/keys", {"permissions": permissions})["key"])
+        return self.add_key("restricted", permissions=permissions, account=account)
+
+    def add_key(
+        self,
+        kind: str = "secret",
+        *,
+        permissions: list[str] | None = None,
+        account: str | None = None,
+    ) -> str:
+        """A new ``secret``/``publishable``/``restricted`` key, optionally of another account.
+
+        Keys of another account see their own ``GET /v1/account`` and cannot read payment
+        methods created with that account's publishable key (and vice versa); other objects
+        are not partitioned by account.
+        """
+        body: dict[str, Any] = {"type": kind, "permissions": permissions or []}
+        if account:
+            body["account"] = account
+        return str(self._admin("POST", "/_emulator/keys", body)["key"])
 
     def rate_limit(self, requests: int | bool) -> None:
         """Answer the next ``requests`` API calls with 429 (True: all, 0/False: none)."""

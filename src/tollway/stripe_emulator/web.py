@@ -222,14 +222,20 @@ async def admin_keys(request: Request) -> Response:
         return JSONResponse({"error": _PERMISSIONS_HELP}, 400)
     normalized = [p if p.startswith("rak_") else f"rak_{p}" for p in perms]
     kind = data.get("type", "restricted")
-    prefix = {"restricted": "rk_test_", "secret": "sk_test_"}.get(kind)
+    prefix = {"restricted": "rk_test_", "secret": "sk_test_", "publishable": "pk_test_"}.get(kind)
     if prefix is None:
-        return JSONResponse({"error": "type must be restricted or secret"}, 400)
+        return JSONResponse({"error": "type must be restricted, secret or publishable"}, 400)
     key = data.get("key") or f"{prefix}emu_{rand(24)}"
+    if not str(key).startswith(prefix):
+        return JSONResponse({"error": f"a {kind} key must start with {prefix}"}, 400)
+    account = data.get("account") or rt.state.account_id
+    if not str(account).startswith("acct_"):
+        return JSONResponse({"error": "account must start with acct_"}, 400)
+    info = {"type": kind, "permissions": normalized, "account": account, "added": True}
     with rt.state.lock:
-        rt.state.keys[key] = {"type": kind, "permissions": normalized}
+        rt.state.keys[key] = info
     rt.persist()
-    return JSONResponse({"key": key, "type": kind, "permissions": normalized}, 201)
+    return JSONResponse({"key": key, **info}, 201)
 
 
 async def admin_settings(request: Request) -> Response:

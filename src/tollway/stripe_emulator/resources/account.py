@@ -12,7 +12,7 @@ from ..state import Obj
 
 def account_object(ctx: Ctx) -> Obj:
     return {
-        "id": ctx.state.account_id,
+        "id": ctx.account,
         "object": "account",
         "business_profile": {
             "name": "Stripe emulator (development)",

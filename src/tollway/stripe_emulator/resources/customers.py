@@ -90,6 +90,7 @@ def make_pm(ctx: Ctx, number: str, exp_month: int, exp_year: int, created: int) 
         "metadata": {},
         "type": "card",
         "_number": number,
+        "_account": ctx.account,
     }
     return ctx.state.put(pm)
 

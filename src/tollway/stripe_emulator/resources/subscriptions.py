@@ -32,12 +32,10 @@ _CREATE = {
     "trial_period_days": None,
     "cancel_at_period_end": None,
     "collection_method": None,
-    "days_until_due": None,
     "description": None,
     "proration_behavior": None,
     "payment_settings": MAP,
     "off_session": None,
-    "billing_cycle_anchor": None,
     "automatic_tax": MAP,
     "currency": None,
 }
@@ -53,7 +51,6 @@ _UPDATE = {
     "payment_settings": MAP,
     "off_session": None,
     "cancellation_details": {"comment": None, "feedback": None},
-    "trial_end": None,
 }
 
 
@@ -72,6 +69,11 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     customer = ctx.fetch(p["customer"], "customer", "customer", "customer")
     if not p.get("items"):
         raise errors.missing("items")
+    if p.get("collection_method") not in (None, "", "charge_automatically"):
+        raise errors.bad(
+            "collection_method",
+            "The emulator only supports `collection_method=charge_automatically`.",
+        )
     behavior = one_of(
         p.get("payment_behavior") or "allow_incomplete",
         ("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"),
