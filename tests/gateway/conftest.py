@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import secrets
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvloop
@@ -27,13 +31,48 @@ from tollway.gateway.snapshot import (  # noqa: E402
     Route,
     Snapshot,
     Subscription,
-    Upstream as UpstreamTarget,
     index_subscriptions,
+)
+from tollway.gateway.snapshot import (
+    Upstream as UpstreamTarget,
 )
 from tollway.metering.ledger import MemoryLedger  # noqa: E402
 from tollway.security.apikeys import generate_api_key  # noqa: E402
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def private_engine(tmp_path: Path) -> Iterator[Any]:
+    """An engine on a fresh schema: a SQLite file, or a private PostgreSQL schema when
+    TOLLWAY_TEST_DATABASE_URL is set (the shared database itself is never touched)."""
+    from tollway.store import tables as t
+    from tollway.store.db import make_engine
+
+    url = os.environ.get("TOLLWAY_TEST_DATABASE_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("TOLLWAY_TEST_DATABASE_URL must be set in CI")
+        engine = make_engine(f"sqlite:///{tmp_path}/gateway.db")
+        t.metadata.create_all(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    schema = f"gw_{secrets.token_hex(6)}"
+    admin = make_engine(url)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    t.metadata.create_all(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as c:
+            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")
