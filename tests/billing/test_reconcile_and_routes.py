@@ -1,0 +1,115 @@
+"""Reconciliation (tollway reconcile) and the billing REST routes."""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from sqlalchemy import select
+
+from tollway.billing.cli import reconcile_main
+from tollway.billing.stripe.keys import REQUIRED_PERMISSIONS
+from tollway.billing.wiring import runtime_of
+from tollway.domain.clock import FixedClock
+from tollway.store.billing_tables import billing_plans, billing_subscriptions, stripe_accounts
+from tollway.stripe_emulator.testing import Emulator
+
+from .helpers import (
+    insert_usage,
+    new_subscription,
+    pay_checkout,
+    seed_plan,
+    seed_world,
+    store_keys,
+    wait_until,
+)
+
+PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
+
+
+def test_reconcile_reports_every_difference(ctx: Any, emu: Emulator) -> None:
+    w = seed_world(ctx.engine, PAYG)
+    store_keys(ctx, w, emu)
+    rt = runtime_of(ctx)
+    sub = new_subscription(ctx.engine, w)
+    assert pay_checkout(rt.service.start_checkout(sub)).status_code == 303
+    with ctx.engine.connect() as conn:
+        session = conn.execute(select(billing_subscriptions.c.checkout_session_id)).scalar()
+    rt.service.activate_from_checkout(session)
+    now_ms = int(time.time() * 1000)
+    insert_usage(ctx.engine, w, sub, [now_ms + i for i in range(40)])
+    assert not rt.usage.flush().errors
+    ctx.clock = FixedClock(datetime.fromtimestamp(now_ms / 1000 + 600, UTC))
+    out = io.StringIO()
+    assert reconcile_main(ctx=ctx, out=out) == 0, out.getvalue()
+    assert "1 subscription period(s) compared, 0 difference(s)" in out.getvalue()
+    insert_usage(ctx.engine, w, sub, [now_ms + 5 for _ in range(3)])  # never pushed
+    out = io.StringIO()
+    assert reconcile_main(ctx=ctx, out=out) == 1
+    assert f"DIFF {sub} requests" in out.getvalue() and "ledger 43, stripe 40" in out.getvalue()
+
+
+def test_stripe_settings_are_validated_stored_encrypted_and_masked(
+    ctx: Any, emu: Emulator, admin: Any, stripe_client: stripe.StripeClient
+) -> None:
+    with ctx.engine.connect() as conn:
+        from tollway.store.tables import users
+
+        org = conn.execute(select(users.c.organization_id).where(users.c.id == admin.id)).scalar()
+    w = seed_world(ctx.engine, PAYG)
+    assert w.org_id == org
+    good = {
+        "secret_key": emu.api_key,
+        "publishable_key": emu.publishable_key,
+        "webhook_secret": "whsec_abcdefgh12345678",
+    }
+    r = admin.put(
+        "/api/v1/settings/stripe", json={**good, "publishable_key": "pk_live_abcdefgh1234"}
+    )
+    assert r.status_code == 422 and "live-mode" in r.text
+    r = admin.put("/api/v1/settings/stripe", json={**good, "secret_key": "sk_test_notavalidkey123"})
+    assert r.status_code == 422 and "secret_key" in r.text and "invalid key" in r.text
+    weak = emu.restricted_key(["rak_product_write", "rak_price_write"])
+    r = admin.put("/api/v1/settings/stripe", json={**good, "secret_key": weak})
+    assert r.status_code == 422 and "rak_billing_meter_write" in r.text
+    assert "rak_product_write" not in r.text.split("lacks")[1]
+    strong = emu.restricted_key(list(REQUIRED_PERMISSIONS))
+    r = admin.put("/api/v1/settings/stripe", json={**good, "secret_key": strong})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["secret_key"] == f"…{strong[-4:]}" and strong not in r.text
+    assert body["webhook_secret"] == "…5678" and "whsec_abcdefgh" not in r.text
+    assert body["provisioned_plans"] == 1 and body["provisioning_errors"] == []
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(stripe_accounts)).one()
+        assert strong not in row.secret_key_encrypted
+        assert conn.execute(select(billing_plans.c.usage_price_id)).scalar()
+    assert admin.get("/api/v1/settings/stripe").json()["configured"] is True
+    # a second plan enabled through the API is provisioned at once
+    seed_plan(ctx.engine, w.org_id, w.api_id, PAYG, name="Second")
+    r = admin.put("/api/v1/settings/stripe", json={**good, "secret_key": strong})
+    assert r.json()["provisioned_plans"] == 2
+    assert len(stripe_client.v1.products.list().data) == 2
+
+
+def test_publish_usage_job_and_status(ctx: Any, emu: Emulator, admin: Any, http: Any) -> None:
+    w = seed_world(ctx.engine, PAYG)
+    store_keys(ctx, w, emu)
+    assert admin.get("/api/v1/monetization/publish-usage/status").status_code == 404
+    r = admin.post("/api/v1/monetization/publish-usage")
+    assert r.status_code == 202 and r.json()["state"] == "queued"
+    job = r.json()["id"]
+    done = wait_until(
+        lambda: (
+            (s := admin.get("/api/v1/monetization/publish-usage/status").json())
+            and s["state"] in ("succeeded", "failed")
+            and s
+        ),
+        what="publish usage job",
+    )
+    assert done["id"] == job and done["state"] == "succeeded" and done["errors"] == 0
+    assert done["started_at"] and done["finished_at"]
+    assert http.post("/api/v1/monetization/publish-usage").status_code == 401
