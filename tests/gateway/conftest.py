@@ -64,7 +64,8 @@ def private_engine(tmp_path: Path) -> Iterator[Any]:
     admin = make_engine(url)
     with admin.begin() as c:
         c.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    sep = "&" if "?" in url else "?"
+    engine = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
     t.metadata.create_all(engine)
     try:
         yield engine
@@ -138,9 +139,12 @@ class GatewayThread:
     def __init__(
         self,
         settings: GatewaySettings,
-        snapshot: Snapshot,
+        snapshot: Snapshot | None,
         ledger: MemoryLedger | None,
         limiter: RateLimiter | None = None,
+        *,
+        source_factory: Any = None,
+        ledger_obj: Any = None,
     ) -> None:
         self.loop = uvloop.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -148,8 +152,8 @@ class GatewayThread:
         self.ledger = ledger
 
         async def build() -> Gateway:
-            self.source = MemoryConfigSource(snapshot)
-            gw = Gateway(settings, source=self.source, ledger=ledger, limiter=limiter)
+            self.source = source_factory() if source_factory else MemoryConfigSource(snapshot)
+            gw = Gateway(settings, source=self.source, ledger=ledger_obj or ledger, limiter=limiter)
             await gw.start()
             return gw
 

@@ -51,17 +51,22 @@ def test_key_in_query_string_is_refused(gateway, catalog):
     r = httpx.get(gateway.url + "/books/v1/a", params={"apikey": catalog.key})
     assert r.status_code == 401
     r = httpx.get(
-        gateway.url + "/books/v1/a", params={"api_key": catalog.key},
+        gateway.url + "/books/v1/a",
+        params={"api_key": catalog.key},
         headers={"apikey": catalog.key},
     )
     assert r.status_code == 401
 
 
 def test_revoked_key_is_refused_without_restart(gateway, catalog):
-    assert httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key}).status_code == 200
+    assert (
+        httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key}).status_code == 200
+    )
     catalog.revoked = True
     gateway.set_snapshot(catalog.snapshot())
-    assert httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key}).status_code == 401
+    assert (
+        httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key}).status_code == 401
+    )
 
 
 def test_development_key_uses_development_upstream(make_gateway, catalog):
@@ -88,23 +93,35 @@ def test_bearer_token(make_gateway, token_catalog):
     gw = make_gateway(catalog.snapshot())
     now = int(time.time())
     token = issue_access_token(
-        pair, client_id="cli_1", application_id="app_1", environment="production",
-        lifetime_s=600, now_s=now,
+        pair,
+        client_id="cli_1",
+        application_id="app_1",
+        environment="production",
+        lifetime_s=600,
+        now_s=now,
     )
     r = httpx.get(gw.url + "/books/v1/a", headers={"Authorization": f"Bearer {token.token}"})
     assert r.status_code == 200
     assert "authorization" not in r.json()["headers"]
     # expired
     old = issue_access_token(
-        pair, client_id="cli_1", application_id="app_1", environment="production",
-        lifetime_s=60, now_s=now - 3600,
+        pair,
+        client_id="cli_1",
+        application_id="app_1",
+        environment="production",
+        lifetime_s=60,
+        now_s=now - 3600,
     )
     r = httpx.get(gw.url + "/books/v1/a", headers={"Authorization": f"Bearer {old.token}"})
     assert r.status_code == 401
     # signed by another key
     other = issue_access_token(
-        generate_signing_key(), client_id="cli_1", application_id="app_1",
-        environment="production", lifetime_s=600, now_s=now,
+        generate_signing_key(),
+        client_id="cli_1",
+        application_id="app_1",
+        environment="production",
+        lifetime_s=600,
+        now_s=now,
     )
     r = httpx.get(gw.url + "/books/v1/a", headers={"Authorization": f"Bearer {other.token}"})
     assert r.status_code == 401
@@ -142,7 +159,9 @@ def test_inactive_subscription_is_403(gateway, catalog, state, reason):
     # unblocking takes effect at once
     catalog.state = "active"
     gateway.set_snapshot(catalog.snapshot())
-    assert httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key}).status_code == 200
+    assert (
+        httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key}).status_code == 200
+    )
 
 
 def test_no_subscription_is_403(gateway, catalog):
@@ -179,7 +198,9 @@ def test_unreachable_lifecycles_are_404(gateway, catalog, lifecycle):
 def test_deprecated_api_still_works(gateway, catalog):
     catalog.lifecycle = "deprecated"
     gateway.set_snapshot(catalog.snapshot())
-    assert httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key}).status_code == 200
+    assert (
+        httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key}).status_code == 200
+    )
 
 
 def test_undeclared_operation_is_404(gateway, catalog):

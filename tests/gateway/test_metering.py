@@ -19,11 +19,22 @@ from tollway.store.db import make_engine
 
 def ev(i: int, usage: Decimal | None = None) -> UsageEvent:
     return UsageEvent(
-        event_id=f"ue_{i:06d}", timestamp_ms=1_760_000_000_000 + i, organization_id="org_1",
-        api_id="api_1", operation_id=None if i % 2 else "op_1", method="GET", status=200,
-        latency_ms=3, request_bytes=0, response_bytes=10, application_id="app_1",
-        subscription_id="sub_1", credential_id="key_1", consumer_id="usr_1",
-        environment="production", usage_value=usage,
+        event_id=f"ue_{i:06d}",
+        timestamp_ms=1_760_000_000_000 + i,
+        organization_id="org_1",
+        api_id="api_1",
+        operation_id=None if i % 2 else "op_1",
+        method="GET",
+        status=200,
+        latency_ms=3,
+        request_bytes=0,
+        response_bytes=10,
+        application_id="app_1",
+        subscription_id="sub_1",
+        credential_id="key_1",
+        consumer_id="usr_1",
+        environment="production",
+        usage_value=usage,
     )
 
 
@@ -126,16 +137,38 @@ def test_sql_ledger_inserts_once_and_touches_keys(sql_engine):
     now = datetime.now(UTC)
     with sql_engine.begin() as c:
         c.execute(insert(t.organizations).values(id="org_1", name="O", slug="o", created_at=now))
-        c.execute(insert(t.users).values(id="usr_1", organization_id="org_1", email="u@x.io",
-                                         name="U", role="consumer", created_at=now,
-                                         disabled=False))
-        c.execute(insert(t.applications).values(id="app_1", owner_id="usr_1", name="A",
-                                                description="", token_lifetime_s=3600,
-                                                created_at=now))
-        c.execute(insert(t.api_keys).values(id="key_1", application_id="app_1",
-                                            environment="production", key_hash="h" * 64,
-                                            display_prefix="tw_prod_x", name="k",
-                                            created_at=now))
+        c.execute(
+            insert(t.users).values(
+                id="usr_1",
+                organization_id="org_1",
+                email="u@x.io",
+                name="U",
+                role="consumer",
+                created_at=now,
+                disabled=False,
+            )
+        )
+        c.execute(
+            insert(t.applications).values(
+                id="app_1",
+                owner_id="usr_1",
+                name="A",
+                description="",
+                token_lifetime_s=3600,
+                created_at=now,
+            )
+        )
+        c.execute(
+            insert(t.api_keys).values(
+                id="key_1",
+                application_id="app_1",
+                environment="production",
+                key_hash="h" * 64,
+                display_prefix="tw_prod_x",
+                name="k",
+                created_at=now,
+            )
+        )
     ledger = SqlLedger(sql_engine)
     events = [ev(i, Decimal("1.25") if i == 3 else None) for i in range(2500)]
     assert ledger.write(events) == 2500

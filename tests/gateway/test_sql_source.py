@@ -1,0 +1,76 @@
+"""The SQL-backed configuration source, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from conftest import GatewayThread, private_engine
+from helpers import wait_for
+from sql_catalog import revoke_key, seed, set_subscription_state
+from sqlalchemy import func, select
+
+from tollway.gateway.config_source import SqlConfigSource
+from tollway.gateway.snapshot_sql import load_snapshot
+from tollway.metering.ledger import SqlLedger
+from tollway.store import tables as t
+
+
+@pytest.fixture
+def engine(tmp_path):
+    with private_engine(tmp_path) as engine:
+        yield engine
+
+
+def test_snapshot_from_tables(engine, upstream):
+    seed(engine, upstream.url, rate_limit=5, rate_unit="second", quota=100)
+    snap = load_snapshot(engine)
+    assert snap.version == 1
+    route = snap.routes[("books", "v1")]
+    assert route.usage_header == b"x-usage-units"
+    assert route.upstreams["production"].base_path == "/base"
+    assert len(snap.keys) == 1
+    plan = snap.plans["plan_1"]
+    assert (plan.rate_limit_count, plan.rate_limit_unit, plan.hard_quota) == (5, "second", 100)
+    assert snap.subscription_for("app_1", "api_1").state == "active"
+    revoke_key(engine)
+    snap = load_snapshot(engine)
+    assert snap.version == 2 and len(snap.keys) == 0
+
+
+def test_sql_gateway_follows_changes_and_writes_the_ledger(engine, upstream, settings):
+    key = seed(engine, upstream.url)
+    url = engine.url.render_as_string(hide_password=False)
+    gw = GatewayThread(
+        settings,
+        None,
+        None,
+        source_factory=lambda: SqlConfigSource(url),
+        ledger_obj=SqlLedger(engine),
+    )
+    try:
+        ok = 0
+
+        def status() -> int:
+            nonlocal ok
+            code = httpx.get(gw.url + "/books/v1/a?usage=3", headers={"apikey": key}).status_code
+            ok += code == 200
+            return code
+
+        assert status() == 200
+        set_subscription_state(engine, "blocked")
+        wait_for(lambda: status() == 403, timeout=3)
+        set_subscription_state(engine, "active")
+        wait_for(lambda: status() == 200, timeout=3)
+        gw.flush()
+        with engine.connect() as c:
+            n = c.execute(select(func.count()).select_from(t.usage_events)).scalar()
+            usage = c.execute(select(func.sum(t.usage_events.c.usage_value))).scalar()
+            last = c.execute(select(t.api_keys.c.last_used_at)).scalar()
+        assert n == ok >= 2
+        assert usage == 3 * ok
+        assert last is not None
+    finally:
+        gw.stop()
