@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -39,9 +39,11 @@ __all__ = [
     "Period",
     "as_utc",
     "boundary",
+    "bounds_ms",
     "next_period",
     "overlap",
     "period_containing",
+    "period_index",
     "periods_between",
     "previous_period",
     "prorate",
@@ -147,6 +149,76 @@ def _index_containing(a: datetime, iv: BillingInterval, at: datetime, count: int
     while _add_months(a, (k + 1) * step) <= at:
         k += 1
     return k
+
+
+def period_index(
+    anchor: datetime, interval: BillingInterval | str, at: datetime, *, count: int = 1
+) -> int:
+    """Index ``k`` of the period containing ``at``: boundary ``k <= at <`` boundary ``k+1``."""
+    if count < 1:
+        raise ValueError("count must be >= 1")
+    return _index_containing(as_utc(anchor), BillingInterval(interval), as_utc(at), count)
+
+
+_EPOCH_ORDINAL = _EPOCH.date().toordinal()
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(y: int, m: int) -> int:
+    if m == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0):
+        return 29
+    return _DAYS_IN_MONTH[m - 1]
+
+
+def bounds_ms(
+    anchor: datetime,
+    interval: BillingInterval | str,
+    at_ms: int,
+    *,
+    count: int = 1,
+    before: int = 0,
+    after: int = 0,
+) -> list[int]:
+    """Period boundaries around the instant ``at_ms`` (epoch ms), in epoch ms.
+
+    Returns boundaries ``k - before .. k + 1 + after`` where period ``k`` contains
+    ``at_ms``; so ``before=0, after=0`` gives ``[start_ms, end_ms]``. Same calendar as
+    ``period_containing``, computed without building datetimes (the metering hot path
+    calls it). A boundary that falls inside a millisecond is rounded up to the next
+    one, so ``start_ms <= at_ms < end_ms`` agrees with the microsecond-exact rule.
+    """
+    if count < 1:
+        raise ValueError("count must be >= 1")
+    iv = interval if isinstance(interval, BillingInterval) else BillingInterval(interval)
+    a = as_utc(anchor)
+    anchor_us = ((a.toordinal() - _EPOCH_ORDINAL) * 86_400 + a.hour * 3600 + a.minute * 60
+                 + a.second) * 1_000_000 + a.microsecond  # fmt: skip
+    months = _MONTHS.get(iv, 0) * count
+    if not months:
+        step_us = (86_400_000_000 if iv is BillingInterval.DAY else 604_800_000_000) * count
+        k = (at_ms * 1000 - anchor_us) // step_us
+        while -(-(anchor_us + k * step_us) // 1000) > at_ms:
+            k -= 1
+        while -(-(anchor_us + (k + 1) * step_us) // 1000) <= at_ms:
+            k += 1
+        return [-(-(anchor_us + j * step_us) // 1000) for j in range(k - before, k + 2 + after)]
+    tod_us = anchor_us - (a.toordinal() - _EPOCH_ORDINAL) * 86_400_000_000
+    base = a.year * 12 + a.month - 1
+    day = a.day
+
+    def month_boundary(j: int) -> int:
+        y, m0 = divmod(base + j * months, 12)
+        d = min(day, _days_in_month(y, m0 + 1))
+        days = date(y, m0 + 1, d).toordinal() - _EPOCH_ORDINAL
+        return -(-(days * 86_400_000_000 + tod_us) // 1000)
+
+    t = _EPOCH + timedelta(milliseconds=at_ms)
+    k = ((t.year * 12 + t.month - 1) - base) // months
+    while month_boundary(k) > at_ms:
+        k -= 1
+    while month_boundary(k + 1) <= at_ms:
+        k += 1
+    return [month_boundary(j) for j in range(k - before, k + 2 + after)]
 
 
 def period_containing(

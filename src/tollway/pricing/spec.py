@@ -27,7 +27,6 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,6 +41,7 @@ from tollway.domain.money import (
     normalize_currency,
     parse_decimal,
 )
+from tollway.metering.meters import METER_KEY_RE
 
 __all__ = [
     "METER_KEY_RE",
@@ -55,8 +55,6 @@ __all__ = [
 
 Loc = tuple[str | int, ...]
 
-#: Meter keys: letters, digits, ``_ . -``; start with a letter or digit; <= 100 chars.
-METER_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 
 _MAX_INT = 10**18
 
