@@ -4,6 +4,9 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
+import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -222,3 +225,48 @@ def make_gateway(settings: GatewaySettings):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def gateway(make_gateway, catalog: Catalog) -> GatewayThread:  # type: ignore[no-untyped-def]
     return make_gateway(catalog.snapshot())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis server of our own, so that stopping it disturbs nobody else."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+
+    def up() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    from helpers import wait_for
+
+    wait_for(up)
+    yield {"url": f"redis://127.0.0.1:{port}/0", "proc": proc}
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(5)

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from conftest import Catalog
 from helpers import wait_for
 
+from conftest import Catalog
 from tollway.gateway.snapshot import Credential, Operation, Route
 from tollway.security.tokens import generate_signing_key, issue_access_token
 

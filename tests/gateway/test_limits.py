@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from conftest import ANCHOR
 from helpers import wait_for
 
+from conftest import ANCHOR
 from tollway.gateway.ratelimit import LocalRateLimiter, RedisRateLimiter
 from tollway.gateway.snapshot import Plan, Snapshot, Subscription
 
@@ -87,49 +84,6 @@ def test_quota_429(make_gateway, catalog):
 
 
 # --- Redis -------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    """A Redis server of our own, so that stopping it disturbs nobody else."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-
-    def up() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    wait_for(up)
-    yield {"url": f"redis://127.0.0.1:{port}/0", "proc": proc}
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(5)
 
 
 @pytest.mark.parametrize("mode", ["open", "closed"])

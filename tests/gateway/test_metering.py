@@ -14,7 +14,6 @@ from tollway.metering.events import UsageEvent
 from tollway.metering.ledger import MemoryLedger, SqlLedger
 from tollway.metering.spool import Spool, SpoolFlusher, decode_event, encode_event
 from tollway.store import tables as t
-from tollway.store.db import make_engine
 
 
 def ev(i: int, usage: Decimal | None = None) -> UsageEvent:

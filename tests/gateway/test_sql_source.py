@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import httpx
 import pytest
-from conftest import GatewayThread, private_engine
 from helpers import wait_for
 from sql_catalog import revoke_key, seed, set_subscription_state
 from sqlalchemy import func, select
 
+from conftest import GatewayThread, private_engine
 from tollway.gateway.config_source import SqlConfigSource
 from tollway.gateway.snapshot_sql import load_snapshot
 from tollway.metering.ledger import SqlLedger

@@ -91,7 +91,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
             self.parser.feed_data(data)
         except _TooLarge:
             error = R.HEADERS_TOO_LARGE_CLOSE
-        except Exception:  # noqa: BLE001 - any parse problem is a 400 and a closed connection
+        except Exception:
             error = R.BAD_REQUEST_CLOSE
         # Exchanges start only after the whole buffer parsed, so a request whose framing
         # turns out to be broken in the same packet never reaches the upstream.
