@@ -125,6 +125,10 @@ class Deliverer:
         finally:
             for d in due:
                 self._in_flight.discard(id(d))
+        if force:  # let attempts started by the background task finish too
+            deadline = time.monotonic() + self.settings.webhook_timeout + 1
+            while self._in_flight and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
         return counts
 
     def _next_due_in(self) -> float:
