@@ -25,10 +25,37 @@ def clean(state: EmulatorState, node: Any) -> Any:
             current = state.get(node["price"]["id"])
             if current is not None:
                 out["price"] = clean(state, current)
+            out["plan"] = plan_of(out["price"])
         return out
     if isinstance(node, list):
         return [clean(state, v) for v in node]
     return node
+
+
+def plan_of(price: dict[str, Any]) -> dict[str, Any]:
+    """The legacy ``plan`` view of a recurring price, still sent on subscription items."""
+    rec = price.get("recurring") or {}
+    return {
+        "id": price["id"],
+        "object": "plan",
+        "active": price["active"],
+        "amount": price.get("unit_amount"),
+        "amount_decimal": price.get("unit_amount_decimal"),
+        "billing_scheme": price["billing_scheme"],
+        "created": price["created"],
+        "currency": price["currency"],
+        "interval": rec.get("interval"),
+        "interval_count": rec.get("interval_count"),
+        "livemode": False,
+        "metadata": price.get("metadata", {}),
+        "meter": rec.get("meter"),
+        "nickname": price.get("nickname"),
+        "product": price["product"],
+        "tiers_mode": price.get("tiers_mode"),
+        "transform_usage": price.get("transform_quantity"),
+        "trial_period_days": rec.get("trial_period_days"),
+        "usage_type": rec.get("usage_type"),
+    }
 
 
 def _virtual(state: EmulatorState, stored: Obj, field: str) -> Any:

@@ -200,6 +200,7 @@ async def _json(request: Request) -> dict[str, Any]:
 async def admin_reset(request: Request) -> Response:
     rt = _rt(request)
     rt.state.reset()
+    rt.deliverer.log.clear()
     rt.persist()
     return JSONResponse({"reset": True})
 

@@ -66,6 +66,7 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         },
     }
     ctx.state.put(obj)
+    ctx.emit("billing.meter.created", obj)
     return render(ctx.state, obj, expand_list(p))
 
 
@@ -90,6 +91,9 @@ def _set_status(ctx: Ctx, meter_id: str, status: str) -> Obj:
     obj["status"] = status
     obj["status_transitions"]["deactivated_at"] = ctx.now() if status == "inactive" else None
     obj["updated"] = ctx.now()
+    ctx.emit(
+        "billing.meter.deactivated" if status == "inactive" else "billing.meter.reactivated", obj
+    )
     return obj
 
 
