@@ -318,3 +318,73 @@ def test_subscription_errors_and_items(client: stripe.StripeClient) -> None:
     items = client.v1.subscription_items.list(params={"subscription": sub.id})
     assert [i.id for i in items.data] == [sub.items.data[0].id]
     assert items.data[0].id.startswith("si_")
+
+
+def test_incomplete_expires_and_trials_convert(client: stripe.StripeClient) -> None:
+    prod = client.v1.products.create(params={"name": "API"}).id
+    fee = client.v1.prices.create(
+        params={
+            "product": prod,
+            "currency": "usd",
+            "unit_amount": 400,
+            "recurring": {"interval": "month"},
+        }
+    ).id
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": T0}).id
+    bare = client.v1.customers.create(params={"test_clock": clock}).id
+    pending = client.v1.subscriptions.create(params={"customer": bare, "items": [{"price": fee}]})
+    assert pending.status == "incomplete"
+    _, payer = clock_customer(client)
+    # a second customer on another clock is not affected by this clock
+    trial = client.v1.subscriptions.create(
+        params={"customer": bare, "items": [{"price": fee}], "trial_period_days": 7}
+    )
+    assert trial.status == "trialing" and trial.trial_end == T0 + 7 * DAY
+    assert trial.items.data[0].current_period_end == T0 + 7 * DAY
+    client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": T0 + DAY})
+    assert client.v1.subscriptions.retrieve(pending.id).status == "incomplete_expired"
+    client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": T0 + 8 * DAY})
+    converted = client.v1.subscriptions.retrieve(trial.id)
+    assert converted.status == "past_due"  # the customer has no card
+    assert converted.items.data[0].current_period_start == T0 + 7 * DAY
+    inv = client.v1.invoices.retrieve(converted.latest_invoice)
+    assert inv.amount_due == 400 and inv.status == "open"
+    assert client.v1.subscriptions.list(params={"customer": payer}).data == []
+
+
+def test_real_time_work_without_a_test_clock(emu: Any, client: stripe.StripeClient) -> None:
+    """The background scheduler runs the same steps against wall time."""
+    import time
+
+    from tollway.stripe_emulator.lifecycle import run_due
+
+    prod = client.v1.products.create(params={"name": "API"}).id
+    fee = client.v1.prices.create(
+        params={
+            "product": prod,
+            "currency": "usd",
+            "unit_amount": 400,
+            "recurring": {"interval": "day"},
+        }
+    ).id
+    s = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": fee, "quantity": 1}],
+            "success_url": "http://127.0.0.1:9/ok",
+        }
+    )
+    cus = client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    ).id
+    sub = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": fee}]})
+    rt = emu.runtime
+    with rt.state.lock:
+        run_due(rt.ctx(), None, int(time.time()) + DAY + 60)
+    assert client.v1.checkout.sessions.retrieve(s.id).status == "expired"
+    renewed = client.v1.subscriptions.retrieve(sub.id)
+    assert renewed.items.data[0].current_period_start == sub.items.data[0].current_period_end
+    assert len(client.v1.invoices.list(params={"subscription": sub.id}).data) == 2

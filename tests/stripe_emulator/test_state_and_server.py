@@ -96,6 +96,7 @@ def test_expansion(client: stripe.StripeClient, emu: Emulator) -> None:
     assert sub.latest_invoice.object == "invoice" and sub.latest_invoice.amount_paid == 700
     assert sub.customer.email == "x@example.com"
     assert sub.items.data[0].price.product.name == "Plan"
+    assert sub.items.data[0].plan.amount == 700 and sub.items.data[0].plan.interval == "month"
     listed = client.v1.subscriptions.list(params={"expand": ["data.customer"]})
     assert listed.data[0].customer.id == cus.id
     with pytest.raises(stripe.InvalidRequestError):
