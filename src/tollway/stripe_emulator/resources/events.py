@@ -40,7 +40,7 @@ def _check_url(ctx: Ctx, url: str) -> None:
         )
 
 
-@router.post("/v1/webhook_endpoints", "webhook_endpoint")
+@router.post("/v1/webhook_endpoints", "webhook")
 def create_endpoint(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     check(
         p,
@@ -75,7 +75,7 @@ def create_endpoint(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     return out
 
 
-@router.get("/v1/webhook_endpoints/{id}", "webhook_endpoint")
+@router.get("/v1/webhook_endpoints/{id}", "webhook")
 def retrieve_endpoint(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
     check(p, {})
     return render(
@@ -83,7 +83,7 @@ def retrieve_endpoint(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
     )
 
 
-@router.post("/v1/webhook_endpoints/{id}", "webhook_endpoint")
+@router.post("/v1/webhook_endpoints/{id}", "webhook")
 def update_endpoint(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
     check(
         p,
@@ -109,7 +109,7 @@ def update_endpoint(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
     return render(ctx.state, obj, expand_list(p))
 
 
-@router.delete("/v1/webhook_endpoints/{id}", "webhook_endpoint")
+@router.delete("/v1/webhook_endpoints/{id}", "webhook")
 def delete_endpoint(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
     check(p, {})
     obj = ctx.fetch(ids[0], "webhook_endpoint", "webhook endpoint")
@@ -118,7 +118,7 @@ def delete_endpoint(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
     return {"id": obj["id"], "object": "webhook_endpoint", "deleted": True}
 
 
-@router.get("/v1/webhook_endpoints", "webhook_endpoint")
+@router.get("/v1/webhook_endpoints", "webhook")
 def list_endpoints(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     check(p, {"limit": None, "starting_after": None, "ending_before": None})
     return paginate(ctx.state, ctx.state.of("webhook_endpoint"), p, "/v1/webhook_endpoints")
