@@ -57,7 +57,16 @@ def env(ctx: Any, emu: Emulator, served: str, stripe_client: stripe.StripeClient
 
 
 def _state(env: Env, sub: str, want: str, timeout: float = 15) -> None:
-    wait_until(lambda: sub_state(env.ctx.engine, sub) == want, timeout, f"subscription {want}")
+    try:
+        wait_until(lambda: sub_state(env.ctx.engine, sub) == want, timeout, f"subscription {want}")
+    except AssertionError:
+        log = env.client.v1.webhook_endpoints.list().data
+        raise AssertionError(f"{want} not reached; endpoints {log}; inbox {_all_inbox(env)}") from None
+
+
+def _all_inbox(env: Env) -> list[Any]:
+    with env.ctx.engine.connect() as conn:
+        return [(r.type, r.state, r.result) for r in conn.execute(select(webhook_inbox))]
 
 
 def _billing(env: Env, sub: str) -> Any:

@@ -8,6 +8,7 @@ caches it until the keys change. Tests can pass any provider (e.g. one returning
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +18,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, select
 
 from tollway.billing.engine import BillingEngine
-from tollway.domain.errors import Conflict
+from tollway.domain.errors import ConfigurationError, Conflict
 from tollway.security.secretbox import SecretBox, last4
 from tollway.store import db as store_db
 from tollway.store.billing_tables import stripe_accounts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,4 +143,12 @@ class StripeEngineProvider:
     def webhook_secrets(self) -> list[tuple[str, tuple[str, ...]]]:
         with store_db.transaction(self.db, read_only=True) as conn:
             rows = conn.execute(select(stripe_accounts)).fetchall()
-        return [(r.organization_id, _creds(r, self.box).webhook_secrets) for r in rows]
+        out: list[tuple[str, tuple[str, ...]]] = []
+        for r in rows:
+            try:
+                out.append((r.organization_id, _creds(r, self.box).webhook_secrets))
+            except ConfigurationError:
+                log.error(
+                    "the Stripe secrets of organization %s cannot be decrypted", r.organization_id
+                )
+        return out

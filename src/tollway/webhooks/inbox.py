@@ -26,12 +26,14 @@ MAX_ATTEMPTS = 8
 
 
 def _insert(conn: Connection, values: dict[str, Any]) -> int:
+    # RETURNING tells reliably whether this statement inserted the row (rowcount of
+    # INSERT ... ON CONFLICT DO NOTHING is not dependable across drivers).
     if conn.dialect.name == "postgresql":
         pg = postgresql.insert(webhook_inbox).values(**values).on_conflict_do_nothing()
-        return conn.execute(pg).rowcount
+        return len(conn.execute(pg.returning(webhook_inbox.c.event_id)).fetchall())
     if conn.dialect.name == "sqlite":
         lite = sqlite.insert(webhook_inbox).values(**values).on_conflict_do_nothing()
-        return conn.execute(lite).rowcount
+        return len(conn.execute(lite.returning(webhook_inbox.c.event_id)).fetchall())
     exists = conn.execute(
         select(webhook_inbox.c.event_id).where(webhook_inbox.c.event_id == values["event_id"])
     ).first()
