@@ -259,3 +259,21 @@ def test_keys_of_another_account(emu: Emulator, client: stripe.StripeClient) -> 
     assert emu.client(other_sk).v1.payment_methods.retrieve(theirs.id).id == theirs.id
     with pytest.raises(stripe.AuthenticationError, match="publishable"):
         emu.client(other_pk).v1.customers.list()
+
+
+def test_search(client: stripe.StripeClient) -> None:
+    a = client.v1.products.create(params={"name": "Alpha plan", "metadata": {"tollway_plan": "p1"}})
+    client.v1.products.create(params={"name": "Beta plan", "metadata": {"tollway_plan": "p2"}})
+    found = client.v1.products.search(params={"query": "metadata['tollway_plan']:'p1'"})
+    assert [p.id for p in found.data] == [a.id] and found.has_more is False
+    both = client.v1.products.search(params={"query": "name~'plan' AND active:'true'"})
+    assert len(both.data) == 2
+    assert (
+        client.v1.products.search(params={"query": "-metadata['tollway_plan']:'p1'"}).data[0].name
+        == "Beta plan"
+    )
+    paged = client.v1.products.search(params={"query": "name~'plan'", "limit": 1})
+    assert paged.has_more is True
+    assert [p.id for p in paged.auto_paging_iter()][-1] == a.id
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.products.search(params={"query": "nonsense query here"})

@@ -29,7 +29,11 @@ class Router:
         regex = re.compile("^" + re.sub(r"\{[a-z_]+\}", "([^/]+)", pattern) + "$")
 
         def deco(fn: Handler) -> Handler:
-            self.routes.append(Route(method.upper(), regex, fn, resource))
+            route = Route(method.upper(), regex, fn, resource)
+            if "{" in pattern:
+                self.routes.append(route)
+            else:  # literal paths such as /v1/products/search win over /v1/products/{id}
+                self.routes.insert(0, route)
             return fn
 
         return deco

@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     portal,
     prices,
     products,
+    search,
     subscriptions,
     test_clocks,
 )
