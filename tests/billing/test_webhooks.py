@@ -61,7 +61,9 @@ def _state(env: Env, sub: str, want: str, timeout: float = 15) -> None:
         wait_until(lambda: sub_state(env.ctx.engine, sub) == want, timeout, f"subscription {want}")
     except AssertionError:
         log = env.client.v1.webhook_endpoints.list().data
-        raise AssertionError(f"{want} not reached; endpoints {log}; inbox {_all_inbox(env)}") from None
+        raise AssertionError(
+            f"{want} not reached; endpoints {log}; inbox {_all_inbox(env)}"
+        ) from None
 
 
 def _all_inbox(env: Env) -> list[Any]:

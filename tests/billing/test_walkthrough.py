@@ -1,0 +1,298 @@
+"""The seeds' walkthrough, end to end: REST API, a real gateway process and the Stripe
+emulator (over the SDK). Import a Reading List API, deploy, create "Pay-as-you-go"
+($0.02 per request, 1000 requests per minute, monthly, USD), enable, publish, sign up a
+consumer, subscribe, pay in Checkout with 4242…, get keys and a token, call the API,
+check usage and estimated cost, close the period on the test clock, find the invoice,
+cancel, and be refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+import stripe
+from sqlalchemy import func, select
+
+from tollway.store.tables import usage_events
+from tollway.stripe_emulator.testing import Emulator
+
+from .helpers import World, customer_with_clock, pay_checkout, wait_until
+
+READING_LIST = """
+openapi: 3.0.3
+info: {title: Reading List, version: "1.0"}
+paths:
+  /books:
+    get:
+      operationId: listBooks
+      responses: {"200": {description: the books}}
+  /books/{id}:
+    get:
+      operationId: getBook
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: a book}}
+"""
+
+
+class _Books(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = json.dumps([{"id": "1", "title": "Dune"}]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Books)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def gateway(settings: Any, ctx: Any) -> Iterator[str]:
+    """``tollway gateway`` in its own process, on the same database and data directory."""
+    port, admin_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "TOLLWAY_DATABASE_URL": settings.resolved_database_url,
+        "TOLLWAY_GATEWAY_PORT": str(port),
+        "TOLLWAY_GATEWAY_ADMIN_PORT": str(admin_port),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    env.pop("TOLLWAY_REDIS_URL", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from tollway.cli import main; main()",
+            "gateway",
+            "--data-dir",
+            str(settings.data_dir),
+        ],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            httpx.get(url + "/", timeout=1)
+            return True
+        except httpx.HTTPError:
+            return proc.poll() is not None and pytest.fail("the gateway exited")  # type: ignore[func-returns-value]
+
+    try:
+        wait_until(up, 30, "the gateway to listen")
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_walkthrough(
+    ctx: Any,
+    emu: Emulator,
+    served: str,
+    admin: Any,
+    make_actor: Any,
+    http: Any,
+    upstream: str,
+    gateway: str,
+    stripe_client: stripe.StripeClient,
+) -> None:
+    # Connect billing: the admin stores the keys and the webhook signing secret.
+    endpoint = stripe_client.v1.webhook_endpoints.create(
+        params={"url": f"{served}/webhooks/stripe", "enabled_events": ["*"]}
+    )
+    r = admin.put(
+        "/api/v1/settings/stripe",
+        json={
+            "secret_key": emu.api_key,
+            "publishable_key": emu.publishable_key,
+            "webhook_secret": endpoint.secret,
+        },
+    )
+    assert r.status_code == 200, r.text
+
+    # Publish: import, deploy, plan, enable (provisions Stripe), publish.
+    pub = make_actor("publisher")
+    r = pub.post(
+        "/api/v1/apis/import",
+        params={"context": "reading-list", "version": "v1"},
+        files={"file": ("reading-list.yaml", READING_LIST)},
+    )
+    assert r.status_code == 201, r.text
+    api_id = r.json()["api"]["id"] if "api" in r.json() else r.json()["id"]
+    for env_name in ("development", "production"):
+        r = pub.put(
+            f"/api/v1/apis/{api_id}/deployments/{env_name}", json={"upstream_url": upstream}
+        )
+        assert r.status_code == 200, r.text
+    r = pub.post(
+        "/api/v1/plans",
+        json={
+            "name": "Pay-as-you-go",
+            "currency": "USD",
+            "billing_interval": "month",
+            "rate_limit": {"count": 1000, "per": "minute"},
+            "pricing": {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}},
+        },
+    )
+    assert r.status_code == 201, r.text
+    plan_id = r.json()["id"]
+    r = pub.put(f"/api/v1/apis/{api_id}/plans/{plan_id}", json={"enabled": True})
+    assert r.status_code == 200, r.text
+    assert len(stripe_client.v1.prices.list().data) == 1  # provisioned on enabling
+    r = pub.post(f"/api/v1/apis/{api_id}/lifecycle", json={"state": "published"})
+    assert r.status_code == 200, r.text
+
+    # Sign up a consumer and subscribe; pay in Checkout (customer on a test clock).
+    r = http.post(
+        "/api/v1/auth/signup",
+        json={"email": "reader@example.com", "name": "Reader", "password": "correct horse battery"},
+    )
+    assert r.status_code == 201, r.text
+    http.cookies.clear()
+    token, consumer_id = r.json()["token"], r.json()["user"]["id"]
+    auth = {"Authorization": f"Bearer {token}"}
+    w = World(
+        org_id="",
+        admin_id=admin.id,
+        consumer_id=consumer_id,
+        api_id=api_id,
+        plan_id=plan_id,
+        app_id="",
+    )
+    clock, customer = customer_with_clock(stripe_client, ctx.engine, w, int(time.time()))
+    r = http.post("/api/v1/applications", json={"name": "reader-app"}, headers=auth)
+    assert r.status_code == 201, r.text
+    app_id = r.json()["id"]
+    r = http.post(
+        "/api/v1/subscriptions",
+        headers=auth,
+        json={"application_id": app_id, "api_id": api_id, "plan_id": plan_id},
+    )
+    assert r.status_code == 201, r.text
+    sub = r.json()
+    assert sub["state"] == "on_hold" and sub["checkout_url"]
+    paid = pay_checkout(sub["checkout_url"], "4242424242424242")
+    assert paid.status_code == 303
+    success = paid.headers["location"]
+    assert urlparse(success).path == "/billing/checkout/success"
+    assert httpx.get(success).status_code == 200
+    state = http.get(f"/api/v1/subscriptions/{sub['id']}", headers=auth).json()["state"]
+    assert state == "active"
+
+    # Keys and a token.
+    r = http.post(f"/api/v1/applications/{app_id}/keys", headers=auth, json={})
+    assert r.status_code == 201, r.text
+    key = r.json()["key"]
+    r = http.post(f"/api/v1/applications/{app_id}/oauth-clients", headers=auth, json={})
+    assert r.status_code == 201, r.text
+    client = r.json()
+    r = http.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client["client_id"],
+            "client_secret": client["client_secret"],
+        },
+    )
+    assert r.status_code == 200, r.text
+    bearer = r.json()["access_token"]
+
+    # Call the API through the gateway.
+    books = f"{gateway}/reading-list/v1/books"
+    wait_until(
+        lambda: httpx.get(books, headers={"apikey": key}).status_code == 200,
+        15,
+        "the gateway to know the subscription",
+    )
+    calls = 1
+    for _ in range(6):
+        assert httpx.get(books, headers={"apikey": key}).status_code == 200
+        calls += 1
+    for _ in range(3):
+        assert httpx.get(books, headers={"Authorization": f"Bearer {bearer}"}).status_code == 200
+        calls += 1
+    assert httpx.get(books).status_code == 401
+
+    def metered() -> bool:
+        with ctx.engine.connect() as conn:
+            n = conn.execute(
+                select(func.count())
+                .select_from(usage_events)
+                .where(usage_events.c.subscription_id == sub["id"], usage_events.c.status == 200)
+            ).scalar()
+        return n == calls
+
+    wait_until(metered, 30, "the usage to reach the ledger")
+
+    # Usage and estimated cost: calls x $0.02, from Tollway and from Stripe's preview.
+    r = admin.post("/api/v1/monetization/publish-usage")
+    assert r.status_code == 202
+    wait_until(
+        lambda: (
+            admin.get("/api/v1/monetization/publish-usage/status").json()["state"] == "succeeded"
+        ),
+        30,
+        "publish usage",
+    )
+    up = http.get(f"/api/v1/billing/upcoming?subscription_id={sub['id']}", headers=auth).json()
+    expected = f"{calls * 0.02:.2f}"
+    assert up["tollway_estimate"]["usage_quantity"] == calls
+    assert up["tollway_estimate"]["total"] == expected
+    assert up["stripe"]["total"] == expected and up["agrees"] is True
+
+    # Close the period on the test clock: the invoice carries calls x $0.02.
+    period_end = (
+        stripe_client.v1.subscriptions.list(params={"customer": customer})
+        .data[0]["items"]
+        .data[0]
+        .current_period_end
+    )
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock, params={"frozen_time": period_end + 60}
+    )
+    invoices = http.get("/api/v1/billing/invoices", headers=auth).json()["data"]
+    closing = [i for i in invoices if i["total_minor"] == calls * 2]
+    assert closing and closing[0]["status"] == "paid", invoices
+
+    # Cancel; the gateway refuses from then on.
+    r = http.post(f"/api/v1/subscriptions/{sub['id']}/cancel", headers=auth, json={})
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    wait_until(
+        lambda: httpx.get(books, headers={"apikey": key}).status_code == 403,
+        15,
+        "the gateway to refuse the cancelled subscription",
+    )
