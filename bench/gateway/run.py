@@ -65,8 +65,11 @@ http {{
     return conf
 
 
-def start_nginx(conf: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["nginx", "-c", str(conf), "-g", "daemon off;"])
+PIN: dict[str, list[str]] = {"load": [], "proxy": []}
+
+
+def start_nginx(conf: Path, role: str = "load") -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*PIN[role], "nginx", "-c", str(conf), "-g", "daemon off;"])
 
 
 def wrk(
@@ -78,7 +81,7 @@ def wrk(
     headers: dict[str, str],
     script: Path | None = None,
 ) -> dict[str, float]:
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    cmd = [*PIN["load"], "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     if script is not None:
@@ -94,11 +97,65 @@ def wrk(
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
+        "duration": float(duration),
         "rps": rps,
         "p50_ms": lat("50"),
         "p99_ms": lat("99"),
         "non2xx": float(errors.group(1)) if errors else 0.0,
     }
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by a process and all its descendants."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1]
+        todo.extend(p for p, (ppid, _) in stats.items() if ppid == pid)
+    return total
+
+
+def tree_cpu_split(root: int) -> tuple[float, float]:
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        if int(entry) == root or int(fields[1]) == root:
+            user += int(fields[11]) / tick
+            system += int(fields[12]) / tick
+    return user, system
+
+
+def measured(pid: int, run):  # type: ignore[no-untyped-def]
+    """Run a wrk load and add the proxy's CPU microseconds per request to its result."""
+    before = tree_cpu_s(pid)
+    split0 = tree_cpu_split(pid)
+    result = run()
+    used = tree_cpu_s(pid) - before
+    split1 = tree_cpu_split(pid)
+    n = max(1.0, result["rps"] * result["duration"])
+    result["user_us_per_req"] = (split1[0] - split0[0]) * 1e6 / n
+    result["sys_us_per_req"] = (split1[1] - split0[1]) * 1e6 / n
+    result["cpu_us_per_req"] = used * 1e6 / max(1.0, result["rps"] * result["duration"])
+    return result
 
 
 def paced_script(tmp: Path, rate: float, connections: int) -> Path:
@@ -116,7 +173,19 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--profile", action="store_true", help="run py-spy on the gateway")
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the proxy under test (nginx or Tollway) to its own CPUs and wrk plus the "
+        "upstream to the others (only meaningful on an otherwise idle machine)",
+    )
     args = ap.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.pin and len(cpus) >= 2 and shutil.which("taskset"):
+        proxy_cpus = cpus[len(cpus) - max(1, min(args.workers, len(cpus) // 2)) :]
+        load_cpus = [c for c in cpus if c not in proxy_cpus]
+        PIN["proxy"] = ["taskset", "-c", ",".join(map(str, proxy_cpus))]
+        PIN["load"] = ["taskset", "-c", ",".join(map(str, load_cpus))]
     missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
     if missing:
         print(
@@ -143,7 +212,8 @@ def main() -> int:
         )
         procs.append(upstream)
         proxy = start_nginx(
-            nginx_conf(
+            role="proxy",
+            conf=nginx_conf(
                 tmp,
                 "proxy",
                 args.workers,
@@ -157,7 +227,7 @@ def main() -> int:
       proxy_set_header Connection "";
     }}
   }}""",
-            )
+            ),
         )
         procs.append(proxy)
         db = f"sqlite:///{tmp}/bench.db"
@@ -173,7 +243,7 @@ def main() -> int:
         }
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         gateway = subprocess.Popen(
-            [sys.executable, "-m", "tollway.gateway", json.dumps(settings)],
+            [*PIN["proxy"], sys.executable, "-m", "tollway.gateway", json.dumps(settings)],
             env=env,
             stderr=open(tmp / "gateway.log", "wb"),
         )
@@ -194,8 +264,9 @@ def main() -> int:
         results["a_nginx_static"] = wrk(
             f"http://127.0.0.1:{up_port}/book.json", headers={}, **common
         )
-        results["b_nginx_proxy"] = wrk(
-            f"http://127.0.0.1:{px_port}/book.json", headers={}, **common
+        results["b_nginx_proxy"] = measured(
+            proxy.pid,
+            lambda: wrk(f"http://127.0.0.1:{px_port}/book.json", headers={}, **common),
         )
         spy = None
         if args.profile and shutil.which(
@@ -205,6 +276,8 @@ def main() -> int:
                 [
                     str(Path(sys.executable).parent / "py-spy"),
                     "record",
+                    "--rate",
+                    "1000",
                     "--format",
                     "raw",
                     "-o",
@@ -216,8 +289,9 @@ def main() -> int:
                     str(gateway.pid),
                 ]
             )
-        results["c_tollway"] = wrk(
-            f"http://127.0.0.1:{gw_port}/bench/v1/book.json", headers=auth, **common
+        results["c_tollway"] = measured(
+            gateway.pid,
+            lambda: wrk(f"http://127.0.0.1:{gw_port}/bench/v1/book.json", headers=auth, **common),
         )
         if spy is not None:
             spy.wait()
@@ -232,6 +306,7 @@ def main() -> int:
             f"http://127.0.0.1:{gw_port}/bench/v1/book.json", headers=auth, script=script, **paced
         )
         print(f"workers={args.workers} connections={args.connections} duration={args.duration}s")
+        print(f"pinning: proxy under test {PIN['proxy'] or 'unpinned'}, load {PIN['load'] or '-'}")
         print(f"{'target':<24}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
         for name, r in results.items():
             print(
@@ -242,6 +317,16 @@ def main() -> int:
         ratio_static = results["c_tollway"]["rps"] / results["a_nginx_static"]["rps"]
         dp99 = results["c_tollway_at_half"]["p99_ms"] - results["b_nginx_proxy_at_half"]["p99_ms"]
         print(f"ratio tollway / nginx proxy_pass = {ratio:.2f}")
+        print(
+            "proxy CPU per request: nginx "
+            f"{results['b_nginx_proxy']['cpu_us_per_req']:.1f} us, tollway "
+            f"{results['c_tollway']['cpu_us_per_req']:.1f} us (gateway incl. metering flush)"
+        )
+        for name in ("b_nginx_proxy", "c_tollway"):
+            r = results[name]
+            print(
+                f"  {name}: user {r['user_us_per_req']:.1f} us, system {r['sys_us_per_req']:.1f} us"
+            )
         print(f"ratio tollway / nginx static     = {ratio_static:.2f}")
         print(
             f"p99 at half of Tollway's peak ({half:.0f} req/s offered): "

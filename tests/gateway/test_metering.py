@@ -180,3 +180,27 @@ def test_sql_ledger_inserts_once_and_touches_keys(sql_engine):
         assert Decimal(usage) == Decimal("1.25")
         last = c.execute(select(t.api_keys.c.last_used_at)).scalar()
         assert int(last.timestamp() * 1000) == 1_760_000_000_000 + 2499
+
+
+def test_raw_line_path_stores_the_same_rows(sql_engine, tmp_path):
+    from sqlalchemy import insert
+
+    ledger = SqlLedger(sql_engine)
+    a = [ev(i, Decimal("2.5") if i % 3 == 0 else None) for i in range(0, 40, 2)]
+    b = [ev(i, Decimal("2.5") if i % 3 == 0 else None) for i in range(1, 40, 2)]
+    assert ledger.write(a) == 20
+    spool = Spool(tmp_path / "spool")
+    for e in b + a:  # a again: duplicates are skipped on the raw path too
+        spool.append(e)
+    flusher = SpoolFlusher(spool, ledger.write, write_lines=ledger.write_lines)
+    assert flusher.flush_once() == 40
+    cols = [c for c in t.usage_events.c if c.name != "recorded_at"]
+    with sql_engine.connect() as c:
+        rows = {r.event_id: r for r in c.execute(select(*cols))}
+    assert len(rows) == 40
+    for e in a + b:
+        r = rows[e.event_id]
+        assert (r.timestamp_ms, r.status, r.operation_id, r.response_bytes) == (
+            e.timestamp_ms, e.status, e.operation_id, e.response_bytes)
+        assert (None if r.usage_value is None else Decimal(r.usage_value)) == e.usage_value
+    assert insert  # imported for symmetry with the other test

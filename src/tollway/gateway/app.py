@@ -15,7 +15,6 @@ from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter
 from tollway.gateway.settings import GatewaySettings
 from tollway.gateway.snapshot import Snapshot
 from tollway.gateway.upstream import UpstreamPool
-from tollway.metering.events import UsageEvent
 from tollway.metering.spool import Spool
 
 if TYPE_CHECKING:
@@ -69,31 +68,23 @@ class GatewayApp:
             return
         ex.metered = True
         latency_ms = (time.perf_counter_ns() - ex.start_ns) // 1_000_000
-        event = UsageEvent(
-            event_id="ue_" + ex.request_id,
-            timestamp_ms=ex.ts_ms,
-            organization_id=adm.route.organization_id,
-            api_id=adm.route.api_id,
-            operation_id=adm.operation_id,
-            method=ex.method,
-            status=ex.status,
-            latency_ms=latency_ms,
-            request_bytes=ex.request_bytes,
-            response_bytes=ex.response_bytes,
-            application_id=adm.credential.application_id,
-            subscription_id=adm.subscription.id,
-            credential_id=adm.credential.id,
-            consumer_id=adm.subscription.consumer_id,
-            environment=adm.credential.environment,
-            usage_value=ex.usage_value,
+        route = adm.route
+        cred = adm.credential
+        usage = ex.usage_value
+        # Same line as tollway.metering.spool.encode_event, without building a UsageEvent.
+        self.spool.append_line(
+            f"1\tue_{ex.request_id}\t{ex.ts_ms}\t{route.organization_id}\t{route.api_id}\t"
+            f"{adm.operation_id or ''}\t{ex.method}\t{ex.status}\t{latency_ms}\t"
+            f"{ex.request_bytes}\t{ex.response_bytes}\t{cred.application_id}\t"
+            f"{adm.subscription.id}\t{cred.id}\t{adm.subscription.consumer_id}\t"
+            f"{cred.environment}\t{'' if usage is None else usage}\n".encode()
         )
-        self.spool.append(event)
         if self.settings.access_log:
             access_log.info(
                 "call",
                 extra={
                     "request_id": ex.request_id,
-                    "api": adm.route.api_id,
+                    "api": route.api_id,
                     "method": ex.method,
                     "status": ex.status,
                     "latency_ms": latency_ms,

@@ -49,13 +49,14 @@ def _hash_key(raw: str) -> str:
 class Authenticator:
     """Resolves the credential of a request against the current snapshot."""
 
-    __slots__ = ("_snapshot", "_token_cache", "_verifier", "header")
+    __slots__ = ("_digests", "_snapshot", "_token_cache", "_verifier", "header")
 
     def __init__(self, header: str = "apikey") -> None:
         self.header = header.lower().encode("latin-1")
         self._snapshot = Snapshot()
         self._verifier: _Verifier | None = None
         self._token_cache: dict[str, _TokenEntry] = {}
+        self._digests: dict[bytes, str] = {}
 
     def use(self, snapshot: Snapshot) -> None:
         if self._verifier is None or dict(snapshot.public_keys) != dict(self._snapshot.public_keys):
@@ -66,15 +67,29 @@ class Authenticator:
         self._snapshot = snapshot
 
     def api_key(self, raw: bytes) -> Credential | None:
+        digest = self._digests.get(raw)
+        if digest is None:
+            digest = self._digest(raw)
+            if len(self._digests) >= 100_000:
+                self._digests.clear()
+            self._digests[raw] = digest
+        if not digest:
+            return None
+        # Looked up by the SHA-256 of the secret: timing reveals nothing about the key.
+        return self._snapshot.keys.get(digest)
+
+    @staticmethod
+    def _digest(raw: bytes) -> str:
+        """SHA-256 of a well-formed key, "" for anything malformed. Memoised per process
+        (format check and hashing are the costly part of a lookup); the memo lives only in
+        memory, like the key itself while a request is handled."""
         try:
             text = raw.decode("ascii").strip()
         except UnicodeDecodeError:
-            return None
+            return ""
         if not text or len(text) > 256 or not _well_formed(text):
-            return None
-        digest = _hash_key(text)
-        # Looked up by the SHA-256 of the secret: timing reveals nothing about the key.
-        return self._snapshot.keys.get(digest)
+            return ""
+        return _hash_key(text)
 
     def bearer(self, token_bytes: bytes, now_s: int) -> Credential | None:
         try:

@@ -42,82 +42,47 @@ MODE_CLOSE = 3
 
 
 class Exchange:
-    __slots__ = (
-        "admission",
-        "authorization",
-        "body_buffer",
-        "body_buffered",
-        "body_done",
-        "chunked",
-        "client_done",
-        "conn",
-        "content_length",
-        "decision",
-        "expect_continue",
-        "forward_headers",
-        "host",
-        "http11",
-        "informational",
-        "keep_alive",
-        "key_value",
-        "metered",
-        "method",
-        "mode",
-        "path",
-        "query",
-        "request_bytes",
-        "request_id",
-        "resp_length",
-        "response_bytes",
-        "response_started",
-        "retried",
-        "sent_at",
-        "start_ns",
-        "status",
-        "timer",
-        "ts_ms",
-        "upstream_rx",
-        "usage_value",
-        "xff",
-    )
+    """Per-call state. Defaults live on the class, so a new exchange only stores what
+    changes (cheaper than setting forty attributes per call)."""
+
+    method = "GET"
+    path = b"/"
+    query = b""
+    http11 = True
+    keep_alive = True
+    host: bytes | None = None
+    key_value: bytes | None = None
+    authorization: bytes | None = None
+    xff: bytes | None = None
+    content_length: int | None = None
+    chunked = False
+    expect_continue = False
+    body_buffered = 0
+    body_done = False
+    request_bytes = 0
+    request_id = ""
+    start_ns = 0
+    ts_ms = 0
+    admission: Admission | None = None
+    decision: Decision | None = None
+    conn: UpstreamConnection | None = None
+    sent_at = 0.0
+    upstream_rx = 0.0
+    timer: asyncio.TimerHandle | None = None
+    retried = False
+    response_started = False
+    informational = False
+    client_done = False
+    metered = False
+    status = 0
+    mode = MODE_NONE
+    resp_length = 0
+    response_bytes = 0
+    usage_value: Decimal | None = None
 
     def __init__(self) -> None:
-        self.method = "GET"
-        self.path = b"/"
-        self.query = b""
-        self.http11 = True
-        self.keep_alive = True
-        self.host: bytes | None = None
-        self.key_value: bytes | None = None
-        self.authorization: bytes | None = None
-        self.xff: bytes | None = None
         self.forward_headers: list[bytes] = []  # b"Name: value\r\n" lines
-        self.content_length: int | None = None
-        self.chunked = False
-        self.expect_continue = False
         self.body_buffer: list[bytes] = []
-        self.body_buffered = 0
-        self.body_done = False
-        self.request_bytes = 0
-        self.request_id = ""
-        self.start_ns = 0
-        self.ts_ms = 0
-        self.admission: Admission | None = None
-        self.decision: Decision | None = None
-        self.conn: UpstreamConnection | None = None
-        self.sent_at = 0.0
-        self.upstream_rx = 0.0
-        self.timer: asyncio.TimerHandle | None = None
-        self.retried = False
-        self.response_started = False
-        self.informational = False
-        self.client_done = False
-        self.metered = False
-        self.status = 0
-        self.mode = MODE_NONE
-        self.resp_length = 0
-        self.response_bytes = 0
-        self.usage_value: Decimal | None = None
 
     @property
     def has_body(self) -> bool:

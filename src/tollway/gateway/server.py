@@ -66,7 +66,12 @@ class Gateway:
         self.spool = Spool(settings.spool_dir)
         self.app = GatewayApp(settings, spool=self.spool, limiter=limiter, metrics=self.metrics)
         self.flusher = (
-            SpoolFlusher(self.spool, self.ledger.write, batch_size=settings.flush_batch_size)
+            SpoolFlusher(
+                self.spool,
+                self.ledger.write,
+                batch_size=settings.flush_batch_size,
+                write_lines=getattr(self.ledger, "write_lines", None),
+            )
             if self.ledger is not None
             else None
         )

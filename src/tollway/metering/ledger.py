@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, bindparam, update
@@ -17,6 +18,28 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tollway.metering.events import UsageEvent
 from tollway.store.tables import api_keys, usage_events
+
+
+# spool line field positions (after the version tag at 0); recorded_at is appended at 17
+_LINE_FIELDS = {
+    "event_id": 1,
+    "timestamp_ms": 2,
+    "organization_id": 3,
+    "api_id": 4,
+    "operation_id": 5,
+    "method": 6,
+    "status": 7,
+    "latency_ms": 8,
+    "request_bytes": 9,
+    "response_bytes": 10,
+    "application_id": 11,
+    "subscription_id": 12,
+    "credential_id": 13,
+    "consumer_id": 14,
+    "environment": 15,
+    "usage_value": 16,
+    "recorded_at": 17,
+}
 
 
 class LedgerWriter(Protocol):
@@ -65,6 +88,7 @@ class SqlLedger:
         else:  # pragma: no cover - only the two supported databases
             raise ValueError(f"unsupported database: {dialect}")
         self._compiled: tuple[str, Any] | None = None
+        self._line_sql: tuple[str, list[int], dict[str, Any]] | None = None
         self._touch = (
             update(api_keys)
             .where(api_keys.c.id == bindparam("key_id"))
@@ -102,6 +126,64 @@ class SqlLedger:
                 ],
             )
         return inserted
+
+    def write_lines(self, lines: Sequence[bytes]) -> int:
+        """Fast path for spool lines (``tollway.metering.spool`` format): no UsageEvent
+        objects, values converted once per batch where possible."""
+        if not lines:
+            return 0
+        recorded_at = datetime.now(UTC)
+        last_used: dict[str, int] = {}
+        inserted = 0
+        with self.engine.begin() as conn:
+            sql, order, processors = self._line_insert(conn)
+            sqlite_dialect = conn.dialect.name == "sqlite"
+            rec = (
+                processors["recorded_at"](recorded_at)
+                if "recorded_at" in processors
+                else (recorded_at)
+            )
+            rows: list[Any] = []
+            for line in lines:
+                p: list[Any] = line.decode("utf-8").rstrip("\n").split("\t")
+                ts = int(p[2])
+                if ts > last_used.get(p[13], 0):
+                    last_used[p[13]] = ts
+                p[5] = p[5] or None
+                p[16] = p[16] or None
+                if sqlite_dialect:
+                    # SQLite's column affinity turns the digit strings into integers/reals.
+                    p.append(rec)
+                    rows.append(tuple(p[i] for i in order))
+                else:
+                    for i in (2, 7, 8, 9, 10):
+                        p[i] = int(p[i])
+                    if p[16] is not None:
+                        p[16] = Decimal(p[16])
+                    p.append(recorded_at)
+                    rows.append({name: p[i] for name, i in _LINE_FIELDS.items()})
+            for i in range(0, len(rows), self._chunk):
+                result = conn.exec_driver_sql(sql, rows[i : i + self._chunk])
+                inserted += max(0, result.rowcount or 0)
+            conn.execute(
+                self._touch,
+                [
+                    {"key_id": k, "used_at": datetime.fromtimestamp(ms / 1000, UTC)}
+                    for k, ms in sorted(last_used.items())
+                ],
+            )
+        return inserted
+
+    def _line_insert(self, conn: Any) -> tuple[str, list[int], dict[str, Any]]:
+        if self._line_sql is None:
+            compiled = self._insert.compile(dialect=conn.dialect)
+            names = list(compiled.positiontup or _LINE_FIELDS)
+            self._line_sql = (
+                str(compiled),
+                [_LINE_FIELDS[n] for n in names],
+                dict(compiled._bind_processors),
+            )
+        return self._line_sql
 
     def _fast_insert(self, conn: Any) -> tuple[str, Any] | None:
         """The insert compiled once and run through the driver's ``executemany`` (the ORM-free

@@ -112,7 +112,10 @@ class Spool:
         return seg
 
     def append(self, event: UsageEvent) -> None:
-        data = encode_event(event)
+        self.append_line(encode_event(event))
+
+    def append_line(self, data: bytes) -> None:
+        """Append one already encoded event line (see ``encode_event``)."""
         seg = self._current
         n = os.write(seg.fd, data)
         while n < len(data):  # regular files write fully; guard anyway
@@ -139,6 +142,14 @@ class Spool:
 
 
 LedgerWrite = Callable[[Sequence[UsageEvent]], object]
+
+
+def _plausible(line: bytes) -> bool:
+    """Cheap shape check for the raw-line fast path (full parsing happens in the ledger)."""
+    if not line.startswith(b"1\t") or line.count(b"\t") != _FIELDS - 1:
+        return False
+    parts = line.split(b"\t")
+    return all(parts[i].isdigit() for i in (2, 7, 8, 9, 10))
 
 
 def _read_checkpoint(path: Path) -> int:
@@ -187,9 +198,17 @@ class SpoolFlusher:
     """Moves spooled events into the ledger in batches. ``flush_once`` blocks on I/O:
     run it in a worker thread (``asyncio.to_thread``)."""
 
-    def __init__(self, spool: Spool, write: LedgerWrite, *, batch_size: int = 5000) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        write: LedgerWrite,
+        *,
+        batch_size: int = 5000,
+        write_lines: Callable[[Sequence[bytes]], object] | None = None,
+    ) -> None:
         self.spool = spool
         self._write = write
+        self._write_lines = write_lines
         self.batch_size = batch_size
         self.flushed = 0
         self.flushed_own = 0  # events of this process's own segments
@@ -229,20 +248,27 @@ class SpoolFlusher:
             size = os.fstat(read_fd).st_size
             while offset < size:
                 batch: list[UsageEvent] = []
+                raw: list[bytes] = []
                 end = offset
                 for line, after in _lines(read_fd, offset, size, self.batch_size):
+                    end = after
+                    if self._write_lines is not None and _plausible(line):
+                        raw.append(line)
+                        continue
                     event = decode_event(line)
                     if event is None:
                         log.error("skipping unreadable spool line", extra={"segment": path.name})
                     else:
                         batch.append(event)
-                    end = after
                 if end == offset:
                     break  # only an incomplete line is left
+                if raw:
+                    assert self._write_lines is not None
+                    self._write_lines(raw)
                 if batch:
                     self._write(batch)
                 _write_checkpoint(ckpt, end)
-                written += len(batch)
+                written += len(batch) + len(raw)
                 offset = end
         finally:
             if read_fd != lock_fd:
