@@ -161,3 +161,65 @@ def test_rate_limited_pushes_back_off_and_complete(ctx: Any, emu: Emulator) -> N
     assert not result.errors
     assert any(s >= 0.5 for s in slept)  # backed off
     assert _stripe_total(ctx, sub, stamps[0] // 1000, stamps[-1] // 1000) == 200
+
+
+def test_distinct_meter_pushes_period_to_date_value_to_a_last_meter(
+    ctx: Any, emu: Emulator, stripe_client: stripe.StripeClient
+) -> None:
+    from datetime import UTC, datetime
+
+    from tollway.domain.ids import new_id
+    from tollway.store.tables import meters
+
+    w = seed_world(
+        ctx.engine, {"usage": {"meter": "callers", "model": "unit", "unit_amount": "1.00"}}
+    )
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            meters.insert().values(
+                id=new_id("mtr"),
+                organization_id=w.org_id,
+                key="callers",
+                definition={
+                    "key": "callers",
+                    "metric": {"aggregation": "distinct", "field": "credential_id"},
+                },
+                created_at=datetime.now(UTC),
+            )
+        )
+    store_keys(ctx, w, emu)
+    rt = runtime_of(ctx)
+    sub = new_subscription(ctx.engine, w)
+    assert pay_checkout(rt.service.start_checkout(sub)).status_code == 303
+    with ctx.engine.connect() as conn:
+        session = conn.execute(select(billing_subscriptions.c.checkout_session_id)).scalar()
+    rt.service.activate_from_checkout(session)
+    meter = stripe_client.v1.billing.meters.list().data[0]
+    assert meter.default_aggregation.formula == "last"
+    now_ms = int(time.time() * 1000)
+    insert_usage(ctx.engine, w, sub, [now_ms + i for i in range(10)])  # one credential
+    from tollway.store.tables import usage_events
+
+    with ctx.engine.begin() as conn:  # two more callers
+        conn.execute(
+            usage_events.update()
+            .where(usage_events.c.timestamp_ms == now_ms + 1)
+            .values(credential_id="key_2")
+        )
+        conn.execute(
+            usage_events.update()
+            .where(usage_events.c.timestamp_ms == now_ms + 2)
+            .values(credential_id="key_3")
+        )
+    assert not rt.usage.flush().errors
+    assert _stripe_total(ctx, sub, now_ms // 1000 - 60, now_ms // 1000 + 60) == 3
+    assert rt.usage.flush().planned == 0  # unchanged value: nothing pushed
+    insert_usage(ctx.engine, w, sub, [now_ms + 50])
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            usage_events.update()
+            .where(usage_events.c.timestamp_ms == now_ms + 50)
+            .values(credential_id="key_4")
+        )
+    assert rt.usage.flush().planned == 1
+    assert _stripe_total(ctx, sub, now_ms // 1000 - 60, now_ms // 1000 + 60) == 4

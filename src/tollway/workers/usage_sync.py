@@ -255,7 +255,11 @@ class UsageSync:
         value = int(measure(meter, events))
         with store_db.transaction(self.db, read_only=True) as conn:
             last = conn.execute(
-                select(usage_push_windows.c.value, usage_push_windows.c.seq)
+                select(
+                    usage_push_windows.c.value,
+                    usage_push_windows.c.seq,
+                    usage_push_windows.c.timestamp_s,
+                )
                 .where(
                     usage_push_windows.c.subscription_id == b.subscription_id,
                     usage_push_windows.c.meter_key == b.meter_key,
@@ -268,7 +272,8 @@ class UsageSync:
             return 0
         seq = int(last.seq) + 1 if last is not None else 0
         row = self._row(b, b.period_start_ms, end, seq, value, self.now())
-        ts_s = max(b.period_start_ms // 1000 + seq, min(now_ms // 1000, end // 1000 - 1))
+        floor_s = int(last.timestamp_s) + 1 if last is not None else b.period_start_ms // 1000
+        ts_s = max(floor_s, min(now_ms // 1000, end // 1000 - 1))  # strictly later: "last"
         row["timestamp_s"] = ts_s
         with self.db.begin() as conn:
             conn.execute(usage_push_windows.insert(), [row])
