@@ -232,3 +232,25 @@ def test_webhooks_only_to_loopback(client: stripe.StripeClient) -> None:
             params={"url": "https://example.com/hook", "enabled_events": ["*"]}
         )
     assert exc.value.param == "url" and "loopback" in str(exc.value.user_message)
+
+
+def test_a_hanging_endpoint_does_not_hold_up_others(
+    client: stripe.StripeClient, endpoint: tuple[Receiver, str]
+) -> None:
+    import socket
+
+    receiver, _ = endpoint
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        client.v1.webhook_endpoints.create(params={"url": url, "enabled_events": ["*"]})
+        client.v1.customers.create(params={"email": "a@example.com"})
+        client.v1.customers.create(params={"email": "b@example.com"})
+        events = receiver.wait_for(
+            lambda evs: sum(e["type"] == "customer.created" for e in evs) == 2, timeout=5
+        )
+        assert {e["data"]["object"]["email"] for e in events} == {"a@example.com", "b@example.com"}
+    finally:
+        silent.close()
