@@ -56,6 +56,8 @@ def test_portal_cancel_buttons(client: stripe.StripeClient, http: httpx.Client) 
     a = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": price}]})
     b = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": price}]})
     portal = client.v1.billing_portal.sessions.create(params={"customer": cus})
+    configs = client.v1.billing_portal.configurations.list().data
+    assert [c.id for c in configs] == [portal.configuration] and configs[0].is_default is True
     r = http.post(portal.url + "/cancel", data={"subscription": a.id, "mode": "at_period_end"})
     assert r.status_code == 303
     assert client.v1.subscriptions.retrieve(a.id).cancel_at_period_end is True

@@ -44,3 +44,9 @@ class EmulatorSettings:
     public_url: str | None = None
     api_version: str = API_VERSION
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.state_file is not None and not isinstance(self.state_file, Path):
+            self.state_file = Path(self.state_file)
+        if self.after_failed_retries not in ("unpaid", "canceled"):
+            raise ValueError("after_failed_retries must be 'unpaid' or 'canceled'")
