@@ -17,6 +17,7 @@ class Catalog:
 
     admin: Any
     make_actor: Any
+    last_consumer_token: str = ""
 
     def org(self, slug: str) -> str:
         r = self.admin.post("/api/v1/organizations", json={"name": slug.title(), "slug": slug})

@@ -290,3 +290,16 @@ def test_consumers_cannot_create_or_import(make_actor: Any) -> None:
         con.post("/api/v1/apis", json={"name": "a", "context": "a", "version": "v1"}).status_code
         == 403
     )
+
+
+def test_patch_api_with_null_keeps_required_fields(make_actor: Any) -> None:
+    pub = make_actor("publisher")
+    api = pub.post(
+        "/api/v1/apis",
+        json={"name": "B", "context": "b", "version": "v1", "usage_header": "X-Usage"},
+    ).json()
+    r = pub.patch(
+        f"/api/v1/apis/{api['id']}", json={"name": None, "description": None, "usage_header": None}
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["description"], r.json()["usage_header"]) == ("B", "", None)

@@ -175,7 +175,11 @@ def get_api(api_id: str, conn: Conn, caller: Caller) -> ApiOut:
 @router.patch("/{api_id}", response_model=ApiOut)
 def update_api(api_id: str, body: ApiUpdateIn, ctx: Ctx, conn: Conn, caller: Publisher) -> ApiOut:
     apis_repo.get(conn, api_id, caller, manage=True)
-    apis_repo.update_fields(conn, api_id, body.model_dump(exclude_unset=True), ctx.clock.now())
+    fields = body.model_dump(exclude_unset=True)
+    # name and description cannot be empty: null leaves them as they are (null usage_header
+    # clears it).
+    fields = {k: v for k, v in fields.items() if v is not None or k == "usage_header"}
+    apis_repo.update_fields(conn, api_id, fields, ctx.clock.now())
     return _out(conn, [apis_repo.get(conn, api_id, caller, manage=True)])[0]
 
 
