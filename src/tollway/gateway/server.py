@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -48,6 +51,9 @@ class Gateway:
                 else MemoryConfigSource()
             )
         self.source = source
+        self._use_worker = bool(settings.flush_worker and ledger is None and settings.database_url)
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._worker_flushed = 0
         if ledger is None and settings.database_url:
             from tollway.store.db import make_engine
 
@@ -130,13 +136,62 @@ class Gateway:
                 log.warning("usage flush failed", extra={"error": type(exc).__name__})
                 return 0
         self.metrics.events_flushed.inc(n)
-        self.metrics.events_pending.set(max(0, self.spool.appended - self.flusher.flushed_own))
+        self.metrics.events_pending.set(
+            max(0, self.spool.appended - self.flusher.flushed_own - self._worker_flushed)
+        )
         return n
 
     async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.flush_interval_s)
-            await self.flush()
+        if not self._use_worker:
+            while True:
+                await asyncio.sleep(self.settings.flush_interval_s)
+                await self.flush()
+        while True:  # supervise the flush worker and mirror its progress in the metrics
+            if self._worker is None or self._worker.poll() is not None:
+                if self._worker is not None:
+                    log.warning("flush worker exited", extra={"code": self._worker.returncode})
+                self._start_worker()
+            self._read_worker_status()
+            await asyncio.sleep(1.0)
+
+    @property
+    def _status_file(self) -> str:
+        return os.path.join(self.settings.spool_dir, f"flusher-{os.getpid()}.status")
+
+    def _start_worker(self) -> None:
+        cfg = {
+            "spool_dir": self.settings.spool_dir,
+            "database_url": self.settings.database_url,
+            "gateway_pid": os.getpid(),
+            "interval_s": self.settings.flush_interval_s,
+            "batch_size": self.settings.flush_batch_size,
+            "status_file": self._status_file,
+        }
+        self._worker = subprocess.Popen(
+            [sys.executable, "-m", "tollway.gateway.flush_worker", json.dumps(cfg)],
+            start_new_session=True,  # a Ctrl-C meant for the gateway does not cut a batch
+        )
+
+    def _read_worker_status(self) -> None:
+        try:
+            own = int(open(self._status_file).read().split()[0])  # noqa: SIM115
+        except (OSError, ValueError, IndexError):
+            return
+        self.metrics.events_flushed.inc(max(0, own - self._worker_flushed))
+        self._worker_flushed = own
+        in_process = self.flusher.flushed_own if self.flusher is not None else 0
+        self.metrics.events_pending.set(max(0, self.spool.appended - own - in_process))
+
+    async def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None or worker.poll() is not None:
+            return
+        worker.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(worker.wait, 30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        self._read_worker_status()
 
     async def _watch_config(self) -> None:
         while True:
@@ -233,7 +288,8 @@ class Gateway:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.flush()
+        await self._stop_worker()
+        await self.flush()  # whatever the worker had not reached yet
         if self._admin is not None:
             self._admin.close()
         app.pool.close()

@@ -20,6 +20,7 @@ class GatewaySettings:
     spool_dir: str = "./data/spool"
     flush_interval_s: float = 0.5
     flush_batch_size: int = 5000
+    flush_worker: bool = True  # ledger writes in a separate process (with a database_url)
     rate_limit_failure_mode: Literal["open", "closed"] = "open"
     redis_url: str | None = None
     database_url: str | None = None

@@ -123,8 +123,11 @@ class Spool:
         seg.size += n
         self.appended += 1
         if seg.size >= self._segment_bytes:
+            # Rotate: the full segment is closed, which releases its lock; any flusher
+            # then treats it as finished (drains it and deletes it).
             seg.active = False
             self._current = self._open_segment()
+            self.release(seg.path)
 
     def owns(self, path: Path) -> _Segment | None:
         return self._owned.get(path)
@@ -200,13 +203,24 @@ class SpoolFlusher:
 
     def __init__(
         self,
-        spool: Spool,
+        spool: Spool | None,
         write: LedgerWrite,
         *,
         batch_size: int = 5000,
         write_lines: Callable[[Sequence[bytes]], object] | None = None,
+        follow_pid: int | None = None,
+        directory: str | os.PathLike[str] | None = None,
     ) -> None:
+        """``spool`` is this process's own spool (None in a separate flush worker).
+        ``follow_pid``: also drain (never delete) the live segment of that process —
+        a flush worker follows its gateway this way."""
         self.spool = spool
+        if directory is None:
+            if spool is None:
+                raise ValueError("a spool or a directory is required")
+            directory = spool.directory
+        self.directory = Path(directory)
+        self._follow_suffix = f"-{follow_pid}{SEGMENT_SUFFIX}" if follow_pid else None
         self._write = write
         self._write_lines = write_lines
         self.batch_size = batch_size
@@ -216,13 +230,14 @@ class SpoolFlusher:
     def flush_once(self) -> int:
         """Flush everything currently in the directory; returns events written."""
         total = 0
-        for path in sorted(self.spool.directory.glob("*" + SEGMENT_SUFFIX)):
+        for path in sorted(self.directory.glob("*" + SEGMENT_SUFFIX)):
             total += self._flush_segment(path)
         return total
 
     def _flush_segment(self, path: Path) -> int:
-        own = self.spool.owns(path)
+        own = self.spool.owns(path) if self.spool is not None else None
         lock_fd = -1
+        followed = False
         if own is None:
             try:
                 lock_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -232,14 +247,17 @@ class SpoolFlusher:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(lock_fd)
-                return 0  # a live process owns it
+                lock_fd = -1
+                if self._follow_suffix is None or not path.name.endswith(self._follow_suffix):
+                    return 0  # a live process owns it
+                followed = True  # the live segment of the gateway we work for
         try:
-            return self._drain(path, own, lock_fd)
+            return self._drain(path, own, lock_fd, followed)
         finally:
             if lock_fd >= 0:
                 os.close(lock_fd)
 
-    def _drain(self, path: Path, own: _Segment | None, lock_fd: int) -> int:
+    def _drain(self, path: Path, own: _Segment | None, lock_fd: int, followed: bool) -> int:
         ckpt = path.with_suffix(CHECKPOINT_SUFFIX)
         read_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if lock_fd < 0 else lock_fd
         written = 0
@@ -274,13 +292,15 @@ class SpoolFlusher:
             if read_fd != lock_fd:
                 os.close(read_fd)
         self.flushed += written
-        if own is not None:
+        if own is not None or followed:
             self.flushed_own += written
+        if followed:
+            return written
         # An orphan is finished once read (a trailing partial line is a write cut short by
         # the crash, for a response that was never completed); our own segment once rotated
         # out and read to the end.
         if own is None or (not own.active and offset >= size):
-            if own is not None:
+            if own is not None and self.spool is not None:
                 self.spool.release(path)
             path.unlink(missing_ok=True)
             ckpt.unlink(missing_ok=True)

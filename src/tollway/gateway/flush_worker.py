@@ -1,0 +1,75 @@
+"""The usage flush worker: a separate process that moves a gateway's spool into the ledger.
+
+Running the ledger writes in their own process keeps their CPU and the GIL away from the
+gateway's event loop. The worker follows the live segment of its gateway (reading
+complete lines only), drains and deletes segments whose owner is gone (including its
+own gateway's after a crash), and exits when its gateway process disappears, after a
+last pass. ``python -m tollway.gateway.flush_worker '<json>'`` with ``spool_dir``,
+``database_url``, ``gateway_pid``, ``interval_s``, ``batch_size`` and ``status_file``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tollway.gateway.logs import configure_json_logging
+from tollway.metering.ledger import SqlLedger
+from tollway.metering.spool import SpoolFlusher
+from tollway.store.db import make_engine
+
+log = logging.getLogger("tollway.gateway.flush_worker")
+
+
+def run(cfg: dict[str, Any]) -> int:
+    gateway_pid = int(cfg["gateway_pid"])
+    ledger = SqlLedger(make_engine(cfg["database_url"]))
+    flusher = SpoolFlusher(
+        None,
+        ledger.write,
+        write_lines=ledger.write_lines,
+        batch_size=int(cfg.get("batch_size", 5000)),
+        follow_pid=gateway_pid,
+        directory=cfg["spool_dir"],
+    )
+    status = Path(cfg["status_file"]) if cfg.get("status_file") else None
+    interval = float(cfg.get("interval_s", 0.5))
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway decides when we stop
+    failures = 0
+    while True:
+        orphaned = os.getppid() != gateway_pid
+        try:
+            flusher.flush_once()
+            failures = 0
+        except Exception as exc:  # noqa: BLE001 - retry; nothing is lost, the spool stays
+            failures += 1
+            log.warning("usage flush failed", extra={"error": type(exc).__name__})
+        if status is not None:
+            tmp = status.with_suffix(".tmp")
+            tmp.write_text(f"{flusher.flushed_own} {flusher.flushed}")
+            os.replace(tmp, status)
+        if stopping or orphaned:
+            return 0
+        time.sleep(min(5.0, interval * (1 + failures)))
+
+
+def main(argv: list[str]) -> None:
+    configure_json_logging()
+    sys.exit(run(json.loads(argv[1])))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
