@@ -122,6 +122,7 @@ class Catalog:
                 "development": UpstreamTarget.parse(self.upstream_url + "/dev"),
             },
             matcher=OperationMatcher(self.operations),
+            label="books/v1",
         )
         cred = Credential("key_1", "key", "app_1", "production", "usr_1")
         sub = Subscription("sub_1", "app_1", "api_1", self.plan.id, "usr_1", self.state, ANCHOR)

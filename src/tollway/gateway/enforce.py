@@ -8,6 +8,7 @@ come after, in the proxy, because they may need Redis. Pure apart from the snaps
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tollway.gateway.auth import Authenticator, query_has_credential
 from tollway.gateway.responses import NO_CREDENTIAL_CHALLENGE, UNAUTHORIZED_CHALLENGE
@@ -29,8 +30,7 @@ class Refusal:
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
+class Admission(NamedTuple):  # a tuple: built on every call, so cheap to construct
     route: Route
     credential: Credential
     subscription: Subscription

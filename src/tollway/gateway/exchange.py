@@ -110,27 +110,25 @@ def rate_limit_headers(d: Decision | None) -> list[bytes]:
 def upstream_request_head(ex: Exchange, admission: Admission, peer: bytes) -> bytes:
     target = admission.upstream_path
     if ex.query:
-        target = target + b"?" + ex.query
-    lines = [
-        ex.method.encode(),
-        b" ",
-        target,
-        b" HTTP/1.1\r\nHost: ",
-        admission.upstream.host_header.encode(),
-        b"\r\n",
-    ]
-    lines.extend(ex.forward_headers)
-    lines.append(b"X-Forwarded-For: ")
-    if ex.xff:
-        lines.append(ex.xff + b", ")
-    lines.append(peer)
-    lines.append(b"\r\nX-Forwarded-Proto: http\r\n")
-    if ex.host is not None:
-        lines.append(b"X-Forwarded-Host: " + ex.host + b"\r\n")
-    lines.append(b"X-Request-Id: " + ex.request_id.encode() + b"\r\n")
+        target = b"%s?%s" % (target, ex.query)
     if ex.content_length is not None:
-        lines.append(b"Content-Length: %d\r\n" % ex.content_length)
+        framing = b"Content-Length: %d\r\n" % ex.content_length
     elif ex.chunked:
-        lines.append(b"Transfer-Encoding: chunked\r\n")
-    lines.append(b"\r\n")
-    return b"".join(lines)
+        framing = b"Transfer-Encoding: chunked\r\n"
+    else:
+        framing = b""
+    return (
+        b"%s %s HTTP/1.1\r\nHost: %s\r\n%sX-Forwarded-For: %s%s\r\n"
+        b"X-Forwarded-Proto: http\r\n%sX-Request-Id: %s\r\n%s\r\n"
+        % (
+            ex.method.encode(),
+            target,
+            admission.upstream.host_header.encode(),
+            b"".join(ex.forward_headers),
+            ex.xff + b", " if ex.xff else b"",
+            peer,
+            b"X-Forwarded-Host: %s\r\n" % ex.host if ex.host is not None else b"",
+            ex.request_id.encode(),
+            framing,
+        )
+    )

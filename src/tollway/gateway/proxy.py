@@ -95,6 +95,8 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
             error = R.BAD_REQUEST_CLOSE
         # Exchanges start only after the whole buffer parsed, so a request whose framing
         # turns out to be broken in the same packet never reaches the upstream.
+        if not self.deferred and error is None:
+            return
         deferred, self.deferred = self.deferred, []
         if error is not None:
             self.parse_failed = True
@@ -239,7 +241,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
                     return False
                 ex.authorization = value
                 if value[:7].lower() != b"bearer ":
-                    fwd.append(name + b": " + value + b"\r\n")
+                    fwd.append(b"%s: %s\r\n" % (name, value))
             elif lname == b"x-forwarded-for":
                 ex.xff = value if ex.xff is None else ex.xff + b", " + value
             elif lname == b"expect":
@@ -247,7 +249,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
             elif lname == b"connection":
                 connection_tokens.extend(t.strip().lower() for t in value.split(b","))
             elif lname not in DROP_REQUEST:
-                fwd.append(name + b": " + value + b"\r\n")
+                fwd.append(b"%s: %s\r\n" % (name, value))
         if te > 1 or hosts > 1 or (ex.chunked and ex.content_length is not None):
             return False
         if ex.http11 and hosts == 0:
@@ -400,6 +402,6 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         if close:
             ex.keep_alive = False
         self.app.metrics.count(
-            f"{api.route.context}/{api.route.version}" if api is not None else "-", status
+            (api.route.label or api.route.api_id) if api is not None else "-", status
         )
         self._end(ex)

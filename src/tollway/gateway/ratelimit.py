@@ -19,9 +19,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from tollway.domain.periods import period_containing
 from tollway.gateway.snapshot import Plan, Snapshot, Subscription
@@ -31,8 +30,7 @@ log = logging.getLogger("tollway.gateway.ratelimit")
 UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):  # a tuple: built on every call, so cheap to construct
     allowed: bool
     limit: int  # 0 when the plan has no rate limit
     remaining: int

@@ -160,12 +160,10 @@ class ResponseSide:
             lname = name.lower()
             if lname == b"content-length":
                 length = int(value) if value.isdigit() else None
-            elif lname in DROP_RESPONSE:
-                continue
-            else:
-                if usage_header is not None and lname == usage_header:
+            elif lname not in DROP_RESPONSE:
+                if lname == usage_header:
                     ex.usage_value = parse_usage(value)
-                out.append(name + b": " + value + b"\r\n")
+                out.append(b"%s: %s\r\n" % (name, value))
         ex.status = status
         if ex.method == "HEAD" or status in (204, 304):
             ex.mode = MODE_NONE
@@ -181,7 +179,7 @@ class ResponseSide:
         else:
             ex.mode = MODE_CLOSE
             ex.keep_alive = False
-        out.append(b"X-Request-Id: " + ex.request_id.encode() + b"\r\n")
+        out.append(b"X-Request-Id: %s\r\n" % ex.request_id.encode())
         out.extend(rate_limit_headers(ex.decision))
         if not ex.keep_alive or self.app.draining or (self.close_after and not self.queue):
             ex.keep_alive = False
@@ -306,7 +304,7 @@ class ResponseSide:
         app.inflight -= 1
         adm = ex.admission
         if adm is not None:
-            app.metrics.count(f"{adm.route.context}/{adm.route.version}", ex.status)
+            app.metrics.count(adm.route.label or adm.route.api_id, ex.status)
             app.metrics.latency.observe((time.perf_counter_ns() - ex.start_ns) / 1e9)
         if self.closing:
             return

@@ -103,6 +103,7 @@ class Route:
     usage_header: bytes | None  # lower-case response header name carrying a usage value
     upstreams: Mapping[str, Upstream]  # environment -> upstream
     matcher: OperationMatcher
+    label: str = ""  # metrics label, "context/version"
 
     @property
     def reachable(self) -> bool:

@@ -81,6 +81,7 @@ def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
                 usage_header=r3.usage_header.lower().encode("latin-1") if r3.usage_header else None,
                 upstreams=dict(deployments.get(r3.id, {})),
                 matcher=OperationMatcher(operations.get(r3.id, [])),
+                label=f"{r3.context}/{r3.version}",
             )
         owners: dict[str, str] = {}
         for r4 in conn.execute(

@@ -39,6 +39,7 @@ class ResponseSink(Protocol):
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "_close_delimited",
+        "_framed",
         "_headers",
         "_parser",
         "closed",
@@ -58,6 +59,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._headers: list[tuple[bytes, bytes]] = []
         self._close_delimited = False
+        self._framed = False
         self.received = False
         self.reused = False
         self.closed = False
@@ -105,22 +107,21 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._headers = []
         self._close_delimited = False
+        self._framed = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        if len(name) in (14, 17):  # content-length / transfer-encoding
+            lname = name.lower()
+            if lname == b"content-length" or (
+                lname == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                self._framed = True
 
     def on_headers_complete(self) -> None:
         sink = self.sink
         status = self._parser.get_status_code()
-        if status >= 200 and status not in (204, 304):
-            framed = False
-            for name, value in self._headers:
-                lname = name.lower()
-                if lname == b"content-length" or (
-                    lname == b"transfer-encoding" and b"chunked" in value.lower()
-                ):
-                    framed = True
-            self._close_delimited = not framed
+        self._close_delimited = status >= 200 and status not in (204, 304) and not self._framed
         if sink is not None:
             sink.upstream_headers(status, self._headers)
 
