@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tollway import __version__
 from tollway.api import problems
@@ -21,6 +22,27 @@ from tollway.api.routes_users import router as users_router
 OPTIONAL_ROUTERS = ("tollway.api.billing_routes", "tollway.portal.routes")
 
 
+class RefuseNul:
+    """400 for a NUL character in the path or query string: no handler can want one, and
+    PostgreSQL refuses them in text (a 500 otherwise)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = bytes(scope.get("raw_path") or scope["path"].encode()) + scope.get(
+                "query_string", b""
+            )
+            if b"%00" in raw or b"\x00" in raw or "\x00" in scope["path"]:
+                resp = problems.problem(
+                    400, "Bad request", "NUL characters are not allowed in URLs", "bad-request"
+                )
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(ctx: AppContext) -> FastAPI:
     app = FastAPI(
         title="Tollway control plane",
@@ -32,6 +54,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     )
     app.state.ctx = ctx
     problems.install(app)
+    app.add_middleware(RefuseNul)
     for router in (users_router, apis_router, plans_router, apps_router, subs_router, oauth_router):
         app.include_router(router)
     for name in OPTIONAL_ROUTERS:

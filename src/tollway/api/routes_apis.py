@@ -62,6 +62,15 @@ def create_api(body: ApiCreateIn, ctx: Ctx, conn: Conn, caller: Publisher) -> Ap
     return _out(conn, [row])[0]
 
 
+def _text(value: str) -> str:
+    """Imported text without NUL characters (PostgreSQL refuses them)."""
+    return value.replace("\x00", "")
+
+
+def _opt_text(value: str | None) -> str | None:
+    return None if value is None else _text(value)
+
+
 def _slug(text: str, fallback: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:100]
     return slug or fallback
@@ -137,17 +146,20 @@ async def import_api(
         row = apis_repo.create(
             conn,
             organization_id=caller.organization_id,
-            name=(name or imported.title)[:200],
+            name=(name or _text(imported.title))[:200] or "API",
             context=context or _slug(imported.title, "api"),
             version=ver,
-            description=(imported.description or "")[:10_000],
+            description=_text(imported.description or "")[:10_000],
             usage_header=None,
             now=ctx.clock.now(),
         )
         ops = apis_repo.add_operations(
             conn,
             str(row["id"]),
-            ((o.method, o.path_template, o.operation_id, o.summary) for o in imported.operations),
+            (
+                (o.method, _text(o.path_template), _opt_text(o.operation_id), _opt_text(o.summary))
+                for o in imported.operations
+            ),
         )
         out = _out(conn, [row])[0]
     return ApiImportOut(

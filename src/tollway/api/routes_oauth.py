@@ -73,7 +73,7 @@ def token(
     if basic is not None and client_id is not None:
         return _error(400, "invalid_request", "send client credentials in one place only")
     cid, secret = basic if basic is not None else (client_id or "", client_secret or "")
-    if not cid or not secret:
+    if not cid or not secret or "\x00" in cid:
         return _error(401, "invalid_client", "client authentication failed", basic=True)
     now = ctx.clock.now()
     with ctx.tx() as conn:
@@ -117,7 +117,7 @@ def revoke(
     cid, secret = basic if basic is not None else (client_id or "", client_secret or "")
     now = ctx.clock.now()
     with ctx.tx() as conn:
-        client = apps_repo.client_by_client_id(conn, cid) if cid else None
+        client = apps_repo.client_by_client_id(conn, cid) if cid and "\x00" not in cid else None
         if (
             client is None
             or client["revoked_at"] is not None

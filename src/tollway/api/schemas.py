@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 Role = Literal["admin", "publisher", "consumer"]
 Environment = Literal["development", "production"]
@@ -19,8 +19,26 @@ NAME = Field(min_length=1, max_length=200)
 SLUG = r"^[a-z0-9][a-z0-9-]{0,99}$"
 
 
+def has_nul(value: object) -> bool:
+    """True if a string anywhere in ``value`` holds a NUL character (PostgreSQL refuses them)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if has_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class Out(BaseModel):
