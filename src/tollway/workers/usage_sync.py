@@ -48,7 +48,7 @@ from tollway.store.billing_tables import (
     usage_push_windows,
 )
 from tollway.store.tables import plans, subscriptions, usage_events
-from tollway.workers.windows import by_window, event_from_row, identifier, measure, window_of
+from tollway.workers.windows import EVENT_COLUMNS, by_window, identifier, measure, window_of
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class UsageSync:
         *,
         window_s: int = 60,
         clock: Clock | None = None,
-        max_rate: float = 50.0,
+        max_rate: float = 100.0,
         max_retries: int = 6,
         batch: int = 200,
         after_push: Callable[[Sequence[str]], None] | None = None,
@@ -182,15 +182,16 @@ class UsageSync:
         return None if lo is None else (int(lo), int(hi))
 
     def _events(self, sub: str, start_ms: int, end_ms: int) -> list[UsageEvent]:
+        columns = [usage_events.c[name] for name in EVENT_COLUMNS]
         with store_db.transaction(self.db, read_only=True) as conn:
             rows = conn.execute(
-                select(usage_events).where(
+                select(*columns).where(
                     usage_events.c.subscription_id == sub,
                     usage_events.c.timestamp_ms >= start_ms,
                     usage_events.c.timestamp_ms < end_ms,
                 )
-            ).fetchall()
-        return [event_from_row(r) for r in rows]
+            ).all()
+        return [UsageEvent(*row) for row in rows]
 
     def _planned(self, sub: str, meter_key: str, lo: int, hi: int) -> dict[int, tuple[int, int]]:
         """window start -> (sum of planned values, highest seq) for windows in [lo, hi)."""
@@ -393,15 +394,14 @@ class UsageSync:
     # -- runs -----------------------------------------------------------------------
 
     def run_once(self, *, flush: bool = False, subscription_id: str | None = None) -> SyncResult:
-        """Plan and send. ``flush`` also pushes the windows still open (and re-reads the
-        whole ledger instead of what was recorded since the last run)."""
+        """Plan and send. ``flush`` also pushes the windows still open. Only events
+        recorded since the last complete run (minus an overlap) are read."""
         result = SyncResult()
         started = self.now()
         since = None
         watermark = self._watermark()
-        if not flush and watermark:
-            overlap = max(OVERLAP, timedelta(milliseconds=3 * self.window_ms))
-            since = datetime.fromtimestamp(watermark / 1000, UTC) - overlap
+        if watermark:
+            since = datetime.fromtimestamp(watermark / 1000, UTC) - OVERLAP
         closing = started + timedelta(milliseconds=2 * self.window_ms)
         for b in self.billed(subscription_id):
             try:
@@ -415,7 +415,9 @@ class UsageSync:
                 result.errors.append(f"{b.subscription_id}: {exc.detail}")
         self.send(result, subscription_id)
         if subscription_id is None and not result.errors:
-            self._set_watermark(int(started.timestamp() * 1000))
+            # Windows still open were skipped; their events happened (and were recorded)
+            # after ``started - window``, so the next run starts reading from there.
+            self._set_watermark(int(started.timestamp() * 1000) - 2 * self.window_ms)
         return result
 
     def flush(self, subscription_id: str | None = None) -> SyncResult:

@@ -94,22 +94,31 @@ def by_window(
     return {start: measure(meter, evs) for start, evs in groups.items()}
 
 
+#: The ledger columns a meter can look at, in ``UsageEvent`` field order.
+EVENT_COLUMNS = (
+    "event_id",
+    "timestamp_ms",
+    "organization_id",
+    "api_id",
+    "operation_id",
+    "method",
+    "status",
+    "latency_ms",
+    "request_bytes",
+    "response_bytes",
+    "application_id",
+    "subscription_id",
+    "credential_id",
+    "consumer_id",
+    "environment",
+    "usage_value",
+)
+
+
 def event_from_row(r: Any) -> UsageEvent:
-    return UsageEvent(
-        event_id=r.event_id,
-        timestamp_ms=r.timestamp_ms,
-        organization_id=r.organization_id,
-        api_id=r.api_id,
-        operation_id=r.operation_id,
-        method=r.method,
-        status=r.status,
-        latency_ms=r.latency_ms,
-        request_bytes=r.request_bytes,
-        response_bytes=r.response_bytes,
-        application_id=r.application_id,
-        subscription_id=r.subscription_id,
-        credential_id=r.credential_id,
-        consumer_id=r.consumer_id,
-        environment=r.environment,
-        usage_value=r.usage_value,
+    """A ledger row (any row with the ``EVENT_COLUMNS``) as a ``UsageEvent``."""
+    return (
+        UsageEvent(*(r[i] for i in range(16)))
+        if isinstance(r, tuple)
+        else UsageEvent(*(getattr(r, name) for name in EVENT_COLUMNS))
     )
