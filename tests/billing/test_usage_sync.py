@@ -223,3 +223,24 @@ def test_distinct_meter_pushes_period_to_date_value_to_a_last_meter(
         )
     assert rt.usage.flush().planned == 1
     assert _stripe_total(ctx, sub, now_ms // 1000 - 60, now_ms // 1000 + 60) == 4
+
+
+def test_usage_is_flushed_before_the_period_closes(ctx: Any, emu: Emulator) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from tollway.domain.clock import FixedClock
+    from tollway.workers.usage_sync import UsageSync
+
+    w, sub = _active_sub(ctx, emu)
+    now_ms = int(time.time() * 1000)
+    insert_usage(ctx.engine, w, sub, [now_ms + i for i in range(5)])
+    rt = runtime_of(ctx)
+    clock = FixedClock(datetime.fromtimestamp((now_ms + 1000) / 1000, UTC))  # window still open
+    usage = UsageSync(ctx.engine, rt.engines, clock=clock)
+    assert usage.run_once().planned == 0  # an open window waits...
+    with ctx.engine.begin() as conn:  # ...unless the period ends within two windows
+        conn.execute(update(billing_subscriptions).values(current_period_end=now_ms // 1000 + 90))
+    result = usage.run_once()
+    assert result.planned == 1 and result.value_pushed == 5 and not result.errors
