@@ -159,7 +159,7 @@ class BillingEngine(Protocol):
         creates a new price and retires the old one for new subscriptions."""
         ...
 
-    def retire_plan(self, plan_id: str) -> None:
+    def retire_plan(self, product_id: str) -> None:
         """Stop selling a plan (existing subscribers keep their prices)."""
         ...
 

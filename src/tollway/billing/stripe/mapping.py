@@ -17,50 +17,45 @@ expressed by Stripe and is refused there.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from decimal import Decimal
 
 from stripe.params import PriceCreateParams, PriceCreateParamsTier
 from stripe.params.billing import MeterCreateParams
 
 from tollway.billing.engine import PlanBillingSpec, UsagePriceSpec
+from tollway.billing.naming import (
+    META_API,
+    META_COMPONENT,
+    META_HASH,
+    META_PLAN,
+    META_SUBSCRIPTION,
+    PAYLOAD_CUSTOMER,
+    PAYLOAD_VALUE,
+    _dec,
+    component_hash,
+    lookup_key,
+    meter_event_name,
+    price_fingerprint,
+    product_key,
+)
 
-META_PLAN = "tollway_plan_id"
-META_API = "tollway_api_id"
-META_COMPONENT = "tollway_component"
-META_HASH = "tollway_pricing_hash"
-META_SUBSCRIPTION = "tollway_subscription_id"
-
-#: Meter events carry the customer and the value under these payload keys.
-PAYLOAD_CUSTOMER = "stripe_customer_id"
-PAYLOAD_VALUE = "value"
-
-
-def _dec(d: Decimal) -> str:
-    text = format(d.normalize(), "f")
-    return text if text != "-0" else "0"
-
-
-def _slug(value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", value)
-
-
-def meter_event_name(spec: PlanBillingSpec) -> str:
-    """One meter per API x plan x meter, so a consumer's usage of one API is never billed
-    on another subscription (Stripe meters bill every price of the customer on them)."""
-    assert spec.usage is not None
-    return f"tollway.{_slug(spec.api_id)}.{_slug(spec.plan_id)}.{_slug(spec.usage.meter_key)}"[:100]
-
-
-def product_key(spec: PlanBillingSpec) -> str:
-    return f"tollway-product-{spec.api_id}-{spec.plan_id}"
-
-
-def component_hash(component: str, payload: object) -> str:
-    blob = json.dumps([component, payload], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+__all__ = [
+    "META_API",
+    "META_COMPONENT",
+    "META_HASH",
+    "META_PLAN",
+    "META_SUBSCRIPTION",
+    "PAYLOAD_CUSTOMER",
+    "PAYLOAD_VALUE",
+    "component_hash",
+    "flat_price_params",
+    "lookup_key",
+    "meter_event_name",
+    "meter_params",
+    "price_fingerprint",
+    "product_key",
+    "usage_price_params",
+]
 
 
 def flat_price_params(spec: PlanBillingSpec, product_id: str) -> PriceCreateParams:
@@ -114,32 +109,6 @@ def usage_price_params(spec: PlanBillingSpec, product_id: str, meter_id: str) ->
         if usage.scheme == "package":
             body["transform_quantity"] = {"divide_by": usage.package_size, "round": "up"}
     return body
-
-
-def price_fingerprint(spec: PlanBillingSpec, component: str) -> str:
-    """A hash of everything that makes a price different; it goes into the lookup key,
-    so a changed price gets a new key and an unchanged one is found again."""
-    if component == "flat":
-        payload: object = [spec.currency, spec.interval, spec.interval_count, spec.flat_fee_minor]
-    else:
-        u = spec.usage
-        assert u is not None
-        payload = [
-            spec.currency,
-            spec.interval,
-            spec.interval_count,
-            u.meter_key,
-            u.aggregation,
-            u.scheme,
-            _dec(u.unit_amount_minor),
-            u.package_size,
-            [[t.up_to, _dec(t.unit_amount_minor), _dec(t.flat_amount_minor)] for t in u.tiers],
-        ]
-    return component_hash(component, payload)
-
-
-def lookup_key(spec: PlanBillingSpec, component: str) -> str:
-    return f"tw_{spec.api_id}_{spec.plan_id}_{component}_{price_fingerprint(spec, component)}"
 
 
 def meter_params(spec: PlanBillingSpec) -> MeterCreateParams:
