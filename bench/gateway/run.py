@@ -66,6 +66,7 @@ http {{
 
 
 PIN: dict[str, list[str]] = {"load": [], "proxy": []}
+TOTALS: dict[str, int] = {}  # requests completed per URL (wrk's count)
 
 
 def start_nginx(conf: Path, role: str = "load") -> subprocess.Popen[bytes]:
@@ -96,6 +97,8 @@ def wrk(
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    TOTALS[url] = TOTALS.get(url, 0) + total
     return {
         "duration": float(duration),
         "rps": rps,
@@ -168,7 +171,12 @@ def paced_script(tmp: Path, rate: float, connections: int) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="worker processes for each nginx and for the gateway (default: one per CPU)",
+    )
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
@@ -242,10 +250,11 @@ def main() -> int:
             **json.loads(os.environ.get("BENCH_GATEWAY_SETTINGS", "{}")),
         }
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        gateway_log = (tmp / "gateway.log").open("wb")  # noqa: SIM115 - lives as long as the run
         gateway = subprocess.Popen(
             [*PIN["proxy"], sys.executable, "-m", "tollway.gateway", json.dumps(settings)],
             env=env,
-            stderr=open(tmp / "gateway.log", "wb"),
+            stderr=gateway_log,
         )
         procs.append(gateway)
         for port in (up_port, px_port, gw_port):
@@ -339,7 +348,12 @@ def main() -> int:
 
         with create_engine(db).connect() as c:
             n = c.execute(text("select count(*) from usage_events")).scalar()
-        print(f"usage events in the ledger after SIGTERM: {n}")
+        answered = sum(v for k, v in TOTALS.items() if f":{gw_port}/" in k)
+        print(
+            f"usage events in the ledger after SIGTERM: {n} "
+            f"(wrk completed {answered} calls through Tollway; wrk does not count calls "
+            "cut off when a run ends, so the ledger may hold a few more)"
+        )
         return 0
     finally:
         for p in procs:

@@ -217,10 +217,8 @@ def make_gateway(settings: GatewaySettings):  # type: ignore[no-untyped-def]
 
     yield make
     for gw in started:
-        try:
+        with contextlib.suppress(Exception):
             gw.stop()
-        except Exception:
-            pass
 
 
 @pytest.fixture

@@ -201,6 +201,10 @@ def test_raw_line_path_stores_the_same_rows(sql_engine, tmp_path):
     for e in a + b:
         r = rows[e.event_id]
         assert (r.timestamp_ms, r.status, r.operation_id, r.response_bytes) == (
-            e.timestamp_ms, e.status, e.operation_id, e.response_bytes)
+            e.timestamp_ms,
+            e.status,
+            e.operation_id,
+            e.response_bytes,
+        )
         assert (None if r.usage_value is None else Decimal(r.usage_value)) == e.usage_value
     assert insert  # imported for symmetry with the other test

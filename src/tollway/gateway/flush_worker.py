@@ -54,7 +54,7 @@ def run(cfg: dict[str, Any]) -> int:
         try:
             flusher.flush_once()
             failures = 0
-        except Exception as exc:  # noqa: BLE001 - retry; nothing is lost, the spool stays
+        except Exception as exc:
             failures += 1
             log.warning("usage flush failed", extra={"error": type(exc).__name__})
         if status is not None:

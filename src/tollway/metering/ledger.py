@@ -19,7 +19,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tollway.metering.events import UsageEvent
 from tollway.store.tables import api_keys, usage_events
 
-
 # spool line field positions (after the version tag at 0); recorded_at is appended at 17
 _LINE_FIELDS = {
     "event_id": 1,
