@@ -148,6 +148,8 @@ def test_forbidden_upstream_is_422_naming_the_field(make_actor: Any, url: str) -
     r = pub.put(f"/api/v1/apis/{api['id']}/deployments/production", json={"upstream_url": url})
     assert r.status_code == 422, r.text
     assert [e["field"] for e in r.json()["errors"]] == ["upstream_url"]
+    assert r.json()["detail"].startswith("upstream_url: ")
+    assert "upstream_url: url:" not in r.json()["detail"]
     assert pub.get(f"/api/v1/apis/{api['id']}").json()["deployments"] == []
 
 

@@ -211,7 +211,8 @@ def deploy(
     try:
         UrlGuard(ctx.settings.ssrf_allow).check_upstream_url(url)
     except UnsafeUrl as exc:
-        raise UnsafeUrl.at(("upstream_url",), exc.detail) from None
+        message = exc.errors[0].message if exc.errors else exc.detail
+        raise UnsafeUrl.at(("upstream_url",), message) from None
     return DeploymentOut.model_validate(
         apis_repo.deploy(conn, api_id, environment, url, ctx.clock.now())
     )
