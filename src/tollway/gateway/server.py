@@ -110,7 +110,7 @@ class Gateway:
             reuse_port=self._reuse_port or None,
             backlog=2048,
         )
-        if self.settings.admin_port >= 0 and self.settings.admin_port != -1:
+        if self.settings.admin_port >= 0:
             with contextlib.suppress(OSError):
                 self._admin = await asyncio.start_server(
                     self._serve_admin,
@@ -192,6 +192,8 @@ class Gateway:
         except subprocess.TimeoutExpired:
             worker.kill()
         self._read_worker_status()
+        with contextlib.suppress(OSError):
+            os.unlink(self._status_file)
 
     async def _watch_config(self) -> None:
         while True:
@@ -339,7 +341,9 @@ def main_gateway(settings: GatewaySettings) -> None:
         if pid == 0:  # pragma: no cover - child process
             code = 0
             try:
-                admin = settings.admin_port + index if settings.admin_port else 0
+                admin = (
+                    settings.admin_port + index if settings.admin_port > 0 else settings.admin_port
+                )
                 from dataclasses import replace
 
                 _serve_forever(replace(settings, admin_port=admin), reuse_port=True)

@@ -10,7 +10,7 @@ from typing import Literal
 class GatewaySettings:
     host: str = "0.0.0.0"  # noqa: S104 - the gateway is meant to be reachable
     port: int = 8080
-    admin_port: int = 9090  # Prometheus /metrics and /healthz; 0 disables
+    admin_port: int = 9090  # Prometheus /metrics and /healthz; 0 = any free port, -1 = off
     admin_host: str = "127.0.0.1"
     api_key_header: str = "apikey"
     upstream_timeout_s: float = 30.0  # idle time allowed while waiting for upstream bytes
