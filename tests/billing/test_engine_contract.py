@@ -90,10 +90,11 @@ def test_customer_checkout_usage_preview_cancel(harness: Harness) -> None:
     assert sub.status == "active" and sub.metadata["tollway_subscription_id"] == "sub_t"
     assert set(sub.price_ids) == {plan.flat_price_id, plan.usage_price_id}
     assert plan.meter_event_name and plan.meter_id
-    push = MeterPush("id_1", plan.meter_event_name, customer, 7, harness.now)
+    ts = int(time.time()) + 1  # inside the subscription's first period
+    push = MeterPush("id_1", plan.meter_event_name, customer, 7, ts)
     assert e.push_usage([push]).accepted == ("id_1",)
     assert e.push_usage([push]).accepted == ("id_1",)  # a repeat is accepted, not counted
-    start = harness.now - harness.now % 60
+    start = ts - ts % 60
     assert e.meter_total(plan.meter_id, customer, start, start + 120) == 7
     preview = e.preview_invoice(customer, sub.id)
     assert preview is not None and preview.total_minor == 500 + 14
