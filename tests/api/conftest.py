@@ -18,6 +18,7 @@ class Catalog:
     admin: Any
     make_actor: Any
     last_consumer_token: str = ""
+    last_publisher_token: str = ""
 
     def org(self, slug: str) -> str:
         r = self.admin.post("/api/v1/organizations", json={"name": slug.title(), "slug": slug})

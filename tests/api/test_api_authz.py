@@ -215,3 +215,19 @@ def test_cookie_session_needs_csrf_header_for_changes(http: Any, make_actor: Any
         assert r.status_code == 201
     finally:
         http.cookies.clear()
+
+
+def test_user_creation_conflicts_and_unknown_org(admin: Any, make_actor: Any) -> None:
+    con = make_actor("consumer")
+    body = {
+        "email": con.email,
+        "name": "again",
+        "password": "correct horse battery",
+        "role": "consumer",
+    }
+    assert admin.post("/api/v1/users", json=body).status_code == 409
+    body = {**body, "email": "new@example.com", "organization_id": "org_nope"}
+    assert admin.post("/api/v1/users", json=body).status_code == 404
+    r = admin.post("/api/v1/organizations", json={"name": "X", "slug": "x"})
+    assert r.status_code == 201
+    assert admin.post("/api/v1/organizations", json={"name": "X2", "slug": "x"}).status_code == 409

@@ -37,6 +37,7 @@ def _seed(cat: Any, make_actor: Any) -> dict[str, str]:
     key = con.post(f"/api/v1/applications/{app_row['id']}/keys", json={}).json()
     client = con.post(f"/api/v1/applications/{app_row['id']}/oauth-clients", json={}).json()
     cat.last_consumer_token = con.token
+    cat.last_publisher_token = pub.token
     sub = cat.subscribe(con, app_row["id"], api["id"], plan["id"])
     assert sub.status_code == 201, sub.text
     return {
@@ -134,6 +135,20 @@ def test_api_as_consumer(app: Any, cat: Any, make_actor: Any) -> None:
     failures = _run(
         schema,
         {"Authorization": f"Bearer {consumer_token}"},
+        ids,
+        negative=False,
+        max_examples=NEGATIVE_EXAMPLES,
+    )
+    assert not failures, "\n\n".join(failures)
+
+
+def test_api_as_publisher(app: Any, cat: Any, make_actor: Any) -> None:
+    """The same run as the publisher of the seeded API and plans."""
+    ids = _seed(cat, make_actor)
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    failures = _run(
+        schema,
+        {"Authorization": f"Bearer {cat.last_publisher_token}"},
         ids,
         negative=False,
         max_examples=NEGATIVE_EXAMPLES,
