@@ -312,3 +312,37 @@ def test_cancel_from_tollway_ends_both_sides_and_portal_is_own_only(env: Env) ->
     assert sub_state(env.ctx.engine, sub) == "cancelled"
     _settled(env, "customer.subscription.deleted")
     assert len([a for a in audit(env.ctx.engine, sub) if a[1] == "cancelled"]) == 1
+
+
+def test_price_change_reaches_existing_subscribers_at_their_next_period(env: Env) -> None:
+    from sqlalchemy import update
+
+    from tollway.store.tables import plans
+
+    now = int(time.time())
+    clock, _customer = customer_with_clock(env.client, env.ctx.engine, env.w, now)
+    sub, _ = _checkout(env)
+    _state(env, sub, "active")
+    old = env.rt.service.provisioned(env.w.api_id, env.w.plan_id)
+    assert old is not None
+    with env.ctx.engine.begin() as conn:
+        conn.execute(
+            update(plans)
+            .where(plans.c.id == env.w.plan_id)
+            .values(
+                pricing={"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.03"}}
+            )
+        )
+    new = env.rt.service.provision_plan(env.w.api_id, env.w.plan_id)
+    assert new is not None and new.usage_price_id != old.usage_price_id
+    row = _billing(env, sub)
+
+    def item_price() -> str:
+        s = env.client.v1.subscriptions.retrieve(row.stripe_subscription_id)
+        return str(s["items"].data[0].price.id)
+
+    assert item_price() == old.usage_price_id  # keeps its price for the current period
+    env.client.v1.test_helpers.test_clocks.advance(
+        clock, params={"frozen_time": row.current_period_end + 60}
+    )
+    wait_until(lambda: item_price() == new.usage_price_id, 15, "the move to the new price")

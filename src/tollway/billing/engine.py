@@ -192,6 +192,13 @@ class BillingEngine(Protocol):
         """Cancel now; a subscription already cancelled is not an error."""
         ...
 
+    def move_to_prices(
+        self, provider_subscription_id: str, flat_price_id: str | None, usage_price_id: str | None
+    ) -> bool:
+        """Put the subscription's licensed item on ``flat_price_id`` and its metered item
+        on ``usage_price_id`` (no proration); True if anything changed."""
+        ...
+
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult: ...
 
     def meter_total(self, meter_id: str, customer_id: str, start: int, end: int) -> int:

@@ -225,6 +225,18 @@ class InMemoryBillingEngine:
         if sub is not None:
             sub.status = "canceled"
 
+    def move_to_prices(
+        self, provider_subscription_id: str, flat_price_id: str | None, usage_price_id: str | None
+    ) -> bool:
+        sub = self.subs[provider_subscription_id]
+        moved = [
+            (flat_price_id if self.prices[p].component == "flat" else usage_price_id) or p
+            for p in sub.prices
+        ]
+        changed = moved != sub.prices
+        sub.prices = moved
+        return changed
+
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult:
         with self._lock:
             for p in pushes:

@@ -176,6 +176,7 @@ class WebhookProcessor:
         row = self._billing_row_for(provider_subscription_id, info.metadata)
         if row is None:
             return "ignored: subscription not managed by Tollway"
+        moved_prices = self._renewal_prices(engine, row, info)
         now = self.now()
         if type_ == "invoice.payment_action_required" and access.action_required_blocks(
             event_invoice_id=invoice_id,
@@ -225,7 +226,28 @@ class WebhookProcessor:
                     only_from=decision.only_from or None,
                 )
         target = decision.target.value if decision.target else "unchanged"
-        return f"{info.status} -> {target if moved else 'no change'} ({decision.reason})"
+        note = "; moved to the plan's current prices" if moved_prices else ""
+        return f"{info.status} -> {target if moved else 'no change'} ({decision.reason}){note}"
+
+    def _renewal_prices(self, engine: BillingEngine, row: Any, info: Any) -> bool:
+        """A price change applies to existing subscribers from their next period: when a
+        new period has started on retired prices, move it to the plan's current ones."""
+        renewed = (
+            row.current_period_start is not None
+            and info.current_period_start > row.current_period_start
+            and info.status in ("active", "trialing", "past_due")
+        )
+        if not renewed:
+            return False
+        with records.reading(self.db) as conn:
+            sub = records.load_sub(conn, row.subscription_id)
+        current = self.service.provisioned(sub.api_id, sub.plan_id)
+        if current is None:
+            return False
+        wanted = {p for p in (current.flat_price_id, current.usage_price_id) if p}
+        if set(info.price_ids) <= wanted:
+            return False
+        return engine.move_to_prices(info.id, current.flat_price_id, current.usage_price_id)
 
     def sweep_grace(self) -> int:
         """Block ``past_due`` subscriptions whose grace period has run out (no event

@@ -306,6 +306,26 @@ class StripeBillingEngine:
         except stripe.StripeError as err:
             raise translate(err) from err
 
+    def move_to_prices(
+        self, provider_subscription_id: str, flat_price_id: str | None, usage_price_id: str | None
+    ) -> bool:
+        with stripe_errors():
+            sub = self.client.v1.subscriptions.retrieve(provider_subscription_id)
+            changes: list[stripe.params.SubscriptionUpdateParamsItem] = []
+            for item in _raw(sub).get("items", {}).get("data", []):
+                price = item.get("price") or {}
+                metered = (price.get("recurring") or {}).get("usage_type") == "metered"
+                target = usage_price_id if metered else flat_price_id
+                if target and price.get("id") != target:
+                    changes.append({"id": item["id"], "price": target})
+            if not changes:
+                return False
+            self.client.v1.subscriptions.update(
+                provider_subscription_id,
+                params={"items": changes, "proration_behavior": "none"},
+            )
+        return True
+
     # -- usage ----------------------------------------------------------------------
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult:
