@@ -243,3 +243,21 @@ def test_metrics_on_admin_port(make_gateway, catalog):
     assert "tollway_gateway_upstream_duration_seconds_bucket" in text
     assert "tollway_gateway_usage_events_pending" in text
     assert json.loads(httpx.get(f"http://127.0.0.1:{port}/healthz").text)["status"] == "ok"
+
+
+def test_logs_are_json_with_request_id_and_never_a_key(make_gateway, catalog, caplog):
+    import logging
+
+    from tollway.gateway.logs import JsonFormatter
+
+    gw = make_gateway(catalog.snapshot(), access_log=True)
+    caplog.set_level(logging.INFO, logger="tollway")
+    ok = httpx.get(gw.url + "/books/v1/a", headers={"apikey": catalog.key})
+    bad = httpx.get(gw.url + "/books/v1/reset", headers={"apikey": catalog.key})
+    assert (ok.status_code, bad.status_code) == (200, 502)
+    wait_for(lambda: len([r for r in caplog.records if hasattr(r, "request_id")]) >= 2)
+    lines = [JsonFormatter().format(r) for r in caplog.records]
+    docs = [json.loads(line) for line in lines]
+    ids = {d.get("request_id") for d in docs}
+    assert ok.headers["x-request-id"] in ids and bad.headers["x-request-id"] in ids
+    assert not any(catalog.key in line for line in lines)

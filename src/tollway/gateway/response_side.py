@@ -7,6 +7,7 @@ response is written to the client (see ``tollway.metering.spool``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ from tollway.gateway.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
     from tollway.gateway.app import GatewayApp
+
+log = logging.getLogger("tollway.gateway")
 
 _PAUSE_UPSTREAM_FULL = 1
 _PAUSE_BUFFER = 2
@@ -272,6 +275,16 @@ class ResponseSide:
         ex.status = status
         ex.response_started = True
         ex.client_done = True
+        adm = ex.admission
+        log.warning(
+            detail,
+            extra={
+                "request_id": ex.request_id,
+                "status": status,
+                "api": adm.route.api_id if adm is not None else None,
+                "upstream": f"{adm.upstream.host}:{adm.upstream.port}" if adm else None,
+            },
+        )
         close = not ex.body_done or not ex.keep_alive
         self.app.record(ex)
         assert self.transport is not None
