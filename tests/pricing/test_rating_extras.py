@@ -128,3 +128,29 @@ def test_fractional_quantities() -> None:
     inv = rate(spec, "USD", D("10.5"))
     assert inv.total == D("10.25")
     assert "0.5 x" in inv.lines[1].description
+
+
+def test_rate_aggregates_and_rollup() -> None:
+    from tollway.metering.aggregate import FixedWindows, fold
+    from tollway.metering.events import UsageEvent
+    from tollway.metering.meters import DEFAULT_METER, Aggregation
+    from tollway.pricing.rating import rate_aggregates
+
+    t0 = FEB.start_ms
+    events = [
+        UsageEvent(
+            event_id=f"e{i}", timestamp_ms=t0 + i * 600_000, organization_id="o", api_id="a",
+            operation_id=None, method="GET", status=200, latency_ms=1, request_bytes=1,
+            response_bytes=1, application_id="app", subscription_id="s", credential_id="k",
+            consumer_id="u", environment="production",
+        )
+        for i in range(250)
+    ]  # fmt: skip
+    hourly = fold(DEFAULT_METER, events, FixedWindows(3_600_000))
+    assert len(hourly) > 1
+    period_agg = hourly.rollup("s", "requests", Aggregation.COUNT, FEB.start_ms, FEB.end_ms)
+    assert period_agg.value == 250
+    inv = rate_aggregates(HYBRID, "USD", {"requests": period_agg}, period=FEB)
+    assert inv.total == D("29.50")
+    assert rate_aggregates(HYBRID, "USD", {}).total == D("28.00")
+    assert rate_aggregates(HYBRID, "USD", {"requests": D(300)}).total == D("30.00")

@@ -205,20 +205,36 @@ def bounds_ms(
     tod_us = anchor_us - (a.toordinal() - _EPOCH_ORDINAL) * 86_400_000_000
     base = a.year * 12 + a.month - 1
     day = a.day
+    dim = _DAYS_IN_MONTH
+    fromord = date.toordinal
 
     def month_boundary(j: int) -> int:
         y, m0 = divmod(base + j * months, 12)
-        d = min(day, _days_in_month(y, m0 + 1))
-        days = date(y, m0 + 1, d).toordinal() - _EPOCH_ORDINAL
-        return -(-(days * 86_400_000_000 + tod_us) // 1000)
+        if day <= 28:
+            d = day
+        elif m0 == 1:
+            d = 29 if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) else 28
+            d = min(day, d)
+        else:
+            d = min(day, dim[m0])
+        return -(-((fromord(date(y, m0 + 1, d)) - _EPOCH_ORDINAL) * 86_400_000_000 + tod_us)
+                 // 1000)  # fmt: skip
 
-    t = _EPOCH + timedelta(milliseconds=at_ms)
+    t = date.fromordinal(at_ms // 86_400_000 + _EPOCH_ORDINAL)
+    # boundary k lies in month base + k*months <= t's month, and boundary k+1 in a later
+    # month than t's: only boundary k itself can still be after t
     k = ((t.year * 12 + t.month - 1) - base) // months
-    while month_boundary(k) > at_ms:
+    first = month_boundary(k)
+    if first > at_ms:
         k -= 1
-    while month_boundary(k + 1) <= at_ms:
-        k += 1
-    return [month_boundary(j) for j in range(k - before, k + 2 + after)]
+        out = [month_boundary(j) for j in range(k - before, k + 1)]
+        out.append(first)
+        out.extend(month_boundary(j) for j in range(k + 2, k + 2 + after))
+        return out
+    out = [month_boundary(j) for j in range(k - before, k)]
+    out.append(first)
+    out.extend(month_boundary(j) for j in range(k + 1, k + 2 + after))
+    return out
 
 
 def period_containing(

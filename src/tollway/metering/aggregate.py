@@ -24,6 +24,7 @@ Pure: no clock, no I/O.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -165,22 +166,30 @@ def _add(a: Num, b: Num) -> Num:
 # --------------------------------------------------------------------------- windows
 
 
-#: How ``Windowing.group`` names groups: a per-event group key, and a mapping from group
-#: keys to ``(subscription_id, window_start_ms)``; a key missing from the mapping (or
-#: every key, when it is ``None``) already is such a pair.
-Grouping = tuple[Sequence[Hashable], Mapping[Hashable, tuple[str, int]] | None]
+@dataclass(slots=True)
+class Grouping:
+    """How a batch's events are grouped into windows (what ``Windowing.group`` returns).
+
+    ``keys`` holds one group key per event: a subscription id when all of that
+    subscription's events in the batch share one window (the common case: the fold then
+    counts plain strings), else a ``(subscription_id, window_start_ms)`` pair.
+    ``pairs`` resolves subscription-id keys to such pairs. ``counts`` is the number of
+    events per group key.
+    """
+
+    keys: Sequence[Hashable]
+    pairs: Mapping[Hashable, tuple[str, int]]
+    counts: Mapping[Any, int]
 
 
 class Windowing(Protocol):
     """Assigns each event (subscription, timestamp) to a window of its subscription."""
 
-    def group(self, subscription_ids: list[str], timestamps_ms: list[int]) -> Grouping:
-        """Group keys for a batch (one per event) and how to resolve them.
-
-        Fast implementations return the subscription ids themselves as group keys when
-        every event of a subscription in the batch falls into the same window (the
-        common case), which lets the fold count plain strings.
-        """
+    def group(
+        self, subscription_ids: list[str], timestamps_ms: list[int], per_sub: Counter[str]
+    ) -> Grouping:
+        """Group a batch. ``per_sub`` counts the batch's events per subscription; the
+        implementation may reuse (and change) it as the returned ``counts``."""
         ...
 
     def window_start(self, subscription_id: str, timestamp_ms: int) -> int:
@@ -188,8 +197,33 @@ class Windowing(Protocol):
         ...
 
 
-def _pairs(subs: list[str], starts: Iterable[int]) -> Grouping:
-    return list(zip(subs, starts, strict=False)), None
+_NO_PAIRS: Mapping[Hashable, tuple[str, int]] = {}
+
+
+def _by_pairs(subs: list[str], starts: Iterable[int]) -> Grouping:
+    keys: list[Hashable] = list(zip(subs, starts, strict=False))
+    return Grouping(keys, _NO_PAIRS, Counter(keys))
+
+
+def _split(
+    subscription_ids: list[str],
+    timestamps_ms: list[int],
+    per_sub: Counter[str],
+    split: set[str],
+    start_of: Callable[[list[str], list[int]], list[int]],
+    pairs: Mapping[Hashable, tuple[str, int]],
+) -> Grouping:
+    """Resolve only the events of the ``split`` subscriptions one by one."""
+    keys: list[Hashable] = list(subscription_ids)
+    idx = list(compress(range(len(keys)), map(split.__contains__, subscription_ids)))
+    subs = [subscription_ids[i] for i in idx]
+    counts: Counter[Any] = per_sub
+    for s in split:
+        del counts[s]
+    for i, sub, w in zip(idx, subs, start_of(subs, [timestamps_ms[i] for i in idx]), strict=True):
+        k = keys[i] = (sub, w)
+        counts[k] += 1
+    return Grouping(keys, pairs, counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,19 +241,19 @@ class FixedWindows:
         o = self.origin_ms
         return o + (timestamp_ms - o) // self.size_ms * self.size_ms
 
-    def group(self, subscription_ids: list[str], timestamps_ms: list[int]) -> Grouping:
-        if not timestamps_ms:
-            return [], None
+    def group(
+        self, subscription_ids: list[str], timestamps_ms: list[int], per_sub: Counter[str]
+    ) -> Grouping:
         first = self.window_start("", min(timestamps_ms))
         if max(timestamps_ms) < first + self.size_ms:  # the whole batch is in one window
-            return subscription_ids, {s: (s, first) for s in set(subscription_ids)}
+            return Grouping(subscription_ids, {s: (s, first) for s in per_sub}, per_sub)
         size, origin = self.size_ms, self.origin_ms
         if origin == 0:
-            return _pairs(
+            return _by_pairs(
                 subscription_ids,
                 map(mul, map(floordiv, timestamps_ms, repeat(size)), repeat(size)),
             )
-        return _pairs(
+        return _by_pairs(
             subscription_ids, [origin + (t - origin) // size * size for t in timestamps_ms]
         )
 
@@ -233,19 +267,30 @@ class SingleWindow:
     def window_start(self, subscription_id: str, timestamp_ms: int) -> int:
         return self.start_ms
 
-    def group(self, subscription_ids: list[str], timestamps_ms: list[int]) -> Grouping:
+    def group(
+        self, subscription_ids: list[str], timestamps_ms: list[int], per_sub: Counter[str]
+    ) -> Grouping:
         start = self.start_ms
-        return subscription_ids, {s: (s, start) for s in set(subscription_ids)}
+        return Grouping(subscription_ids, {s: (s, start) for s in per_sub}, per_sub)
 
 
 class BillingPeriods:
     """Each subscription's own billing periods (anchor + interval): window = period.
 
-    Keeps, per subscription, the boundaries of three consecutive periods around the
-    last one it saw (in epoch ms). A batch whose time span fits into one of them for a
-    subscription costs one check per subscription, not per event; only subscriptions
-    whose period ends inside the batch are resolved event by event. Unknown
-    subscriptions raise ``KeyError``.
+    Built for batches that arrive roughly in time order (the gateway records events in
+    order and the ledger replays them in order), and correct for any order:
+
+    * Every subscription seen has a *current* period ``[start, end)`` (epoch ms). A
+      heap of period ends finds, per batch, only the subscriptions whose current
+      period ended by the batch's last timestamp, and a heap of period starts only those
+      whose current period began after the batch's first timestamp (late events). All
+      other subscriptions of the batch lie wholly inside their current period: their
+      events are grouped by the subscription id alone, with no per-event work.
+    * Subscriptions new to the batch, or whose period changes inside it, or that have
+      late events, are resolved event by event (three cached periods per subscription,
+      two comparisons per event in the common case).
+
+    Unknown subscriptions raise ``KeyError``.
     """
 
     def __init__(
@@ -253,7 +298,12 @@ class BillingPeriods:
         anchors: Mapping[str, tuple[datetime, BillingInterval | str]],
     ) -> None:
         self._anchors = {k: (as_utc(a), BillingInterval(iv)) for k, (a, iv) in anchors.items()}
-        self._cache: dict[str, tuple[int, int, int, int]] = {}
+        self._cache: dict[str, tuple[int, int, int, int]] = {}  # per-event resolution
+        self._current: dict[Hashable, tuple[str, int]] = {}  # sub -> (sub, period start)
+        self._start: dict[str, int] = {}
+        self._end: dict[str, int] = {}
+        self._ends: list[tuple[int, str]] = []  # min-heap of (end, sub); stale entries skipped
+        self._starts: list[tuple[int, str]] = []  # min-heap of (-start, sub); ditto
 
     def period_of(self, subscription_id: str, timestamp_ms: int) -> Period:
         anchor, iv = self._anchor(subscription_id)
@@ -279,7 +329,7 @@ class BillingPeriods:
         lo, m1, m2, _ = b
         return lo if t < m1 else (m1 if t < m2 else m2)
 
-    def _starts(self, subscription_ids: list[str], timestamps_ms: list[int]) -> list[int]:
+    def _starts_of(self, subscription_ids: list[str], timestamps_ms: list[int]) -> list[int]:
         out: list[int] = []
         append = out.append
         get = self._cache.get
@@ -292,38 +342,64 @@ class BillingPeriods:
             append(lo if t < m1 else (m1 if t < m2 else m2))
         return out
 
-    def group(self, subscription_ids: list[str], timestamps_ms: list[int]) -> Grouping:
-        if not timestamps_ms:
-            return [], None
+    def _set_current(self, sub: str, ts: int) -> int:
+        b = self._cache.get(sub)
+        if b is None or not b[0] <= ts < b[3]:
+            b = self._refresh(sub, ts)
+        if ts < b[1]:
+            lo, hi = b[0], b[1]
+        elif ts < b[2]:
+            lo, hi = b[1], b[2]
+        else:
+            lo, hi = b[2], b[3]
+        self._current[sub] = (sub, lo)
+        self._start[sub] = lo
+        self._end[sub] = hi
+        heapq.heappush(self._ends, (hi, sub))
+        heapq.heappush(self._starts, (-lo, sub))
+        return lo
+
+    def _compact(self) -> None:
+        live = len(self._current)
+        if len(self._ends) > 4 * live + 1024:
+            self._ends = [(e, s) for s, e in self._end.items()]
+            heapq.heapify(self._ends)
+        if len(self._starts) > 4 * live + 1024:
+            self._starts = [(-v, s) for s, v in self._start.items()]
+            heapq.heapify(self._starts)
+
+    def group(
+        self, subscription_ids: list[str], timestamps_ms: list[int], per_sub: Counter[str]
+    ) -> Grouping:
         tmin, tmax = min(timestamps_ms), max(timestamps_ms)
-        cache = self._cache
-        whole: dict[Hashable, tuple[str, int]] = {}  # subscription -> its one window here
+        current, start, end = self._current, self._start, self._end
+        # 1. subscriptions whose current period has ended: forget it, resolve again below
+        ends = self._ends
+        while ends and ends[0][0] <= tmax:
+            hi, s = heapq.heappop(ends)
+            if end.get(s) == hi:
+                del current[s], start[s], end[s]
+        # 2. subscriptions whose current period started after tmin: late events, per event
         split: set[str] = set()
-        for s in set(subscription_ids):
-            b = cache.get(s)
-            if b is None or tmin < b[0] or tmax >= b[3]:
-                b = self._refresh(s, tmax)
-            lo, m1, m2, hi = b
-            if lo <= tmin and tmax < m1:
-                whole[s] = (s, lo)
-            elif m1 <= tmin and tmax < m2:
-                whole[s] = (s, m1)
-            elif m2 <= tmin and tmax < hi:
-                whole[s] = (s, m2)
-            else:
+        starts = self._starts
+        if starts and -starts[0][0] > tmin:
+            back: list[tuple[int, str]] = []
+            while starts and -starts[0][0] > tmin:
+                item = heapq.heappop(starts)
+                if start.get(item[1]) == -item[0]:
+                    split.add(item[1])
+                    back.append(item)
+            for item in back:
+                heapq.heappush(starts, item)
+            split.intersection_update(per_sub.keys())
+        # 3. subscriptions without a current period: the one holding tmax becomes current
+        for s in per_sub.keys() - current.keys():
+            if self._set_current(s, tmax) > tmin:
                 split.add(s)
+        self._compact()
         if not split:
-            return subscription_ids, whole
-        if len(split) * 4 > len(whole) + len(split):  # mostly split: resolve every event
-            return _pairs(subscription_ids, self._starts(subscription_ids, timestamps_ms))
-        keys: list[Hashable] = list(subscription_ids)
-        idx = list(compress(range(len(keys)), map(split.__contains__, subscription_ids)))
-        subs = [subscription_ids[i] for i in idx]
-        for i, sub, start in zip(
-            idx, subs, self._starts(subs, [timestamps_ms[i] for i in idx]), strict=True
-        ):
-            keys[i] = (sub, start)
-        return keys, whole
+            return Grouping(subscription_ids, current, per_sub)
+        return _split(subscription_ids, timestamps_ms, per_sub, split, self._starts_of, current)
 
 
 # --------------------------------------------------------------------------- fold
@@ -421,17 +497,18 @@ class AggregateTable:
             return 0
         subs: list[str] = list(map(_get_sub, selected))
         ts: list[int] = list(map(_get_ts, selected))
-        keys, pairs = windows.group(subs, ts)
+        g = windows.group(subs, ts, Counter(subs))
+        keys = g.keys
         mkey = meter.key
         agg_kind = meter.aggregation
         counting = agg_kind is Aggregation.COUNT
         slots: dict[Hashable, Aggregate] = {}
         items = self.items
         iget = items.get
-        pget = pairs.get if pairs is not None else None
+        pget = g.pairs.get
         new_key = tuple.__new__
-        for k, n in Counter(keys).items():
-            s, w = cast(tuple[str, int], k if pget is None else pget(k, k))
+        for k, n in g.counts.items():
+            s, w = cast(tuple[str, int], pget(k, k))
             ak = new_key(AggregateKey, (s, mkey, w))
             a = iget(ak)
             if a is None:
@@ -482,6 +559,28 @@ class AggregateTable:
                 else:
                     a.ids.add(v)
         return len(selected)
+
+    def rollup(
+        self,
+        subscription_id: str,
+        meter_key: str,
+        aggregation: Aggregation,
+        start_ms: int,
+        end_ms: int,
+    ) -> Aggregate:
+        """Merge of every window of the subscription's meter that starts in
+        ``[start_ms, end_ms)`` (e.g. hourly windows into a billing period, or the period
+        so far). Windows must not straddle the range; an empty range gives a zero
+        aggregate."""
+        out = Aggregate(aggregation)
+        for k, agg in self.items.items():
+            if (
+                k.subscription_id == subscription_id
+                and k.meter_key == meter_key
+                and start_ms <= k.window_start_ms < end_ms
+            ):
+                out.merge_in(agg)
+        return out
 
     def for_subscription(self, subscription_id: str) -> dict[AggregateKey, Aggregate]:
         return {k: v for k, v in self.items.items() if k.subscription_id == subscription_id}

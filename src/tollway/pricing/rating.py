@@ -24,12 +24,13 @@ Pure: no clock, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
 from tollway.domain.money import (
     MONEY_CONTEXT,
@@ -43,6 +44,7 @@ from tollway.pricing.spec import PriceModel, PricingSpec, Tier, format_unit_amou
 
 __all__ = [
     "CostEstimate",
+    "HasValue",
     "InvoiceLine",
     "LineKind",
     "RatedInvoice",
@@ -50,6 +52,7 @@ __all__ = [
     "plan_change_lines",
     "quota_remaining",
     "rate",
+    "rate_aggregates",
     "usage_amount",
 ]
 
@@ -129,6 +132,7 @@ def _qty(d: Decimal) -> str:
     return f"{d.normalize(context=MONEY_CONTEXT):,f}"
 
 
+@lru_cache(maxsize=4096)
 def _unit_price(d: Decimal, currency: str) -> str:
     n = minor_units(currency)
     return format_amount(Decimal(format_unit_amount(d, n)), currency)
@@ -293,7 +297,7 @@ def _volume(
             out = [
                 _line(
                     LineKind.USAGE,
-                    f"{name}: {_qty(q)} at the {rng} volume price (tier {i}): "
+                    f"{name} (volume tier {i}: {rng}): "
                     f"{_qty(q)} x {_unit_price(t.unit_amount, cur)}",
                     q,
                     t.unit_amount,
@@ -309,7 +313,7 @@ def _volume(
                 out.append(
                     _line(
                         LineKind.TIER_FLAT,
-                        f"{name} {rng} volume (tier {i}): flat amount",
+                        f"{name} (volume tier {i}: {rng}): flat amount",
                         Decimal(1),
                         None,
                         t.flat_amount,
@@ -345,7 +349,7 @@ def _flat_fee_line(
     if not spec.flat_fee:
         return None
     cur = spec.currency
-    fee = format_amount(spec.flat_fee, cur)
+    fee = _unit_price(spec.flat_fee, cur)
     if window is None or period is None:
         return _line(
             LineKind.FLAT_FEE, f"Flat fee ({fee} per period)", Decimal(1), None, spec.flat_fee, cur
@@ -394,6 +398,33 @@ def rate(
     lines.extend(usage_amount(spec, usage_quantity, label=meter_label))
     total = sum((ln.amount for ln in lines), Decimal(0))
     return RatedInvoice(lines=lines, total=round_line(total, cur), currency=cur, period=period)
+
+
+class HasValue(Protocol):
+    """Anything with a metered ``value`` (``tollway.metering.aggregate.Aggregate``)."""
+
+    @property
+    def value(self) -> Decimal: ...
+
+
+def rate_aggregates(
+    spec: PricingSpec,
+    currency: str,
+    aggregates: Mapping[str, HasValue | Decimal],
+    *,
+    period: Period | None = None,
+    proration: Period | tuple[datetime, datetime] | None = None,
+    meter_label: str | None = None,
+) -> RatedInvoice:
+    """``rate`` with the quantity taken from the period's aggregates by meter key (the
+    pricing's usage meter; a missing aggregate means no usage)."""
+    quantity: Decimal = _ZERO
+    if spec.meter is not None and spec.meter in aggregates:
+        found = aggregates[spec.meter]
+        quantity = found if isinstance(found, Decimal) else found.value
+    return rate(
+        spec, currency, quantity, period=period, proration=proration, meter_label=meter_label
+    )
 
 
 def plan_change_lines(
