@@ -314,3 +314,10 @@ def test_billing_periods_paths_agree() -> None:
     shuffled = list(events)
     rnd.shuffle(shuffled)
     assert fold(DEFAULT_METER, shuffled, BillingPeriods(anchors)) == ref
+
+
+def test_fold_accepts_any_iterable_and_several_meters() -> None:
+    m = meter("sum", "latency_ms")
+    t = fold([DEFAULT_METER, m], (e for e in EVENTS), WHOLE)
+    assert t.value("sub_1", "requests", T0) == 3
+    assert t.value("sub_1", m.key, T0) == 140

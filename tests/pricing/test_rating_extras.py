@@ -154,3 +154,27 @@ def test_rate_aggregates_and_rollup() -> None:
     assert inv.total == D("29.50")
     assert rate_aggregates(HYBRID, "USD", {}).total == D("28.00")
     assert rate_aggregates(HYBRID, "USD", {"requests": D(300)}).total == D("30.00")
+
+
+def test_describe_pricing() -> None:
+    from tollway.pricing.rating import describe_pricing
+
+    inr = parse_pricing(
+        {
+            "flat_fee": "999",
+            "included_units": 10000,
+            "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.01"},
+        },
+        "INR",
+    )
+    assert (
+        describe_pricing(inr, interval="month")
+        == "₹999.00 per month, includes 10,000 requests, then ₹0.01 per unit of requests"
+    )
+    assert describe_pricing(parse_pricing({}, "USD")) == "Free"
+    tiers = [
+        {"up_to": 10, "unit_amount": "1"},
+        {"up_to": None, "unit_amount": "0.5", "flat_amount": "2"},
+    ]
+    vol = parse_pricing({"usage": {"meter": "calls", "model": "volume", "tiers": tiers}}, "USD")
+    assert describe_pricing(vol) == "calls volume: 1-10 at $1.00, 11 and above at $0.50 + $2.00"

@@ -174,7 +174,8 @@ class Grouping:
     subscription's events in the batch share one window (the common case: the fold then
     counts plain strings), else a ``(subscription_id, window_start_ms)`` pair.
     ``pairs`` resolves subscription-id keys to such pairs. ``counts`` is the number of
-    events per group key.
+    events per group key. Valid until the next ``group`` call on the same windowing
+    (implementations may hand out their internal state to avoid copies).
     """
 
     keys: Sequence[Hashable]
@@ -489,10 +490,11 @@ class AggregateTable:
             agg = self.items[key] = Aggregate(aggregation)
         return agg
 
-    def fold(self, meter: MeterDefinition, events: Sequence[UsageEvent], windows: Windowing) -> int:
+    def fold(self, meter: MeterDefinition, events: Iterable[UsageEvent], windows: Windowing) -> int:
         """Fold a batch of (deduplicated) events into the table; returns how many the
-        meter counted."""
-        selected = _select(meter, events)
+        meter counted. ``events`` may be any iterable; a list is fastest."""
+        batch = events if isinstance(events, list | tuple) else list(events)
+        selected = _select(meter, batch)
         if not selected:
             return 0
         subs: list[str] = list(map(_get_sub, selected))
@@ -614,15 +616,16 @@ class AggregateTable:
 
 def fold(
     meter: MeterDefinition | Sequence[MeterDefinition],
-    events: Sequence[UsageEvent],
+    events: Iterable[UsageEvent],
     windows: Windowing,
     into: AggregateTable | None = None,
 ) -> AggregateTable:
     """Fold a batch of events for one meter (or several) into ``into`` (or a new table)."""
     table = AggregateTable() if into is None else into
     meters = [meter] if isinstance(meter, MeterDefinition) else list(meter)
+    batch = events if isinstance(events, list | tuple) else list(events)
     for m in meters:
-        table.fold(m, events, windows)
+        table.fold(m, batch, windows)
     return table
 
 

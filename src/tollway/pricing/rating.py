@@ -48,6 +48,7 @@ __all__ = [
     "InvoiceLine",
     "LineKind",
     "RatedInvoice",
+    "describe_pricing",
     "estimate_current_period",
     "plan_change_lines",
     "quota_remaining",
@@ -537,6 +538,43 @@ def estimate_current_period(
 
 def _us(td: timedelta) -> int:
     return (td.days * 86_400 + td.seconds) * 1_000_000 + td.microseconds
+
+
+def describe_pricing(
+    spec: PricingSpec, *, interval: str | None = None, unit_label: str | None = None
+) -> str:
+    """One line for plan cards: ``"₹999.00 per month, includes 10,000 requests, then
+    ₹0.01 per unit"``. ``interval`` (e.g. ``"month"``) and ``unit_label`` (defaults to
+    the meter key) only change the wording."""
+    cur = spec.currency
+    per = f" per {interval.replace('_', ' ')}" if interval else " per period"
+    parts: list[str] = []
+    if spec.flat_fee:
+        parts.append(f"{format_amount(spec.flat_fee, cur)}{per}")
+    u = spec.usage
+    if u is not None:
+        label = unit_label or u.meter
+        if spec.included_units:
+            parts.append(f"includes {spec.included_units:,} {label}")
+        then = "then " if spec.included_units else ""
+        if u.model is PriceModel.UNIT:
+            assert u.unit_amount is not None
+            parts.append(f"{then}{_unit_price(u.unit_amount, cur)} per unit of {label}")
+        elif u.model is PriceModel.PACKAGE:
+            assert u.unit_amount is not None and u.package_size is not None
+            parts.append(f"{then}{_unit_price(u.unit_amount, cur)} per {u.package_size:,} {label}")
+        else:
+            tiers: list[str] = []
+            lower = 0
+            for t in u.tiers:
+                text = f"{_tier_range(lower, t.up_to)} at {_unit_price(t.unit_amount, cur)}"
+                if t.flat_amount:
+                    text += f" + {format_amount(t.flat_amount, cur)}"
+                tiers.append(text)
+                lower = t.up_to or lower
+            how = "graduated" if u.model is PriceModel.GRADUATED else "volume"
+            parts.append(f"{then}{label} {how}: " + ", ".join(tiers))
+    return ", ".join(parts) if parts else "Free"
 
 
 def quota_remaining(quota: int | None, used: Decimal | int) -> Decimal | None:
