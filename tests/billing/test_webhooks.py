@@ -265,8 +265,10 @@ def test_past_due_keeps_access_during_the_grace_period(env: Env) -> None:
     wait_until(lambda: _billing(env, sub).stripe_status == "past_due", what="past_due seen")
     assert sub_state(env.ctx.engine, sub) == "active"
     assert _billing(env, sub).past_due_since is not None
-    env.rt.webhooks.grace = timedelta(0)
-    assert env.rt.webhooks.sweep_grace() == 1  # grace over: the sweep blocks
+    from tollway.webhooks.processor import WebhookProcessor
+
+    later = WebhookProcessor(env.ctx.engine, env.rt.service, env.rt.engines, grace_s=0)
+    assert later.sweep_grace() == 1  # the grace period is over: the sweep blocks
     assert sub_state(env.ctx.engine, sub) == "blocked"
 
 

@@ -251,7 +251,7 @@ class UsageSync:
     def _plan_period_to_date(self, b: Billed, meter: MeterDefinition, now_ms: int) -> int:
         if b.period_start_ms is None:
             return 0
-        end = min(now_ms + 1, b.period_end_ms or now_ms + 1)
+        end = b.period_end_ms or now_ms + 1
         events = self._events(b.subscription_id, b.period_start_ms, end)
         value = int(measure(meter, events))
         with store_db.transaction(self.db, read_only=True) as conn:
