@@ -61,6 +61,21 @@ def test_sql_gateway_follows_changes_and_writes_the_ledger(engine, upstream, set
         wait_for(lambda: status() == 403, timeout=3)
         set_subscription_state(engine, "active")
         wait_for(lambda: status() == 200, timeout=3)
+        # a plan change (rate limit 1/hour) applies without a restart
+        from datetime import UTC, datetime
+
+        from sqlalchemy import update
+
+        from tollway.store.changes import bump
+
+        with engine.begin() as c:
+            c.execute(
+                update(t.plans).values(
+                    rate_limit_count=1, rate_limit_unit="hour", updated_at=datetime.now(UTC)
+                )
+            )
+            bump(c)
+        wait_for(lambda: status() == 429, timeout=3)
         gw.flush()
         with engine.connect() as c:
             n = c.execute(select(func.count()).select_from(t.usage_events)).scalar()

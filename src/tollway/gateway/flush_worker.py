@@ -10,6 +10,7 @@ last pass. ``python -m tollway.gateway.flush_worker '<json>'`` with ``spool_dir`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,6 +30,9 @@ log = logging.getLogger("tollway.gateway.flush_worker")
 
 def run(cfg: dict[str, Any]) -> int:
     gateway_pid = int(cfg["gateway_pid"])
+    # Batch work: let the latency-sensitive gateway (and its neighbours) have the CPU first.
+    with contextlib.suppress(OSError):
+        os.nice(int(cfg.get("nice", 10)))
     ledger = SqlLedger(make_engine(cfg["database_url"]))
     flusher = SpoolFlusher(
         None,
