@@ -88,8 +88,9 @@ def engine(database_url: str) -> Iterator[Engine]:
 def settings(tmp_path: Path, database_url: str) -> Any:
     from tollway.settings import load_settings
 
-    return load_settings(data_dir=tmp_path / "data", database_url=database_url,
-                         ssrf_allow=["127.0.0.1/32"])
+    return load_settings(
+        data_dir=tmp_path / "data", database_url=database_url, ssrf_allow=["127.0.0.1/32"]
+    )
 
 
 @pytest.fixture
@@ -155,8 +156,15 @@ def admin(ctx: Any, http: Any) -> Actor:
     now = ctx.clock.now()
     with ctx.tx() as conn:
         org = users_repo.ensure_default_org(conn, now)
-        user = users_repo.create_user(conn, email="admin@example.com", name="Admin", role="admin",
-                                      password=None, organization_id=org, now=now)
+        user = users_repo.create_user(
+            conn,
+            email="admin@example.com",
+            name="Admin",
+            role="admin",
+            password=None,
+            organization_id=org,
+            now=now,
+        )
         tok = create_token(conn, user["id"], name="t", kind="admin", now=now)
     return Actor(user["id"], user["email"], "admin", tok.raw, http)
 
@@ -169,14 +177,19 @@ def make_actor(admin: Actor, http: Any) -> Any:
     def make(role: str, organization_id: str | None = None) -> Actor:
         counter["n"] += 1
         email = f"{role}{counter['n']}@example.com"
-        body = {"email": email, "name": f"{role} {counter['n']}", "password": "correct horse battery",
-                "role": role}
+        body = {
+            "email": email,
+            "name": f"{role} {counter['n']}",
+            "password": "correct horse battery",
+            "role": role,
+        }
         if organization_id:
             body["organization_id"] = organization_id
         r = admin.post("/api/v1/users", json=body)
         assert r.status_code == 201, r.text
-        login = http.post("/api/v1/auth/login", json={"email": email,
-                                                      "password": "correct horse battery"})
+        login = http.post(
+            "/api/v1/auth/login", json={"email": email, "password": "correct horse battery"}
+        )
         assert login.status_code == 200, login.text
         http.cookies.clear()
         return Actor(r.json()["id"], email, role, login.json()["token"], http)

@@ -1,0 +1,1 @@
+"""The demo: a sample upstream API and a seeded, fully wired Tollway."""
