@@ -193,7 +193,8 @@ def list_invoices(ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, Any]:
     customer = billing_invoices.customer_of(conn, caller.user_id)
     if customer is None:
         return {"data": []}
-    engine = runtime_of(ctx).engines.for_org(caller.organization_id)
+    org = billing_invoices.billing_org_of(conn, caller.user_id) or caller.organization_id
+    engine = runtime_of(ctx).engines.for_org(org)
     return {"data": [billing_invoices.invoice_dict(i) for i in engine.list_invoices(customer)]}
 
 

@@ -28,3 +28,22 @@ def reconcile_main(settings: Any = None, *, ctx: Any = None, out: TextIO | None 
         file=stream,
     )
     return 1 if differences else 0
+
+
+def publish_usage_main(settings: Any = None, *, ctx: Any = None, out: TextIO | None = None) -> int:
+    """``tollway publish-usage``: push all usage to Stripe now (open windows included)."""
+    stream = out or sys.stdout
+    if ctx is None:
+        from tollway.runtime import build_context
+        from tollway.settings import load_settings
+
+        ctx = build_context(settings or load_settings(), migrate=False)
+    result = runtime_of(ctx).usage.flush()
+    print(
+        f"pushed {result.pushed} meter event(s), {result.value_pushed} unit(s); "
+        f"{len(result.errors)} error(s)",
+        file=stream,
+    )
+    for err in result.errors:
+        print(f"ERROR {err}", file=stream)
+    return 1 if result.errors else 0

@@ -38,6 +38,19 @@ def customer_of(conn: Connection, consumer_id: str) -> str | None:
     ).scalar()
 
 
+def billing_org_of(conn: Connection, consumer_id: str) -> str | None:
+    """The organization whose Stripe account bills this consumer (via their subscriptions)."""
+    from tollway.store.tables import subscriptions
+
+    return conn.execute(
+        select(plans.c.organization_id)
+        .join(subscriptions, subscriptions.c.plan_id == plans.c.id)
+        .join(billing_subscriptions, billing_subscriptions.c.subscription_id == subscriptions.c.id)
+        .where(billing_subscriptions.c.consumer_id == consumer_id)
+        .limit(1)
+    ).scalar()
+
+
 def ledger_usage(conn: Connection, sub: records.SubRow, start_s: int, end_s: int) -> int:
     """The plan meter's value for the subscription over [start, end) from the ledger."""
     plan = conn.execute(select(plans).where(plans.c.id == sub.plan_id)).one()
