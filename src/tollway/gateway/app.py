@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tollway.domain.ids import ulid
 from tollway.gateway.auth import Authenticator
@@ -48,6 +49,9 @@ class GatewayApp:
         self.draining = False
         self._prefix = ulid(time.time_ns() // 1_000_000, secrets.token_bytes(10))[:16]
         self._counter = 0
+        self._lines: list[bytes] = []  # usage lines of this loop iteration, not yet spooled
+        self._holding: list[Any] = []  # client protocols whose output waits for the spool
+        self._commit_scheduled = False
         self.peer_pid = os.getpid()
 
     def apply(self, snapshot: Snapshot) -> None:
@@ -56,6 +60,26 @@ class GatewayApp:
         self.limiter.use(snapshot)
         self.snapshot = snapshot
         self.metrics.config_version.set(snapshot.version)
+
+    @property
+    def spool_pending(self) -> bool:
+        return bool(self._lines)
+
+    def hold(self, side: Any) -> None:
+        self._holding.append(side)
+
+    def commit(self) -> None:
+        """Write this iteration's usage lines with one ``os.write``, then release the
+        client output that waited for them."""
+        self._commit_scheduled = False
+        if self._lines:
+            count = len(self._lines)
+            data = b"".join(self._lines)
+            self._lines.clear()
+            self.spool.append_block(data, count)
+        holding, self._holding = self._holding, []
+        for side in holding:
+            side.release_held()
 
     def next_request_id(self) -> str:
         self._counter += 1
@@ -72,7 +96,12 @@ class GatewayApp:
         cred = adm.credential
         usage = ex.usage_value
         # Same line as tollway.metering.spool.encode_event, without building a UsageEvent.
-        self.spool.append_line(
+        # Lines are batched per event-loop iteration (see ``commit``); output to clients is
+        # held until the batch is written.
+        if not self._commit_scheduled:
+            self._commit_scheduled = True
+            asyncio.get_running_loop().call_soon(self.commit)
+        self._lines.append(
             f"1\tue_{ex.request_id}\t{ex.ts_ms}\t{route.organization_id}\t{route.api_id}\t"
             f"{adm.operation_id or ''}\t{ex.method}\t{ex.status}\t{latency_ms}\t"
             f"{ex.request_bytes}\t{ex.response_bytes}\t{cred.application_id}\t"

@@ -54,6 +54,8 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         self.parse_failed = False
         self._out = []
         self._corked = False
+        self._held = None
+        self._close_held = False
         self.deferred: list[Exchange] = []
         self.last_active = time.monotonic()
 
@@ -150,14 +152,12 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         self.closing = True
         ex = self.active
         if ex is None or not ex.response_started:
-            assert self.transport is not None
-            self.transport.write(response)
+            self._send(response)
         if ex is not None and ex.conn is not None:
             conn, ex.conn = ex.conn, None
             conn.sink = None
             conn.abort()
-        if self.transport is not None:
-            self.transport.close()
+        self._close_transport()
 
     # --- httptools callbacks --------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -387,8 +387,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         ex.status = status
         ex.response_started = True
         close = not ex.body_done or not ex.keep_alive or self.app.draining
-        assert self.transport is not None
-        self.transport.write(
+        self._send(
             R.problem(
                 status,
                 detail,

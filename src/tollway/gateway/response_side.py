@@ -49,6 +49,9 @@ class ResponseSide:
     _out: list[bytes]
     _corked: bool
 
+    _held: list[bytes] | None
+    _close_held: bool
+
     def cork(self) -> None:
         self._corked = True
 
@@ -59,20 +62,49 @@ class ResponseSide:
 
     def _flush_out(self) -> None:
         out, self._out = self._out, []
-        if self.transport is not None and out:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if out:
+            self._send(out[0] if len(out) == 1 else b"".join(out))
+
+    def _send(self, data: bytes) -> None:
+        """Every byte to the client goes through here. While usage events of this loop
+        iteration are not yet in the spool, output waits (in order) for the spool write:
+        the last byte of a response never leaves before its event is durable."""
+        if self._held is not None:
+            self._held.append(data)
+        elif self.app.spool_pending:
+            self._held = [data]
+            self.app.hold(self)
+        elif self.transport is not None:
+            self.transport.write(data)
+
+    def release_held(self) -> None:
+        held, self._held = self._held, None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if held:
+            transport.write(held[0] if len(held) == 1 else b"".join(held))
+        if self._close_held:
+            self._close_held = False
+            transport.close()
+
+    def _close_transport(self) -> None:
+        if self._held is not None:
+            self._close_held = True
+        elif self.transport is not None:
+            self.transport.close()
 
     def _emit(self, data: bytes) -> None:
         if self._corked:
             self._out.append(data)
-        elif self.transport is not None:
-            self.transport.write(data)
+        else:
+            self._send(data)
 
     def _emit_chunk(self, data: bytes) -> None:
         if self._corked:
             self._out += (b"%x\r\n" % len(data), data, b"\r\n")
-        elif self.transport is not None:
-            self.transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
+        else:
+            self._send(b"".join((b"%x\r\n" % len(data), data, b"\r\n")))
 
     def pause(self, reason: int) -> None:
         raise NotImplementedError
@@ -119,7 +151,7 @@ class ResponseSide:
         if ex.chunked and ex.body_done:
             conn.write(b"0\r\n\r\n")
         elif ex.expect_continue and not ex.body_done and self.transport is not None:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def check_timeout(self, now: float) -> None:
         """Called periodically by the server: enforce the upstream idle timeout."""
@@ -287,8 +319,7 @@ class ResponseSide:
         )
         close = not ex.body_done or not ex.keep_alive
         self.app.record(ex)
-        assert self.transport is not None
-        self.transport.write(
+        self._send(
             R.problem(
                 status, detail, request_id=ex.request_id, close=close, head_only=ex.method == "HEAD"
             )
@@ -323,14 +354,12 @@ class ResponseSide:
             return
         if not ex.keep_alive or app.draining or not ex.body_done:
             self.closing = True
-            if self.transport is not None:
-                self.transport.close()
+            self._close_transport()
             return
         if self.queue:
             self._activate(self.queue.popleft())
         elif self.close_after:
             self.closing = True
-            if self.transport is not None:
-                self.transport.close()
+            self._close_transport()
         else:
             self.resume(_PAUSE_PIPELINE)

@@ -273,16 +273,17 @@ class Gateway:
         app.draining = True
         if self._server is not None:
             self._server.close()
+        app.commit()
         for conn in list(app.connections):
             if conn.active is None and not conn.queue:
                 conn.closing = True
-                if conn.transport is not None:
-                    conn.transport.close()
+                conn._close_transport()
             else:
                 conn.close_after = True
         deadline = time.monotonic() + self.settings.drain_timeout_s
         while app.inflight > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+        app.commit()
         for conn in list(app.connections):
             if conn.transport is not None:
                 conn.transport.abort()

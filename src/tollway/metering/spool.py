@@ -116,12 +116,16 @@ class Spool:
 
     def append_line(self, data: bytes) -> None:
         """Append one already encoded event line (see ``encode_event``)."""
+        self.append_block(data, 1)
+
+    def append_block(self, data: bytes, count: int) -> None:
+        """Append ``count`` complete encoded lines with one write."""
         seg = self._current
         n = os.write(seg.fd, data)
         while n < len(data):  # regular files write fully; guard anyway
             n += os.write(seg.fd, data[n:])
         seg.size += n
-        self.appended += 1
+        self.appended += count
         if seg.size >= self._segment_bytes:
             # Rotate: the full segment is closed, which releases its lock; any flusher
             # then treats it as finished (drains it and deletes it).
