@@ -24,7 +24,6 @@ from tollway.billing.engine import (
     CheckoutInfo,
     CheckoutSession,
     InvoiceInfo,
-    InvoiceLine,
     MeterPush,
     PlanBillingSpec,
     ProvisionedPlan,
@@ -32,36 +31,11 @@ from tollway.billing.engine import (
     SubscriptionInfo,
 )
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.stripe import mapping
+from tollway.billing.stripe import convert, mapping
 from tollway.billing.stripe.client import stripe_errors, translate
 from tollway.domain.errors import BillingProviderError
 
 log = logging.getLogger(__name__)
-
-
-def _id(value: object) -> str | None:
-    """An expandable field's id, whether Stripe sent the id or the object."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        v = value.get("id")
-        return v if isinstance(v, str) else None
-    got = getattr(value, "id", None)
-    return got if isinstance(got, str) else None
-
-
-def _meta(value: object) -> dict[str, str]:
-    if isinstance(value, stripe.StripeObject):
-        return {str(k): str(v) for k, v in value.to_dict(recursive=False).items()}
-    if isinstance(value, dict):
-        return {str(k): str(v) for k, v in value.items()}
-    return {}
-
-
-def _raw(obj: stripe.StripeObject) -> dict[str, Any]:
-    return obj.to_dict()
 
 
 class StripeBillingEngine:
@@ -72,7 +46,7 @@ class StripeBillingEngine:
 
     def _find_product(self, spec: PlanBillingSpec) -> stripe.Product | None:
         for product in self.client.v1.products.list(params={"limit": 100}).auto_paging_iter():
-            meta = _meta(product.metadata)
+            meta = convert.meta(product.metadata)
             if (
                 meta.get(mapping.META_PLAN) == spec.plan_id
                 and meta.get(mapping.META_API) == spec.api_id
@@ -244,8 +218,8 @@ class StripeBillingEngine:
             id=s.id,
             status=str(s.status or "open"),
             payment_status=str(s.payment_status),
-            customer_id=_id(s.customer),
-            subscription_id=_id(s.subscription),
+            customer_id=convert.id(s.customer),
+            subscription_id=convert.id(s.subscription),
             client_reference_id=s.client_reference_id,
         )
 
@@ -269,28 +243,28 @@ class StripeBillingEngine:
             sub = self.client.v1.subscriptions.retrieve(
                 provider_subscription_id, params={"expand": ["latest_invoice"]}
             )
-        raw = _raw(sub)
+        raw = convert.as_dict(sub)
         items: list[dict[str, Any]] = list((raw.get("items") or {}).get("data") or [])
         starts = [int(i.get("current_period_start") or 0) for i in items]
         ends = [int(i.get("current_period_end") or 0) for i in items]
         ps = int(min(starts) if starts else raw.get("current_period_start") or 0)
         pe = int(max(ends) if ends else raw.get("current_period_end") or 0)
         inv = sub.latest_invoice
-        inv_id = _id(inv)
+        inv_id = convert.id(inv)
         inv_status = getattr(inv, "status", None) if inv is not None else None
         inv_created = getattr(inv, "created", None) if inv is not None else None
         return SubscriptionInfo(
             id=sub.id,
             status=str(sub.status),
-            customer_id=_id(sub.customer) or "",
+            customer_id=convert.id(sub.customer) or "",
             current_period_start=ps,
             current_period_end=pe,
             cancel_at_period_end=bool(sub.cancel_at_period_end),
             latest_invoice_id=inv_id,
             latest_invoice_status=str(inv_status) if inv_status else None,
             latest_invoice_created=int(inv_created) if inv_created else None,
-            price_ids=tuple(p for p in (_id(i.get("price")) for i in items) if p),
-            metadata=_meta(sub.metadata),
+            price_ids=tuple(p for p in (convert.id(i.get("price")) for i in items) if p),
+            metadata=convert.meta(sub.metadata),
         )
 
     def cancel_subscription(self, provider_subscription_id: str) -> None:
@@ -312,7 +286,7 @@ class StripeBillingEngine:
         with stripe_errors():
             sub = self.client.v1.subscriptions.retrieve(provider_subscription_id)
             changes: list[stripe.params.SubscriptionUpdateParamsItem] = []
-            for item in _raw(sub).get("items", {}).get("data", []):
+            for item in convert.as_dict(sub).get("items", {}).get("data", []):
                 price = item.get("price") or {}
                 metered = (price.get("recurring") or {}).get("usage_type") == "metered"
                 target = usage_price_id if metered else flat_price_id
@@ -349,7 +323,7 @@ class StripeBillingEngine:
                 )
                 accepted.append(push.identifier)
             except stripe.StripeError as err:
-                if _is_duplicate(err):
+                if convert.is_duplicate(err):
                     accepted.append(push.identifier)  # Stripe already has it
                     continue
                 translated = translate(err)
@@ -385,64 +359,13 @@ class StripeBillingEngine:
             raise translate(err) from err
         except stripe.StripeError as err:
             raise translate(err) from err
-        return _invoice(inv)
+        return convert.invoice(inv)
 
     def list_invoices(self, customer_id: str, limit: int = 24) -> list[InvoiceInfo]:
         with stripe_errors():
             listing = self.client.v1.invoices.list(params={"customer": customer_id, "limit": limit})
-        return [_invoice(inv) for inv in listing.data]
+        return [convert.invoice(inv) for inv in listing.data]
 
     def get_invoice(self, invoice_id: str) -> InvoiceInfo:
         with stripe_errors():
-            return _invoice(self.client.v1.invoices.retrieve(invoice_id))
-
-
-def _is_duplicate(err: stripe.StripeError) -> bool:
-    """A meter event whose identifier Stripe has already seen."""
-    text = str(err._message or "").lower()
-    return err.http_status == 400 and (
-        err.code in ("duplicate_meter_event", "resource_already_exists")
-        or ("identifier" in text and ("already" in text or "duplicate" in text))
-    )
-
-
-def _invoice_subscription(raw: dict[str, Any]) -> str | None:
-    parent = raw.get("parent")
-    if parent:
-        details = parent.get("subscription_details")
-        if details and details.get("subscription"):
-            return _id(details.get("subscription"))
-    return _id(raw.get("subscription"))
-
-
-def _invoice(inv: stripe.Invoice) -> InvoiceInfo:
-    raw = _raw(inv)
-    lines: list[InvoiceLine] = []
-    for line in (raw.get("lines") or {}).get("data") or []:
-        pricing = line.get("pricing") or {}
-        details = pricing.get("price_details") if pricing else None
-        price = _id(details.get("price")) if details else _id(line.get("price"))
-        qty = line.get("quantity")
-        lines.append(
-            InvoiceLine(
-                description=str(line.get("description") or ""),
-                amount_minor=int(line.get("amount") or 0),
-                quantity=int(qty) if qty is not None else None,
-                price_id=price,
-            )
-        )
-    return InvoiceInfo(
-        id=raw.get("id"),
-        number=inv.number,
-        status=inv.status,
-        currency=str(inv.currency).upper(),
-        total_minor=int(inv.total),
-        amount_due_minor=int(inv.amount_due),
-        period_start=int(inv.period_start),
-        period_end=int(inv.period_end),
-        hosted_url=inv.hosted_invoice_url,
-        pdf_url=inv.invoice_pdf,
-        subscription_id=_invoice_subscription(raw),
-        created=int(inv.created),
-        lines=tuple(lines),
-    )
+            return convert.invoice(self.client.v1.invoices.retrieve(invoice_id))
