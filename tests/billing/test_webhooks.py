@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -348,3 +349,19 @@ def test_price_change_reaches_existing_subscribers_at_their_next_period(env: Env
         clock, params={"frozen_time": row.current_period_end + 60}
     )
     wait_until(lambda: item_price() == new.usage_price_id, 15, "the move to the new price")
+
+
+def test_cancel_in_the_customer_portal_cancels_in_tollway(env: Env) -> None:
+    sub, _ = _checkout(env)
+    _state(env, sub, "active")
+    portal = env.rt.service.portal_url(sub, env.w.consumer_id)
+    stripe_sub = _billing(env, sub).stripe_subscription_id
+    with httpx.Client(trust_env=False) as browser:
+        assert browser.get(portal).status_code == 200
+        path = urlparse(portal).path
+        r = browser.post(
+            f"{env.rt.api_base}{path}/cancel", data={"subscription": stripe_sub, "mode": "now"}
+        )
+        assert r.status_code in (200, 303)
+    _state(env, sub, "cancelled")
+    assert audit(env.ctx.engine, sub)[-1][1:] == ("cancelled", "webhook")
