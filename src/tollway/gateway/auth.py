@@ -70,7 +70,7 @@ class Authenticator:
         digest = self._digests.get(raw)
         if digest is None:
             digest = self._digest(raw)
-            if len(self._digests) >= 100_000:
+            if len(self._digests) >= 20_000:  # bounded: random keys cannot grow it
                 self._digests.clear()
             self._digests[raw] = digest
         if not digest:
