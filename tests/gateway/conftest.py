@@ -54,8 +54,6 @@ def private_engine(tmp_path: Path) -> Iterator[Any]:
 
     url = os.environ.get("TOLLWAY_TEST_DATABASE_URL")
     if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("TOLLWAY_TEST_DATABASE_URL must be set in CI")
         engine = make_engine(f"sqlite:///{tmp_path}/gateway.db")
         t.metadata.create_all(engine)
         try:
@@ -77,6 +75,18 @@ def private_engine(tmp_path: Path) -> Iterator[Any]:
         with admin.begin() as c:
             c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+@pytest.fixture
+def pg_engine(tmp_path: Path) -> Iterator[Any]:
+    """PostgreSQL only: skipped without TOLLWAY_TEST_DATABASE_URL, except in CI."""
+    url = os.environ.get("TOLLWAY_TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("TOLLWAY_TEST_DATABASE_URL must point at PostgreSQL in CI")
+        pytest.skip("TOLLWAY_TEST_DATABASE_URL (PostgreSQL) not set")
+    with private_engine(tmp_path) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="session")

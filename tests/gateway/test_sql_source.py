@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 import pytest
 from helpers import wait_for
@@ -86,3 +89,27 @@ def test_sql_gateway_follows_changes_and_writes_the_ledger(engine, upstream, set
         assert last is not None
     finally:
         gw.stop()
+
+
+def test_postgres_notify_wakes_the_gateway(pg_engine, upstream):
+    """On PostgreSQL the change notice is LISTEN/NOTIFY, not polling."""
+    seed(pg_engine, upstream.url)
+    url = pg_engine.url.render_as_string(hide_password=False)
+
+    async def run() -> float:
+        source = SqlConfigSource(url, safety_poll_s=3600)  # polling effectively off
+        await source.load()
+        changes = source.changes()
+        first = asyncio.ensure_future(changes.__anext__())  # the catch-up notice on LISTEN
+        await asyncio.wait_for(first, 5)
+        waiter = asyncio.ensure_future(changes.__anext__())
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await asyncio.to_thread(set_subscription_state, pg_engine, "blocked")
+        await asyncio.wait_for(waiter, 5)
+        snap = await source.load()
+        assert snap.subscription_for("app_1", "api_1").state == "blocked"
+        await source.close()
+        return time.monotonic() - started
+
+    assert asyncio.run(run()) < 1.0
