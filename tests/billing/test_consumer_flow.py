@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tollway.store.billing_tables import billing_customers, billing_subscriptions
 from tollway.stripe_emulator.testing import Emulator
 
-from .helpers import insert_usage, pay_checkout, seed_world, store_keys
+from .helpers import insert_usage, pay_checkout, seed_world, store_keys, wait_until
 
 PAYG = {"flat_fee": "5.00", "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
 
@@ -81,6 +81,14 @@ def test_paid_subscription_through_the_api(
         customers = conn.execute(select(billing_customers)).fetchall()
         stripe_sub = conn.execute(select(billing_subscriptions.c.stripe_subscription_id)).scalar()
     assert len(customers) == 1  # one Stripe customer per consumer account
+    # usage not pushed yet is pushed before cancelling, and invoiced at once
+    insert_usage(ctx.engine, w, sub["id"], [int(time.time() * 1000) + 100 + i for i in range(10)])
+    with ctx.engine.connect() as conn:
+        started = conn.execute(select(billing_subscriptions.c.current_period_start)).scalar()
+    # Stripe invoices usage strictly before the cancellation second
+    wait_until(lambda: time.time() >= started + 2, 5, "a second of subscription")
     r = consumer.post(f"/api/v1/subscriptions/{sub['id']}/cancel", json={})
     assert r.status_code == 200 and r.json()["state"] == "cancelled"
     assert stripe_client.v1.subscriptions.retrieve(stripe_sub).status == "canceled"
+    invoices = consumer.get("/api/v1/billing/invoices").json()["data"]
+    assert [i["total"] for i in invoices if i["id"] != first["id"]] == ["0.70"]

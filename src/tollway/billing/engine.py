@@ -189,7 +189,8 @@ class BillingEngine(Protocol):
     def get_subscription(self, provider_subscription_id: str) -> SubscriptionInfo: ...
 
     def cancel_subscription(self, provider_subscription_id: str) -> None:
-        """Cancel now; a subscription already cancelled is not an error."""
+        """Cancel now, invoicing the usage of the unfinished period; a subscription
+        already cancelled is not an error."""
         ...
 
     def move_to_prices(

@@ -14,6 +14,7 @@ Where the control plane calls it:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -74,6 +75,9 @@ class BillingService:
         self.engines = engines
         self.urls = urls
         self.clock = clock or SystemClock()
+        #: Called with (subscription id, the caller's connection or None) right before a
+        #: billed subscription is cancelled at Stripe; the wiring flushes its usage there.
+        self.before_cancel: Callable[[str, Connection | None], object] | None = None
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(UTC)
@@ -377,6 +381,8 @@ class BillingService:
         if row is not None:
             engine = self.engines.for_org(sub.organization_id)
             if row.stripe_subscription_id:
+                if self.before_cancel is not None:  # push the last usage first
+                    self.before_cancel(subscription_id, conn)
                 engine.cancel_subscription(row.stripe_subscription_id)
             elif row.checkout_session_id:
                 engine.expire_checkout(row.checkout_session_id)

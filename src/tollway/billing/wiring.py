@@ -96,6 +96,14 @@ def build_runtime(ctx: Any, *, make: Callable[[str], Any] | None = None) -> Bill
         ctx.engine, service, engines, grace_s=settings.past_due_grace_s, clock=ctx.clock
     )
     usage = UsageSync(ctx.engine, engines, clock=ctx.clock)
+
+    def flush_before_cancel(subscription_id: str, conn: Connection | None) -> None:
+        if conn is None:
+            usage.flush(subscription_id)
+        else:
+            usage.flush_within(conn, subscription_id)
+
+    service.before_cancel = flush_before_cancel
     return BillingRuntime(service, engines, processor, usage, settings.stripe_api_base)
 
 

@@ -23,15 +23,18 @@ worker flushes by itself every subscription whose period ends within two interva
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
+from tollway.billing import records
 from tollway.billing.credentials import EngineProvider
 from tollway.billing.engine import MeterPush
 from tollway.billing.errors import RetryableProviderError
@@ -40,7 +43,6 @@ from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
 from tollway.metering.events import UsageEvent
 from tollway.metering.meters import MeterDefinition
-from tollway.store import db as store_db
 from tollway.store.billing_tables import (
     billing_state,
     usage_push_windows,
@@ -87,9 +89,30 @@ class UsageSync:
         self.batch = batch
         self.after_push = after_push  # fault-injection point for tests
         self.sleep = sleep
+        self._local = threading.local()
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(UTC)
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with records.reading(self.db, getattr(self._local, "conn", None)) as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with records.writing(self.db, getattr(self._local, "conn", None)) as conn:
+            yield conn
+
+    def flush_within(self, conn: Connection, subscription_id: str) -> SyncResult:
+        """Flush one subscription inside the caller's transaction (e.g. right before it
+        is cancelled). If that transaction rolls back, the same windows are planned
+        again with the same identifiers and values, so Stripe still counts them once."""
+        self._local.conn = conn
+        try:
+            return self.run_once(flush=True, subscription_id=subscription_id)
+        finally:
+            self._local.conn = None
 
     # -- what is billed -------------------------------------------------------------
 
@@ -99,7 +122,7 @@ class UsageSync:
     # -- phase 1: plan --------------------------------------------------------------
 
     def _watermark(self) -> int:
-        with store_db.transaction(self.db, read_only=True) as conn:
+        with self._read() as conn:
             v = conn.execute(
                 select(billing_state.c.value).where(billing_state.c.key == WATERMARK_KEY)
             ).scalar()
@@ -121,13 +144,13 @@ class UsageSync:
         q = q.where(usage_events.c.subscription_id == sub)
         if since is not None:
             q = q.where(usage_events.c.recorded_at >= since)
-        with store_db.transaction(self.db, read_only=True) as conn:
+        with self._read() as conn:
             lo, hi = conn.execute(q).one()
         return None if lo is None else (int(lo), int(hi))
 
     def _events(self, sub: str, start_ms: int, end_ms: int) -> list[UsageEvent]:
         columns = [usage_events.c[name] for name in EVENT_COLUMNS]
-        with store_db.transaction(self.db, read_only=True) as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(*columns).where(
                     usage_events.c.subscription_id == sub,
@@ -139,7 +162,7 @@ class UsageSync:
 
     def _planned(self, sub: str, meter_key: str, lo: int, hi: int) -> dict[int, tuple[int, int]]:
         """window start -> (sum of planned values, highest seq) for windows in [lo, hi)."""
-        with store_db.transaction(self.db, read_only=True) as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(
                     usage_push_windows.c.window_start_ms,
@@ -188,7 +211,7 @@ class UsageSync:
                 continue
             rows.append(self._row(b, win.start_ms, win.end_ms, seq + 1, value - already, created))
         if rows:
-            with self.db.begin() as conn:
+            with self._write() as conn:
                 conn.execute(usage_push_windows.insert(), rows)
         return len(rows)
 
@@ -198,7 +221,7 @@ class UsageSync:
         end = b.period_end_ms or now_ms + 1
         events = self._events(b.subscription_id, b.period_start_ms, end)
         value = int(measure(meter, events))
-        with store_db.transaction(self.db, read_only=True) as conn:
+        with self._read() as conn:
             last = conn.execute(
                 select(
                     usage_push_windows.c.value,
@@ -220,7 +243,7 @@ class UsageSync:
         floor_s = int(last.timestamp_s) + 1 if last is not None else b.period_start_ms // 1000
         ts_s = max(floor_s, min(now_ms // 1000, end // 1000 - 1))  # strictly later: "last"
         row["timestamp_s"] = ts_s
-        with self.db.begin() as conn:
+        with self._write() as conn:
             conn.execute(usage_push_windows.insert(), [row])
         return 1
 
@@ -250,13 +273,13 @@ class UsageSync:
         if subscription_id is not None:
             q = q.where(usage_push_windows.c.subscription_id == subscription_id)
         q = q.order_by(usage_push_windows.c.window_start_ms, usage_push_windows.c.seq)
-        with store_db.transaction(self.db, read_only=True) as conn:
+        with self._read() as conn:
             return list(conn.execute(q).fetchall())
 
     def _mark(self, identifiers: Sequence[str], state: str, error: str | None = None) -> None:
         if not identifiers:
             return
-        with self.db.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 update(usage_push_windows)
                 .where(usage_push_windows.c.identifier.in_(list(identifiers)))
@@ -349,7 +372,7 @@ class UsageSync:
         closing = started + timedelta(milliseconds=2 * self.window_ms)
         for b in self.billed(subscription_id):
             try:
-                with store_db.transaction(self.db, read_only=True) as conn:
+                with self._read() as conn:
                     meter = meter_definition(conn, b.organization_id, b.meter_key)
                 near_end = (
                     b.period_end_ms is not None and b.period_end_ms <= closing.timestamp() * 1000

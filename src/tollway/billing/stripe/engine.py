@@ -272,7 +272,10 @@ class StripeBillingEngine:
             sub = self.client.v1.subscriptions.retrieve(provider_subscription_id)
             if sub.status in ("canceled", "incomplete_expired"):
                 return
-            self.client.v1.subscriptions.cancel(provider_subscription_id)
+            # invoice_now: the usage of the unfinished period is invoiced at once
+            self.client.v1.subscriptions.cancel(
+                provider_subscription_id, params={"invoice_now": True}
+            )
         except stripe.InvalidRequestError as err:
             if err.http_status == 404:
                 return
