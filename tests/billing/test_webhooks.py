@@ -365,3 +365,9 @@ def test_cancel_in_the_customer_portal_cancels_in_tollway(env: Env) -> None:
         assert r.status_code in (200, 303)
     _state(env, sub, "cancelled")
     assert audit(env.ctx.engine, sub)[-1][1:] == ("cancelled", "webhook")
+
+
+def test_oversized_webhook_is_refused(env: Env) -> None:
+    body = b"{" + b" " * (1024 * 1024 + 10) + b"}"
+    r = httpx.post(f"{env.url}/webhooks/stripe", content=body, headers={"Stripe-Signature": "t=1"})
+    assert r.status_code == 413

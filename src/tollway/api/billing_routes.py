@@ -32,6 +32,9 @@ from tollway.workers import jobs
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["billing"])
 
+#: Stripe events are far smaller; anything bigger is refused before it is verified.
+MAX_WEBHOOK_BYTES = 1024 * 1024
+
 
 class StripeSettingsIn(BaseModel):
     secret_key: str = Field(min_length=1, max_length=255)
@@ -243,7 +246,12 @@ async def stripe_webhook(request: Request, background: BackgroundTasks) -> JSONR
     apply in the background (and by the webhook worker if that fails)."""
     ctx = request.app.state.ctx
     rt = runtime_of(ctx)
+    declared = request.headers.get("content-length") or "0"
+    if not declared.isdigit() or int(declared) > MAX_WEBHOOK_BYTES:
+        return JSONResponse({"error": "payload too large or malformed"}, status_code=413)
     payload = await request.body()
+    if len(payload) > MAX_WEBHOOK_BYTES:
+        return JSONResponse({"error": "payload too large"}, status_code=413)
     header = request.headers.get("stripe-signature")
     now = int(ctx.clock.now().timestamp())
     organization_id: str | None = None
