@@ -190,7 +190,58 @@ def publish_usage_status(conn: Conn, caller: Admin) -> JobOut:
 # -- consumer billing -----------------------------------------------------------------
 
 
-@router.get("/api/v1/billing/invoices")
+class InvoiceLineOut(BaseModel):
+    description: str
+    amount_minor: int
+    quantity: int | None
+    price_id: str | None
+
+
+class InvoiceOut(BaseModel):
+    id: str | None = Field(description="None for a preview")
+    number: str | None
+    status: str | None
+    currency: str
+    total: str = Field(description='Decimal amount, e.g. "12.50"')
+    total_minor: int
+    amount_due: str
+    amount_due_minor: int
+    period_start: str
+    period_end: str
+    link: str | None = Field(description="Hosted invoice page (or PDF)")
+    hosted_url: str | None
+    pdf_url: str | None
+    subscription_id: str | None
+    created: int
+    lines: list[InvoiceLineOut]
+
+
+class InvoiceListOut(BaseModel):
+    data: list[InvoiceOut]
+
+
+class EstimateOut(BaseModel):
+    usage_quantity: int
+    currency: str
+    total: str
+    total_minor: int
+    lines: list[dict[str, Any]]
+
+
+class UpcomingOut(BaseModel):
+    subscription_id: str
+    period_start: str | None
+    period_end: str | None
+    stripe: InvoiceOut | None = Field(description="Stripe's preview of the next invoice")
+    tollway_estimate: EstimateOut = Field(description="Tollway's own estimate (pricing core)")
+    agrees: bool | None = Field(description="Whether both totals are equal to the cent")
+
+
+class PortalOut(BaseModel):
+    url: str
+
+
+@router.get("/api/v1/billing/invoices", response_model=InvoiceListOut)
 def list_invoices(ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, Any]:
     """The caller's Stripe invoices: number, period, amount, status, hosted link/PDF."""
     customer = billing_invoices.customer_of(conn, caller.user_id)
@@ -201,7 +252,7 @@ def list_invoices(ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, Any]:
     return {"data": [billing_invoices.invoice_dict(i) for i in engine.list_invoices(customer)]}
 
 
-@router.get("/api/v1/billing/upcoming")
+@router.get("/api/v1/billing/upcoming", response_model=UpcomingOut)
 def upcoming_invoice(
     ctx: Ctx, conn: Conn, caller: Caller, subscription_id: str = Query(max_length=64)
 ) -> dict[str, Any]:
@@ -213,7 +264,7 @@ def upcoming_invoice(
     return billing_invoices.upcoming(conn, engine, subscription_id, consumer)
 
 
-@router.post("/api/v1/subscriptions/{sub_id}/portal")
+@router.post("/api/v1/subscriptions/{sub_id}/portal", response_model=PortalOut)
 def portal(sub_id: str, ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, str]:
     """A Stripe customer-portal URL — for the caller's own subscriptions only."""
     sub = records.load_sub(conn, sub_id)
