@@ -343,6 +343,10 @@ def _serve_forever(settings: GatewaySettings, reuse_port: bool) -> None:
 def main_gateway(settings: GatewaySettings) -> None:
     """Blocking entry point for ``tollway gateway``: ``settings.workers`` processes share
     the port (SO_REUSEPORT); SIGTERM drains every worker."""
+    if not logging.getLogger().handlers:
+        from tollway.gateway.logs import configure_json_logging
+
+        configure_json_logging()
     if settings.workers <= 1:
         _serve_forever(settings, reuse_port=False)
         return
