@@ -371,3 +371,42 @@ def test_oversized_webhook_is_refused(env: Env) -> None:
     body = b"{" + b" " * (1024 * 1024 + 10) + b"}"
     r = httpx.post(f"{env.url}/webhooks/stripe", content=body, headers={"Stripe-Signature": "t=1"})
     assert r.status_code == 413
+
+
+def test_failed_application_is_retried_after_a_back_off(env: Env, emu: Emulator) -> None:
+    from datetime import UTC, datetime
+
+    from tollway.domain.clock import FixedClock
+    from tollway.webhooks import inbox
+    from tollway.webhooks.processor import WebhookProcessor
+
+    sub = new_subscription(env.ctx.engine, env.w)
+    url = env.rt.service.start_checkout(sub)
+    env.client.v1.webhook_endpoints.update(
+        env.client.v1.webhook_endpoints.list().data[0].id, params={"disabled": True}
+    )
+    assert pay_checkout(url).status_code == 303
+    session_id = _billing(env, sub).checkout_session_id
+    event = {
+        "id": "evt_retry_1",
+        "type": "checkout.session.completed",
+        "livemode": False,
+        "data": {"object": {"id": session_id}},
+    }
+    now = datetime.now(UTC)
+    assert inbox.record(env.ctx.engine, event, env.w.org_id, now)
+    clock = FixedClock(now)
+    proc = WebhookProcessor(env.ctx.engine, env.rt.service, env.rt.engines, clock=clock)
+    emu.rate_limit(True)  # Stripe answers 429 to everything
+    try:
+        assert proc.process("evt_retry_1") == "retry"
+    finally:
+        emu.rate_limit(0)
+    row = inbox.get(env.ctx.engine, "evt_retry_1")
+    assert row is not None and row["state"] == "received" and "retry" in row["result"]
+    assert "evt_retry_1" not in inbox.pending(env.ctx.engine, clock.now())  # backing off
+    assert proc.process("evt_retry_1") is None
+    clock.advance(6)
+    assert "evt_retry_1" in inbox.pending(env.ctx.engine, clock.now())
+    assert proc.run_pending() == 1
+    assert sub_state(env.ctx.engine, sub) == "active"

@@ -7,7 +7,7 @@
   lease so a crashed worker's row is picked up again).
 * ``finish`` records the outcome: ``done``, ``ignored`` (unknown or foreign events,
   acknowledged and logged) or back to ``received`` for a retry (``failed`` after
-  ``MAX_ATTEMPTS``).
+  ``MAX_ATTEMPTS``), each retry after an exponential back-off.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tollway.store import db as store_db
 from tollway.store.billing_tables import webhook_inbox
 
 LEASE = timedelta(seconds=60)
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 12  # with the back-off: retried for about six hours
 
 
 def _insert(conn: Connection, values: dict[str, Any]) -> int:
@@ -40,6 +40,22 @@ def _insert(conn: Connection, values: dict[str, Any]) -> int:
     if exists:
         return 0
     return conn.execute(webhook_inbox.insert().values(**values)).rowcount
+
+
+def _due(now: datetime) -> Any:
+    """Rows to (re)process: received and not waiting for a retry, or a lease expired."""
+    return or_(
+        and_(
+            webhook_inbox.c.state == "received",
+            or_(webhook_inbox.c.locked_until.is_(None), webhook_inbox.c.locked_until < now),
+        ),
+        and_(webhook_inbox.c.state == "processing", webhook_inbox.c.locked_until < now),
+    )
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back-off between attempts: 5 s, 10 s, 20 s, … capped at one hour."""
+    return timedelta(seconds=min(3600, 5 * 2 ** max(0, attempts - 1)))
 
 
 def record(db: Engine, event: dict[str, Any], organization_id: str | None, now: datetime) -> bool:
@@ -67,13 +83,7 @@ def claim(db: Engine, event_id: str, now: datetime) -> dict[str, Any] | None:
             update(webhook_inbox)
             .where(
                 webhook_inbox.c.event_id == event_id,
-                or_(
-                    webhook_inbox.c.state == "received",
-                    and_(
-                        webhook_inbox.c.state == "processing",
-                        webhook_inbox.c.locked_until < now,
-                    ),
-                ),
+                _due(now),
             )
             .values(
                 state="processing",
@@ -91,15 +101,7 @@ def pending(db: Engine, now: datetime, limit: int = 100) -> list[str]:
     with store_db.transaction(db, read_only=True) as conn:
         rows = conn.execute(
             select(webhook_inbox.c.event_id)
-            .where(
-                or_(
-                    webhook_inbox.c.state == "received",
-                    and_(
-                        webhook_inbox.c.state == "processing",
-                        webhook_inbox.c.locked_until < now,
-                    ),
-                )
-            )
+            .where(_due(now))
             .order_by(webhook_inbox.c.received_at)
             .limit(limit)
         ).fetchall()
@@ -109,8 +111,10 @@ def pending(db: Engine, now: datetime, limit: int = 100) -> list[str]:
 def finish(
     db: Engine, event_id: str, state: str, result: str, now: datetime, attempts: int = 1
 ) -> None:
+    retry_at = None
     if state == "retry":
         state = "failed" if attempts >= MAX_ATTEMPTS else "received"
+        retry_at = now + retry_delay(attempts) if state == "received" else None
     with db.begin() as conn:
         conn.execute(
             update(webhook_inbox)
@@ -118,7 +122,7 @@ def finish(
             .values(
                 state=state,
                 result=result[:2000],
-                locked_until=None,
+                locked_until=retry_at,
                 processed_at=now if state in ("done", "ignored", "failed") else None,
             )
         )
