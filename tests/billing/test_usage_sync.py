@@ -244,3 +244,20 @@ def test_usage_is_flushed_before_the_period_closes(ctx: Any, emu: Emulator) -> N
         conn.execute(update(billing_subscriptions).values(current_period_end=now_ms // 1000 + 90))
     result = usage.run_once()
     assert result.planned == 1 and result.value_pushed == 5 and not result.errors
+
+
+def test_two_workers_planning_the_same_window_never_double_bill(ctx: Any, emu: Emulator) -> None:
+    from tollway.workers.usage_sync import UsageSync
+
+    w, sub = _active_sub(ctx, emu)
+    now_ms = int(time.time() * 1000)
+    stamps = [now_ms - 240_000 + i * 1000 for i in range(120)]
+    insert_usage(ctx.engine, w, sub, stamps)
+    rt = runtime_of(ctx)
+    first = UsageSync(ctx.engine, rt.engines)
+    second = UsageSync(ctx.engine, rt.engines)
+    second._planned = lambda *a, **k: {}  # type: ignore[method-assign]  # a stale read
+    assert first.run_once().planned > 0
+    result = second.flush()  # plans the same windows again: refused by the unique key
+    assert result.planned == 0 and not result.errors
+    assert _stripe_total(ctx, sub, stamps[0] // 1000, stamps[-1] // 1000) == 120

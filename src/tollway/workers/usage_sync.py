@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tollway.billing import records
 from tollway.billing.credentials import EngineProvider
@@ -211,9 +212,8 @@ class UsageSync:
                 continue
             rows.append(self._row(b, win.start_ms, win.end_ms, seq + 1, value - already, created))
         if rows:
-            with self._write() as conn:
-                conn.execute(usage_push_windows.insert(), rows)
-        return len(rows)
+            return self._insert_planned(rows)
+        return 0
 
     def _plan_period_to_date(self, b: Billed, meter: MeterDefinition, now_ms: int) -> int:
         if b.period_start_ms is None:
@@ -243,9 +243,19 @@ class UsageSync:
         floor_s = int(last.timestamp_s) + 1 if last is not None else b.period_start_ms // 1000
         ts_s = max(floor_s, min(now_ms // 1000, end // 1000 - 1))  # strictly later: "last"
         row["timestamp_s"] = ts_s
-        with self._write() as conn:
-            conn.execute(usage_push_windows.insert(), [row])
-        return 1
+        return self._insert_planned([row])
+
+    def _insert_planned(self, rows: list[dict[str, Any]]) -> int:
+        """Insert planned pushes. Another worker planning the same window at the same time
+        collides on the (subscription, meter, window, seq) key: this run then plans
+        nothing for it, and the next run sees what the other one planned."""
+        try:
+            with self._write() as conn, conn.begin_nested():
+                conn.execute(usage_push_windows.insert(), rows)
+        except IntegrityError:
+            log.info("usage windows planned concurrently by another worker; skipped")
+            return 0
+        return len(rows)
 
     def _row(
         self, b: Billed, start: int, end: int, seq: int, value: int, now: datetime
