@@ -261,3 +261,33 @@ def test_two_workers_planning_the_same_window_never_double_bill(ctx: Any, emu: E
     result = second.flush()  # plans the same windows again: refused by the unique key
     assert result.planned == 0 and not result.errors
     assert _stripe_total(ctx, sub, stamps[0] // 1000, stamps[-1] // 1000) == 120
+
+
+def test_late_event_after_a_renewal_keeps_the_old_period_cut(ctx: Any, emu: Emulator) -> None:
+    from sqlalchemy import update
+
+    w, sub = _active_sub(ctx, emu)
+    now_s = int(time.time())
+    p = now_s - 600 - (now_s % 60) + 17  # a period boundary 17 s into a minute
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            update(billing_subscriptions).values(
+                current_period_start=p, current_period_end=now_s + 3600
+            )
+        )
+    insert_usage(ctx.engine, w, sub, [p * 1000 + d for d in range(-5000, 5000, 1000)])
+    usage = runtime_of(ctx).usage
+    assert usage.run_once().value_pushed == 10
+    with ctx.engine.connect() as conn:
+        starts = sorted(conn.execute(select(usage_push_windows.c.window_start_ms)).scalars())
+    assert p * 1000 in starts  # the window was cut at the period boundary
+    with ctx.engine.begin() as conn:  # renewal: p is no longer the current period's start
+        conn.execute(
+            update(billing_subscriptions).values(
+                current_period_start=now_s - 120, current_period_end=now_s + 3600
+            )
+        )
+    insert_usage(ctx.engine, w, sub, [p * 1000 + 2500])  # late, in the old cut window
+    result = usage.run_once()
+    assert result.value_pushed == 1 and not result.errors
+    assert _stripe_total(ctx, sub, p - 60, p + 60) == 11

@@ -197,13 +197,16 @@ class UsageSync:
         hi = window_of(touched[1], self.window_ms, b.boundaries).end_ms
         if lo >= hi:
             return 0
-        events = self._events(b.subscription_id, lo, hi)
-        table = by_window(meter, events, self.window_ms, b.boundaries)
         planned = self._planned(b.subscription_id, b.meter_key, lo, hi)
+        # Past period boundaries (no longer the current period's) survive as the starts
+        # of windows planned earlier that are not on the window grid: keep cutting there.
+        cuts = tuple(sorted({*b.boundaries, *(s for s in planned if s % self.window_ms)}))
+        events = self._events(b.subscription_id, lo, hi)
+        table = by_window(meter, events, self.window_ms, cuts)
         rows: list[dict[str, Any]] = []
         created = self.now()
         for start, measured in sorted(table.items()):
-            win = window_of(start, self.window_ms, b.boundaries)
+            win = window_of(start, self.window_ms, cuts)
             if win.end_ms > now_ms and not flush:
                 continue  # still open: pushed once closed (or on flush)
             value = int(measured)

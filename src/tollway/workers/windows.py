@@ -40,7 +40,7 @@ def window_of(ts_ms: int, window_ms: int, boundaries_ms: Iterable[int] = ()) -> 
     """The window containing ``ts_ms``: its epoch-aligned bucket, cut at boundaries."""
     start = ts_ms - ts_ms % window_ms
     end = start + window_ms
-    for b in boundaries_ms:
+    for b in sorted(boundaries_ms):
         if start < b <= ts_ms:
             start = b
         elif ts_ms < b < end:
