@@ -85,6 +85,13 @@ def _inbox(env: Env, type_: str) -> list[Any]:
 
 
 def _settled(env: Env, type_: str, n: int = 1) -> list[Any]:
+    try:
+        return _settled_inner(env, type_, n)
+    except AssertionError:
+        raise AssertionError(f"{type_} not settled; inbox {_all_inbox(env)}") from None
+
+
+def _settled_inner(env: Env, type_: str, n: int = 1) -> list[Any]:
     return wait_until(
         lambda: (
             (rows := _inbox(env, type_))
@@ -348,7 +355,10 @@ def test_price_change_reaches_existing_subscribers_at_their_next_period(env: Env
     env.client.v1.test_helpers.test_clocks.advance(
         clock, params={"frozen_time": row.current_period_end + 60}
     )
-    wait_until(lambda: item_price() == new.usage_price_id, 15, "the move to the new price")
+    try:
+        wait_until(lambda: item_price() == new.usage_price_id, 15, "the move to the new price")
+    except AssertionError:
+        raise AssertionError(f"price not moved; inbox {_all_inbox(env)}") from None
 
 
 def test_cancel_in_the_customer_portal_cancels_in_tollway(env: Env) -> None:
@@ -410,3 +420,19 @@ def test_failed_application_is_retried_after_a_back_off(env: Env, emu: Emulator)
     assert "evt_retry_1" in inbox.pending(env.ctx.engine, clock.now())
     assert proc.run_pending() == 1
     assert sub_state(env.ctx.engine, sub) == "active"
+
+
+def test_subscription_event_activates_when_the_checkout_event_is_lost(env: Env) -> None:
+    sub = new_subscription(env.ctx.engine, env.w)
+    url = env.rt.service.start_checkout(sub)
+    env.client.v1.webhook_endpoints.update(
+        env.client.v1.webhook_endpoints.list().data[0].id, params={"disabled": True}
+    )
+    assert pay_checkout(url).status_code == 303
+    session = env.client.v1.checkout.sessions.retrieve(_billing(env, sub).checkout_session_id)
+    stripe_sub = session.subscription
+    assert isinstance(stripe_sub, str)
+    engine = env.rt.engines.for_org(env.w.org_id)
+    env.rt.webhooks.sync_subscription(engine, stripe_sub, type_="customer.subscription.updated")
+    assert sub_state(env.ctx.engine, sub) == "active"
+    assert audit(env.ctx.engine, sub)[-1] == ("on_hold", "active", "webhook")

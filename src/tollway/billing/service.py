@@ -300,8 +300,23 @@ class BillingService:
         info = engine.get_checkout(session_id)
         if not info.is_paid:
             return False
+        current = engine.get_subscription(info.subscription_id) if info.subscription_id else None
         now = self.now()
         with records.writing(self.db, conn) as cx:
+            if current is not None:  # periods known before the state is visible as active
+                cx.execute(
+                    billing_subscriptions.update()
+                    .where(
+                        billing_subscriptions.c.subscription_id == row.subscription_id,
+                        billing_subscriptions.c.current_period_start.is_(None),
+                    )
+                    .values(
+                        stripe_status=current.status,
+                        current_period_start=current.current_period_start,
+                        current_period_end=current.current_period_end,
+                        latest_invoice_id=current.latest_invoice_id,
+                    )
+                )
             cx.execute(
                 billing_subscriptions.update()
                 .where(
@@ -325,30 +340,7 @@ class BillingService:
                     .where(billing_subscriptions.c.subscription_id == row.subscription_id)
                     .values(activated_at=now)
                 )
-        if info.subscription_id:
-            self.refresh_periods(engine, row.subscription_id, info.subscription_id, conn)
         return moved
-
-    def refresh_periods(
-        self,
-        engine: BillingEngine,
-        subscription_id: str,
-        provider_subscription_id: str,
-        conn: Connection | None = None,
-    ) -> None:
-        sub = engine.get_subscription(provider_subscription_id)
-        with records.writing(self.db, conn) as cx:
-            cx.execute(
-                billing_subscriptions.update()
-                .where(billing_subscriptions.c.subscription_id == subscription_id)
-                .values(
-                    stripe_status=sub.status,
-                    current_period_start=sub.current_period_start,
-                    current_period_end=sub.current_period_end,
-                    latest_invoice_id=sub.latest_invoice_id,
-                    updated_at=self.now(),
-                )
-            )
 
     # -- portal and cancellation ----------------------------------------------------
 

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 HANDLED = frozenset(
     {
         "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
         "checkout.session.expired",
         "invoice.payment_succeeded",
         "invoice.paid",
@@ -112,7 +113,7 @@ class WebhookProcessor:
             return f"ignored: {type_} is not used"
         obj = (event.get("data") or {}).get("object") or {}
         object_id = str(obj.get("id") or "")
-        if type_ == "checkout.session.completed":
+        if type_ in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
             return self._checkout_completed(object_id)
         if type_ == "checkout.session.expired":
             return self._checkout_expired(object_id)
@@ -177,6 +178,14 @@ class WebhookProcessor:
         if row is None:
             return "ignored: subscription not managed by Tollway"
         moved_prices = self._renewal_prices(engine, row, info)
+        if (
+            info.status in ("active", "trialing")
+            and row.checkout_session_id
+            and self._state(row.subscription_id) is SubState.ON_HOLD
+        ):
+            # Stripe says it is paid: activate a subscription still waiting for its
+            # Checkout event (exactly once, shared with the event and the redirect).
+            self.service.activate_from_checkout(row.checkout_session_id, cause=Cause.WEBHOOK)
         now = self.now()
         if type_ == "invoice.payment_action_required" and access.action_required_blocks(
             event_invoice_id=invoice_id,
@@ -248,6 +257,10 @@ class WebhookProcessor:
         if set(info.price_ids) <= wanted:
             return False
         return engine.move_to_prices(info.id, current.flat_price_id, current.usage_price_id)
+
+    def _state(self, subscription_id: str) -> SubState:
+        with records.reading(self.db) as conn:
+            return records.load_sub(conn, subscription_id).state
 
     def sweep_grace(self) -> int:
         """Block ``past_due`` subscriptions whose grace period has run out (no event
