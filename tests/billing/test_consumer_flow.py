@@ -48,6 +48,8 @@ def test_paid_subscription_through_the_api(
         json={"application_id": apps[1], "api_id": w.api_id, "plan_id": w.plan_id},
     )
     assert r2.status_code == 409, r2.text
+    cancelled = http.get(f"/billing/checkout/cancelled?subscription_id={sub['id']}")
+    assert cancelled.status_code == 200 and "Nothing was charged" in cancelled.text
     paid = pay_checkout(sub["checkout_url"])
     assert paid.status_code == 303
     success = urlparse(paid.headers["location"])

@@ -288,6 +288,16 @@ def checkout_success(ctx: Ctx, session_id: str = Query(max_length=255)) -> HTMLR
     )
 
 
+@router.get("/billing/checkout/cancelled", response_class=HTMLResponse, include_in_schema=False)
+def checkout_cancelled(subscription_id: str = Query(max_length=64)) -> HTMLResponse:
+    """Stripe Checkout's cancel link: nothing was paid; the subscription stays on hold
+    (subscribing again returns the same open Checkout page until it expires)."""
+    return HTMLResponse(
+        "<h1>Checkout cancelled</h1><p>Nothing was charged. Your subscription waits for "
+        'payment; <a href="/portal/billing">back to billing</a>.</p>'
+    )
+
+
 # -- webhooks -------------------------------------------------------------------------
 
 

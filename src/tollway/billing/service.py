@@ -44,7 +44,7 @@ class BillingUrls:
         return f"{self.public_url}/billing/checkout/success?session_id={{CHECKOUT_SESSION_ID}}"
 
     def cancel(self, subscription_id: str) -> str:
-        return f"{self.public_url}/portal/subscriptions/{subscription_id}?checkout=cancelled"
+        return f"{self.public_url}/billing/checkout/cancelled?subscription_id={subscription_id}"
 
     def portal_return(self) -> str:
         return f"{self.public_url}/portal/billing"
