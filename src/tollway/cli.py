@@ -100,7 +100,7 @@ def create_token(
     data_dir: DataDirOpt = None,
     email: Annotated[
         str, typer.Option(help="Admin user to create or reuse")
-    ] = "admin@tollway.local",
+    ] = "admin@example.com",
     name: Annotated[str, typer.Option(help="A name for the token")] = "cli",
 ) -> None:
     """Create an admin API token; the token is the last line printed."""
@@ -167,6 +167,67 @@ def create_user(
     except TollwayError as exc:
         raise _fail(exc.detail) from None
     typer.echo(f"created {role} {user['email']} ({user['id']})")
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Demo data directory")] = Path(
+        ".tollway-demo"
+    ),
+    port: Annotated[int, typer.Option(help="Control plane port")] = 8000,
+    gateway_port: Annotated[int, typer.Option(help="Gateway port")] = 8080,
+    emulator_port: Annotated[int, typer.Option(help="Stripe emulator port")] = 12111,
+    upstream_port: Annotated[int, typer.Option(help="Sample upstream API port")] = 8091,
+) -> None:
+    """Everything on this machine: Tollway, the Stripe emulator, a sample API, seeded data."""
+    from tollway.demo.seed import seed, summary
+    from tollway.demo.upstream import create_upstream
+    from tollway.runtime import build_context
+    from tollway.server import run_all
+    from tollway.stripe_emulator.app import create_app as create_emulator
+    from tollway.stripe_emulator.app import runtime_of
+    from tollway.stripe_emulator.settings import EmulatorSettings
+
+    emulator_url = f"http://127.0.0.1:{emulator_port}"
+    upstream_url = f"http://127.0.0.1:{upstream_port}"
+    settings = _settings(
+        None,
+        data_dir,
+        port=port,
+        gateway_port=gateway_port,
+        stripe_api_base=emulator_url,
+        ssrf_allow=["127.0.0.1/32"],
+        usage_sync_interval_s=15.0,
+    )
+    _logging(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    emulator = create_emulator(
+        settings=EmulatorSettings(state_file=settings.data_dir / "stripe-emulator.json")
+    )
+    state = runtime_of(emulator).state
+
+    def after_start() -> None:
+        ctx = build_context(settings, migrate=False)
+        info = seed(
+            ctx,
+            emulator_url=emulator_url,
+            emulator_secret=state.key_of_type("secret"),
+            emulator_publishable=state.key_of_type("publishable"),
+            upstream_url=upstream_url,
+        )
+        typer.echo(summary(info))
+
+    try:
+        run_all(
+            settings,
+            extra_apps=(
+                (emulator, "127.0.0.1", emulator_port),
+                (create_upstream(), "127.0.0.1", upstream_port),
+            ),
+            after_start=after_start,
+        )
+    except TollwayError as exc:
+        raise _fail(exc.detail) from None
 
 
 @app.command("stripe-emulator")

@@ -14,6 +14,7 @@ import uvicorn
 
 from tollway.api.app import create_app
 from tollway.api.context import AppContext
+from tollway.domain.errors import ConfigurationError
 from tollway.runtime import build_context
 from tollway.settings import Settings
 
@@ -46,6 +47,16 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+async def _guarded(server: uvicorn.Server, host: str, port: int) -> None:
+    """uvicorn exits the process when it cannot bind; turn that into a readable error."""
+    try:
+        await server.serve()
+    except SystemExit:
+        raise ConfigurationError(
+            f"could not listen on {host}:{port} (is the port already in use?)"
+        ) from None
+
+
 def _optional(module: str, attr: str) -> Any:
     try:
         mod = importlib.import_module(module)
@@ -56,7 +67,18 @@ def _optional(module: str, attr: str) -> Any:
     return getattr(mod, attr, None)
 
 
-async def _serve_all(ctx: AppContext, *, gateway: bool, workers: bool) -> None:
+ExtraApp = tuple[Any, str, int]  # (ASGI app, host, port) served next to the control plane
+AfterStart = Callable[[], None]
+
+
+async def _serve_all(
+    ctx: AppContext,
+    *,
+    gateway: bool,
+    workers: bool,
+    extra_apps: tuple[ExtraApp, ...] = (),
+    after_start: AfterStart | None = None,
+) -> None:
     settings = ctx.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -66,7 +88,16 @@ async def _serve_all(ctx: AppContext, *, gateway: bool, workers: bool) -> None:
         create_app(ctx), host=settings.host, port=settings.port, log_level="warning", lifespan="off"
     )
     server = _QuietServer(config)
-    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(server.serve(), name="control-plane")]
+    servers = [server]
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(_guarded(server, settings.host, settings.port), name="control plane")
+    ]
+    for extra, host, port in extra_apps:
+        side = _QuietServer(
+            uvicorn.Config(extra, host=host, port=port, log_level="warning", lifespan="off")
+        )
+        servers.append(side)
+        tasks.append(asyncio.create_task(_guarded(side, host, port), name=f"server on {port}"))
     if gateway:
         run_gateway: Callable[..., Coroutine[Any, Any, None]] | None = _optional(
             "tollway.gateway.server", "run_gateway"
@@ -84,15 +115,43 @@ async def _serve_all(ctx: AppContext, *, gateway: bool, workers: bool) -> None:
         if run_workers is not None:
             tasks.append(asyncio.create_task(run_workers(ctx, stop=stop), name="workers"))
     log.info("control plane on http://%s:%s", settings.host, settings.port)
-    await stop.wait()
-    server.should_exit = True
-    await asyncio.gather(*tasks, return_exceptions=True)
+    if after_start is not None:
+        while not all(s.started for s in servers) and not any(t.done() for t in tasks):
+            await asyncio.sleep(0.05)
+        if not any(t.done() for t in tasks):
+            try:
+                await asyncio.to_thread(after_start)
+            except Exception:
+                stop.set()
+                for s in servers:
+                    s.should_exit = True
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    for s in servers:
+        s.should_exit = True
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    if stopper not in done:
+        failed = next(t for t in tasks if t in done)
+        result = results[tasks.index(failed)]
+        if isinstance(result, ConfigurationError):
+            raise result
+        raise ConfigurationError(f"the {failed.get_name()} stopped unexpectedly: {result!r}")
 
 
 def run_all(
-    settings: Settings, *, gateway: bool = True, workers: bool = True, migrate: bool = True
+    settings: Settings,
+    *,
+    gateway: bool = True,
+    workers: bool = True,
+    migrate: bool = True,
+    extra_apps: tuple[ExtraApp, ...] = (),
+    after_start: AfterStart | None = None,
 ) -> None:
     ctx = build_context(settings, migrate=migrate)
+    ensure_signing_key(ctx)
     print(
         f"Tollway control plane: {settings.resolved_public_url}  "
         f"(API docs: {settings.resolved_public_url}/api/v1/docs)",
@@ -100,7 +159,19 @@ def run_all(
     )
     if gateway:
         print(f"Tollway gateway:       {settings.resolved_gateway_url}", flush=True)
-    asyncio.run(_serve_all(ctx, gateway=gateway, workers=workers))
+    asyncio.run(
+        _serve_all(
+            ctx, gateway=gateway, workers=workers, extra_apps=extra_apps, after_start=after_start
+        )
+    )
+
+
+def ensure_signing_key(ctx: AppContext) -> None:
+    """Create the token-signing key at start, so gateways know it before the first token."""
+    from tollway.store.keys_repo import current_signing_key
+
+    with ctx.tx() as conn:
+        current_signing_key(conn, ctx.secrets, ctx.clock.now())
 
 
 def run_gateway_only(settings: Settings) -> None:
