@@ -98,9 +98,7 @@ def migrate(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
 def create_token(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
-    email: Annotated[
-        str, typer.Option(help="Admin user to create or reuse")
-    ] = "admin@example.com",
+    email: Annotated[str, typer.Option(help="Admin user to create or reuse")] = "admin@example.com",
     name: Annotated[str, typer.Option(help="A name for the token")] = "cli",
 ) -> None:
     """Create an admin API token; the token is the last line printed."""
@@ -243,6 +241,32 @@ def stripe_emulator(
     from tollway.stripe_emulator.server import serve as serve_emulator
 
     serve_emulator(host, port, state_file=state_file, allow_remote=allow_remote)
+
+
+@app.command()
+def reconcile(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Compare ledger totals with Stripe's meter summaries; exit 1 if any differ."""
+    from tollway.billing.cli import reconcile_main
+
+    settings = _settings(config, data_dir)
+    try:
+        code = reconcile_main(settings)
+    except TollwayError as exc:
+        raise _fail(exc.detail) from None
+    raise typer.Exit(code=code)
+
+
+@app.command("publish-usage")
+def publish_usage(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Push all metered usage to Stripe now (what the usage worker does on its interval)."""
+    from tollway.billing.cli import publish_usage_main
+
+    settings = _settings(config, data_dir)
+    try:
+        code = publish_usage_main(settings)
+    except TollwayError as exc:
+        raise _fail(exc.detail) from None
+    raise typer.Exit(code=code)
 
 
 @app.command()
