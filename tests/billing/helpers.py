@@ -276,9 +276,13 @@ def customer_with_clock(client: Any, engine: Engine, w: World, frozen_time: int)
         params={"email": "buyer@example.com", "test_clock": clock.id}
     )
     with engine.begin() as conn:
+        org = conn.execute(select(plans.c.organization_id).where(plans.c.id == w.plan_id)).scalar()
         conn.execute(
             billing_customers.insert().values(
-                consumer_id=w.consumer_id, customer_id=customer.id, created_at=datetime.now(UTC)
+                consumer_id=w.consumer_id,
+                organization_id=org,
+                customer_id=customer.id,
+                created_at=datetime.now(UTC),
             )
         )
     return clock.id, customer.id

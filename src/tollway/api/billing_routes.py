@@ -244,12 +244,14 @@ class PortalOut(BaseModel):
 @router.get("/api/v1/billing/invoices", response_model=InvoiceListOut)
 def list_invoices(ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, Any]:
     """The caller's Stripe invoices: number, period, amount, status, hosted link/PDF."""
-    customer = billing_invoices.customer_of(conn, caller.user_id)
-    if customer is None:
-        return {"data": []}
-    org = billing_invoices.billing_org_of(conn, caller.user_id) or caller.organization_id
-    engine = runtime_of(ctx).engines.for_org(org)
-    return {"data": [billing_invoices.invoice_dict(i) for i in engine.list_invoices(customer)]}
+    engines = runtime_of(ctx).engines
+    found = [
+        invoice
+        for org, customer in billing_invoices.customers_of(conn, caller.user_id)
+        for invoice in engines.for_org(org).list_invoices(customer)
+    ]
+    found.sort(key=lambda i: i.created, reverse=True)
+    return {"data": [billing_invoices.invoice_dict(i) for i in found]}
 
 
 @router.get("/api/v1/billing/upcoming", response_model=UpcomingOut)

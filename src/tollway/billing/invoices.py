@@ -30,25 +30,14 @@ def invoice_dict(inv: InvoiceInfo) -> dict[str, Any]:
     return out
 
 
-def customer_of(conn: Connection, consumer_id: str) -> str | None:
-    return conn.execute(
-        select(billing_customers.c.customer_id).where(
+def customers_of(conn: Connection, consumer_id: str) -> list[tuple[str, str]]:
+    """(organization id, Stripe customer id) of every Stripe account billing the consumer."""
+    rows = conn.execute(
+        select(billing_customers.c.organization_id, billing_customers.c.customer_id).where(
             billing_customers.c.consumer_id == consumer_id
         )
-    ).scalar()
-
-
-def billing_org_of(conn: Connection, consumer_id: str) -> str | None:
-    """The organization whose Stripe account bills this consumer (via their subscriptions)."""
-    from tollway.store.tables import subscriptions
-
-    return conn.execute(
-        select(plans.c.organization_id)
-        .join(subscriptions, subscriptions.c.plan_id == plans.c.id)
-        .join(billing_subscriptions, billing_subscriptions.c.subscription_id == subscriptions.c.id)
-        .where(billing_subscriptions.c.consumer_id == consumer_id)
-        .limit(1)
-    ).scalar()
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
 
 
 def ledger_usage(conn: Connection, sub: records.SubRow, start_s: int, end_s: int) -> int:

@@ -176,15 +176,20 @@ class BillingService:
     # -- customers and checkout -----------------------------------------------------
 
     def ensure_customer(
-        self, engine: BillingEngine, consumer_id: str, conn: Connection | None = None
+        self,
+        engine: BillingEngine,
+        consumer_id: str,
+        organization_id: str,
+        conn: Connection | None = None,
     ) -> str:
-        """One Stripe customer per consumer account, created once and reused."""
+        """One Stripe customer per consumer account (in each organization's Stripe
+        account), created once and reused."""
+        key = (
+            billing_customers.c.consumer_id == consumer_id,
+            billing_customers.c.organization_id == organization_id,
+        )
         with records.reading(self.db, conn) as cx:
-            known = cx.execute(
-                select(billing_customers.c.customer_id).where(
-                    billing_customers.c.consumer_id == consumer_id
-                )
-            ).scalar()
+            known = cx.execute(select(billing_customers.c.customer_id).where(*key)).scalar()
             user = cx.execute(select(users).where(users.c.id == consumer_id)).first()
         if known:
             return str(known)
@@ -192,16 +197,15 @@ class BillingService:
         name = user.name if user is not None else None
         customer_id = engine.ensure_customer(consumer_id, email, name, None)
         with records.writing(self.db, conn) as cx:
-            existing = cx.execute(
-                select(billing_customers.c.customer_id).where(
-                    billing_customers.c.consumer_id == consumer_id
-                )
-            ).scalar()
+            existing = cx.execute(select(billing_customers.c.customer_id).where(*key)).scalar()
             if existing:
                 return str(existing)
             cx.execute(
                 billing_customers.insert().values(
-                    consumer_id=consumer_id, customer_id=customer_id, created_at=self.now()
+                    consumer_id=consumer_id,
+                    organization_id=organization_id,
+                    customer_id=customer_id,
+                    created_at=self.now(),
                 )
             )
         return customer_id
@@ -232,7 +236,7 @@ class BillingService:
         if plan is None:
             raise Conflict("the plan is free: no checkout needed")
         self._refuse_second_billed(sub, conn)
-        customer_id = self.ensure_customer(engine, sub.consumer_id, conn)
+        customer_id = self.ensure_customer(engine, sub.consumer_id, sub.organization_id, conn)
         attempt = (existing.checkout_attempt + 1) if existing is not None else 0
         session = engine.start_checkout(
             subscription_id=subscription_id,

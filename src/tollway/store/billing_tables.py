@@ -46,12 +46,19 @@ stripe_accounts = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
-#: One Stripe customer per consumer account, created once and reused.
+#: One Stripe customer per consumer account (per organization's Stripe account),
+#: created once and reused.
 billing_customers = Table(
     "billing_customers",
     metadata,
     Column("consumer_id", String(ID), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("customer_id", String(SID), nullable=False, unique=True),
+    Column(
+        "organization_id",
+        String(ID),
+        ForeignKey("organizations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("customer_id", String(SID), nullable=False, index=True),
     Column("created_at", UTCDateTime(), nullable=False),
 )
 

@@ -128,6 +128,7 @@ def upgrade() -> None:
     op.create_table(
         "billing_customers",
         sa.Column("consumer_id", sa.String(length=40), nullable=False),
+        sa.Column("organization_id", sa.String(length=40), nullable=False),
         sa.Column("customer_id", sa.String(length=255), nullable=False),
         sa.Column("created_at", tollway.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -136,9 +137,20 @@ def upgrade() -> None:
             name=op.f("fk_billing_customers_consumer_id_users"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("consumer_id", name=op.f("pk_billing_customers")),
-        sa.UniqueConstraint("customer_id", name=op.f("uq_billing_customers_customer_id")),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_billing_customers_organization_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "consumer_id", "organization_id", name=op.f("pk_billing_customers")
+        ),
     )
+    with op.batch_alter_table("billing_customers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_billing_customers_customer_id"), ["customer_id"], unique=False
+        )
     op.create_table(
         "billing_plans",
         sa.Column("api_id", sa.String(length=40), nullable=False),
@@ -215,6 +227,9 @@ def downgrade() -> None:
 
     op.drop_table("billing_subscriptions")
     op.drop_table("billing_plans")
+    with op.batch_alter_table("billing_customers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_billing_customers_customer_id"))
+
     op.drop_table("billing_customers")
     op.drop_table("stripe_accounts")
     with op.batch_alter_table("webhook_inbox", schema=None) as batch_op:
