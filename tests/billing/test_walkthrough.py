@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlparse
@@ -269,7 +270,7 @@ def test_walkthrough(
         "publish usage",
     )
     up = http.get(f"/api/v1/billing/upcoming?subscription_id={sub['id']}", headers=auth).json()
-    expected = f"{calls * 0.02:.2f}"
+    expected = str((Decimal("0.02") * calls).quantize(Decimal("0.01")))
     assert up["tollway_estimate"]["usage_quantity"] == calls
     assert up["tollway_estimate"]["total"] == expected
     assert up["stripe"]["total"] == expected and up["agrees"] is True

@@ -99,6 +99,10 @@ def update_plan(
     values.update(_limits(body, fields))
     if values:
         plans_repo.update_fields(conn, plan_id, values, ctx.clock.now())
+    if "pricing" in values and ctx.billing is not None and ctx.billing.is_configured():
+        # A new price at the provider for new subscriptions; existing ones move at renewal.
+        for api_id in plans_repo.enabled_api_ids(conn, plan_id):
+            ctx.billing.plan_enabled(conn, api_id, plan_id)
     return plan_out(plans_repo.get(conn, plan_id, caller, manage=True))
 
 

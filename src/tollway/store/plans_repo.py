@@ -156,3 +156,10 @@ def create_meter(
 def list_meters(conn: Connection, organization_id: str) -> list[dict[str, Any]]:
     q = select(meters).where(meters.c.organization_id == organization_id).order_by(meters.c.key)
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def enabled_api_ids(conn: Connection, plan_id: str) -> list[str]:
+    q = select(api_plans.c.api_id).where(
+        api_plans.c.plan_id == plan_id, api_plans.c.enabled.is_(True)
+    )
+    return [str(r[0]) for r in conn.execute(q.order_by(api_plans.c.api_id))]
