@@ -198,7 +198,12 @@ def make_actor(admin: Actor, http: Any) -> Any:
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """Every test that uses the database fixture is a ``db`` test (run again on PostgreSQL)."""
+    """Every test that touches the database is a ``db`` test (run again on PostgreSQL);
+    PostgreSQL-only tests are also ``pg`` tests (left out of the SQLite run)."""
     for item in items:
-        if "database_url" in getattr(item, "fixturenames", ()):
+        names = set(getattr(item, "fixturenames", ()))
+        module = getattr(getattr(item, "module", None), "__dict__", {})
+        if "pg_engine" in names:  # PostgreSQL-only: not part of the SQLite run
+            item.add_marker(pytest.mark.pg)
+        if names & {"database_url", "pg_engine", "sql_engine"} or "private_engine" in module:
             item.add_marker(pytest.mark.db)
