@@ -143,3 +143,14 @@ def test_admin_block_is_admin_cause(admin: Any, cat: Any, make_actor: Any) -> No
         ("blocked", "admin", admin.id),
         ("cancelled", "admin", admin.id),
     ]
+
+
+def test_unblock_does_not_activate_an_unpaid_subscription(cat: Any, make_actor: Any) -> None:
+    pub, con = make_actor("publisher"), make_actor("consumer")
+    api = cat.api(pub, "paid-only")
+    paid = cat.plan(pub, "Pro", PAID, api_id=api["id"])
+    sub = cat.subscribe(con, cat.app(con)["id"], api["id"], paid["id"]).json()
+    assert sub["state"] == "on_hold"
+    r = pub.post(f"/api/v1/subscriptions/{sub['id']}/unblock", json={})
+    assert r.status_code == 409, r.text
+    assert con.get(f"/api/v1/subscriptions/{sub['id']}").json()["state"] == "on_hold"

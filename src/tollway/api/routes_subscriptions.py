@@ -13,7 +13,7 @@ from tollway.api.schemas import (
     SubscriptionIn,
     SubscriptionOut,
 )
-from tollway.domain.errors import Conflict, NotFound
+from tollway.domain.errors import Conflict, IllegalTransition, NotFound
 from tollway.domain.lifecycle import SUBSCRIBABLE, Lifecycle
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
@@ -103,7 +103,10 @@ def cancel(sub_id: str, body: ReasonIn, ctx: Ctx, conn: Conn, caller: Caller) ->
 def _manage(
     conn: Conn, sub_id: str, caller: Principal, target: SubState, ctx: Ctx, reason: str | None
 ) -> SubscriptionOut:
-    subscriptions_repo.get(conn, sub_id, caller)  # publisher: only their APIs' subscriptions
+    sub = subscriptions_repo.get(conn, sub_id, caller)  # publisher: only their APIs'
+    if target is SubState.ACTIVE and sub["state"] != SubState.BLOCKED.value:
+        # Unblocking is not a way around payment: an on-hold subscription waits for Checkout.
+        raise IllegalTransition("unblock", sub["state"], target.value, [])
     subscriptions_repo.transition(
         conn,
         sub_id,
