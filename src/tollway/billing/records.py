@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, select, update
 from tollway.domain.errors import IllegalTransition, NotFound
 from tollway.domain.ids import new_id
 from tollway.domain.subscriptions import Cause, SubState, transition
+from tollway.store import changes
 from tollway.store import db as store_db
 from tollway.store.billing_tables import billing_subscriptions
 from tollway.store.tables import plans, subscription_events, subscriptions
@@ -137,6 +138,7 @@ def move_state(
             created_at=now,
         )
     )
+    changes.bump(conn)  # the gateways must see the new state (block, unblock, activate)
     log.info(
         "subscription %s: %s -> %s (%s%s)",
         subscription_id,
