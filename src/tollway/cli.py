@@ -129,6 +129,28 @@ def create_token(
     typer.echo(tok.raw)
 
 
+@admin_app.command("rotate-signing-key")
+def rotate_signing_key(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    grace_s: Annotated[
+        int, typer.Option(help="Seconds tokens of the old key stay valid (0: revoke them now)")
+    ] = 3600,
+) -> None:
+    """Start signing access tokens with a new key; gateways pick it up within a second."""
+    from datetime import timedelta
+
+    from tollway.runtime import build_context
+    from tollway.store.keys_repo import rotate_signing_key as rotate
+
+    if grace_s < 0:
+        raise _fail("--grace-s must be 0 or more")
+    ctx = build_context(_settings(config, data_dir))
+    with ctx.tx() as conn:
+        pair = rotate(conn, ctx.secrets, ctx.clock.now(), timedelta(seconds=grace_s))
+    typer.echo(f"new signing key {pair.kid}; old keys accepted for {grace_s} s more")
+
+
 @admin_app.command("create-user")
 def create_user(
     email: Annotated[str, typer.Argument(help="Email address")],

@@ -124,7 +124,7 @@ def revoke(
             or not verify_client_secret(str(client["secret_hash"]), secret)
         ):
             return _error(401, "invalid_client", "client authentication failed", basic=True)
-        claims = TokenVerifier(keys_repo.public_keys(conn)).verify(token, int(now.timestamp()))
+        claims = TokenVerifier(keys_repo.public_keys(conn, now)).verify(token, int(now.timestamp()))
         if claims is not None and claims.client_id == cid:
             expires = datetime.fromtimestamp(claims.expires_at_s, UTC)
             keys_repo.revoke_token(conn, claims.jti, expires, now)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, or_, select, update
 
 from tollway.security.secretbox import SecretBox
 from tollway.security.tokens import SigningKeyPair, generate_signing_key
@@ -43,9 +43,27 @@ def current_signing_key(conn: Connection, box: SecretBox, now: datetime) -> Sign
     return pair
 
 
-def public_keys(conn: Connection) -> dict[str, str]:
-    rows = conn.execute(select(signing_keys.c.kid, signing_keys.c.public_pem))
-    return {str(k): str(p) for k, p in rows}
+def public_keys(conn: Connection, now: datetime | None = None) -> dict[str, str]:
+    """Keys whose tokens are still accepted: not retired, or retired in the future (grace)."""
+    q = select(signing_keys.c.kid, signing_keys.c.public_pem)
+    if now is not None:
+        q = q.where(or_(signing_keys.c.retired_at.is_(None), signing_keys.c.retired_at > now))
+    else:
+        q = q.where(signing_keys.c.retired_at.is_(None))
+    return {str(k): str(p) for k, p in conn.execute(q)}
+
+
+def rotate_signing_key(
+    conn: Connection, box: SecretBox, now: datetime, grace: timedelta
+) -> SigningKeyPair:
+    """Retire the active keys (their tokens stay valid for ``grace``) and make a new one.
+    ``grace`` of zero invalidates every token signed so far (a leaked key)."""
+    conn.execute(
+        update(signing_keys)
+        .where(signing_keys.c.retired_at.is_(None))
+        .values(retired_at=now + grace)
+    )
+    return current_signing_key(conn, box, now)
 
 
 def revoke_token(conn: Connection, jti: str, expires_at: datetime, now: datetime) -> None:
