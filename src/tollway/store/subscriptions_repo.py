@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.ids import new_id
@@ -83,7 +84,11 @@ def create(
         "created_at": now,
         "updated_at": now,
     }
-    conn.execute(subscriptions.insert().values(**row))
+    try:
+        with conn.begin_nested():
+            conn.execute(subscriptions.insert().values(**row))
+    except IntegrityError:  # a concurrent request won the race for the same app and API
+        raise Conflict("this application already has a subscription to this API") from None
     _audit(conn, str(row["id"]), None, state, cause, actor, "created", now)
     changes.bump(conn)
     return row

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from tollway.store.types import UTCDateTime
@@ -229,6 +230,17 @@ subscriptions = Table(
     Column("billing_anchor", UTCDateTime(), nullable=False),
     _created(),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+#: One live subscription per application and API, enforced by the database (a check in
+#: code alone races on PostgreSQL's READ COMMITTED).
+LIVE_STATES_SQL = "state IN ('on_hold', 'active', 'blocked')"
+Index(
+    "uq_subscriptions_live_app_api",
+    subscriptions.c.application_id,
+    subscriptions.c.api_id,
+    unique=True,
+    sqlite_where=text(LIVE_STATES_SQL),
+    postgresql_where=text(LIVE_STATES_SQL),
 )
 
 subscription_events = Table(
