@@ -41,8 +41,15 @@ class GatewayApp:
         self.limiter: RateLimiter = limiter or LocalRateLimiter()
         self.metrics = metrics or GatewayMetrics()
         self.spool = spool or Spool(settings.spool_dir)
+        guard = None
+        if settings.ssrf_allow is not None:
+            from tollway.security.ssrf import UrlGuard
+
+            guard = UrlGuard(tuple(settings.ssrf_allow))
         self.pool = UpstreamPool(
-            connect_timeout_s=settings.connect_timeout_s, max_idle=settings.upstream_pool_size
+            connect_timeout_s=settings.connect_timeout_s,
+            max_idle=settings.upstream_pool_size,
+            guard=guard,
         )
         self.connections: set[ClientProtocol] = set()
         self.inflight = 0

@@ -24,7 +24,7 @@ from tollway.gateway.exchange import (
     rate_limit_headers,
     upstream_request_head,
 )
-from tollway.gateway.upstream import UpstreamConnection
+from tollway.gateway.upstream import UpstreamConnection, UpstreamForbidden
 
 if TYPE_CHECKING:
     from tollway.gateway.app import GatewayApp
@@ -122,6 +122,9 @@ class ResponseSide:
             conn = await self.app.pool.connect(ex.admission.upstream)
         except TimeoutError:
             self._gateway_error(ex, 504, "The upstream did not accept the connection in time.")
+            return
+        except UpstreamForbidden:
+            self._gateway_error(ex, 502, "The upstream's address is not allowed.")
             return
         except OSError:
             self._gateway_error(ex, 502, "The upstream refused the connection.")

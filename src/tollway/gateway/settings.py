@@ -30,3 +30,7 @@ class GatewaySettings:
     upstream_pool_size: int = 256  # idle pooled connections kept per upstream
     workers: int = 1  # processes sharing the port with SO_REUSEPORT (main_gateway only)
     access_log: bool = False  # one JSON line per call (costs throughput)
+    # SSRF check of upstream addresses at connect time (DNS rebinding): None = off (the
+    # control plane vets upstream URLs when they are registered); a list (possibly empty)
+    # = on, with these CIDRs, addresses or host names allowed (Settings.ssrf_allow).
+    ssrf_allow: tuple[str, ...] | None = None

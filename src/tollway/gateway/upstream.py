@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from collections import deque
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import httptools
 
 from tollway.gateway.snapshot import Upstream
+
+if TYPE_CHECKING:
+    from tollway.security.ssrf import UrlGuard
+
+log = logging.getLogger("tollway.gateway.upstream")
+
+
+class UpstreamForbidden(OSError):
+    """The upstream host resolves (now) to an address the SSRF guard refuses."""
 
 
 class ResponseSink(Protocol):
@@ -174,9 +184,16 @@ class UpstreamConnection(asyncio.Protocol):
 
 
 class UpstreamPool:
-    def __init__(self, *, connect_timeout_s: float, max_idle: int = 256) -> None:
+    def __init__(
+        self, *, connect_timeout_s: float, max_idle: int = 256, guard: UrlGuard | None = None
+    ) -> None:
+        """``guard``: when set, every new connection resolves the upstream host, vets
+        every address (SSRF rules and allow-list) and connects to a vetted address, so
+        a host name re-pointed (DNS rebinding) at a private address after the upstream
+        URL was checked is refused. Pooled keep-alive connections are reused as they are."""
         self.connect_timeout_s = connect_timeout_s
         self.max_idle = max_idle
+        self.guard = guard
         self._idle: dict[tuple[str, str, int], deque[UpstreamConnection]] = {}
         self._ssl: ssl.SSLContext | None = None
 
@@ -196,6 +213,10 @@ class UpstreamPool:
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
             context = self._ssl
+        if self.guard is not None:
+            return await asyncio.wait_for(
+                self._connect_vetted(upstream, context), self.connect_timeout_s
+            )
         _, proto = await asyncio.wait_for(
             loop.create_connection(
                 lambda: UpstreamConnection(self, upstream.key),
@@ -207,6 +228,40 @@ class UpstreamPool:
             self.connect_timeout_s,
         )
         return proto
+
+    async def _connect_vetted(
+        self, upstream: Upstream, context: ssl.SSLContext | None
+    ) -> UpstreamConnection:
+        from tollway.domain.errors import UnsafeUrl
+
+        assert self.guard is not None
+        host = f"[{upstream.host}]" if ":" in upstream.host else upstream.host
+        url = f"{upstream.scheme}://{host}:{upstream.port}/"
+        try:
+            # getaddrinfo blocks: in a thread, as create_connection would do it
+            target = await asyncio.to_thread(self.guard.pinned_target, url)
+        except UnsafeUrl as exc:
+            log.warning(
+                "upstream address refused by the SSRF guard",
+                extra={"upstream": upstream.host, "reason": str(exc)},
+            )
+            raise UpstreamForbidden(str(exc)) from None
+        loop = asyncio.get_running_loop()
+        error: OSError | None = None
+        for ip in target.addresses:  # connect to the addresses that were vetted, in order
+            try:
+                _, proto = await loop.create_connection(
+                    lambda: UpstreamConnection(self, upstream.key),
+                    str(ip),
+                    upstream.port,
+                    ssl=context,
+                    server_hostname=upstream.host if context else None,
+                )
+                return proto
+            except OSError as exc:
+                error = exc
+        assert error is not None  # pinned_target never returns an empty address list
+        raise error
 
     def release(self, conn: UpstreamConnection) -> None:
         idle = self._idle.setdefault(conn.key, deque())

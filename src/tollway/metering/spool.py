@@ -265,6 +265,10 @@ class SpoolFlusher:
         ckpt = path.with_suffix(CHECKPOINT_SUFFIX)
         read_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if lock_fd < 0 else lock_fd
         written = 0
+        # Read before the size: the event loop may append (and rotate the segment out)
+        # while this drain runs, so a segment that was still active here may hold lines
+        # past ``size`` by the end. Only one already inactive now is finished once read.
+        finished_when_read = own is not None and not own.active
         try:
             offset = _read_checkpoint(ckpt)
             size = os.fstat(read_fd).st_size
@@ -292,6 +296,8 @@ class SpoolFlusher:
                 _write_checkpoint(ckpt, end)
                 written += len(batch) + len(raw)
                 offset = end
+            if finished_when_read:
+                size = os.fstat(read_fd).st_size  # nothing may have come in since
         finally:
             if read_fd != lock_fd:
                 os.close(read_fd)
@@ -302,8 +308,9 @@ class SpoolFlusher:
             return written
         # An orphan is finished once read (a trailing partial line is a write cut short by
         # the crash, for a response that was never completed); our own segment once rotated
-        # out and read to the end.
-        if own is None or (not own.active and offset >= size):
+        # out before this drain started and read to its current end. One rotated out during
+        # the drain is released by the spool and drained as an orphan on the next pass.
+        if own is None or (finished_when_read and offset >= size):
             if own is not None and self.spool is not None:
                 self.spool.release(path)
             path.unlink(missing_ok=True)
