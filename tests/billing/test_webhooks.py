@@ -312,9 +312,9 @@ def test_cancel_from_tollway_ends_both_sides_and_portal_is_own_only(env: Env) ->
     _state(env, sub, "active")
     url = env.rt.service.portal_url(sub, env.w.consumer_id)
     assert url.startswith(env.rt.api_base or "")
-    from tollway.domain.errors import Forbidden
+    from tollway.domain.errors import NotFound
 
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # someone else's: as if it did not exist
         env.rt.service.portal_url(sub, "usr_someone_else")
     assert env.rt.service.cancel(sub) is True
     stripe_sub = _billing(env, sub).stripe_subscription_id

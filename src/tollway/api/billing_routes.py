@@ -21,8 +21,8 @@ from tollway.billing import records
 from tollway.billing.credentials import StripeCredentials, masked, store_credentials
 from tollway.billing.stripe.keys import validate_keys
 from tollway.billing.wiring import runtime_of
-from tollway.domain.errors import Forbidden, NotFound, TollwayError
-from tollway.domain.subscriptions import Cause
+from tollway.domain.errors import NotFound, TollwayError
+from tollway.domain.subscriptions import Cause, SubState
 from tollway.store.billing_tables import stripe_accounts
 from tollway.store.tables import api_plans, plans
 from tollway.webhooks import inbox
@@ -260,18 +260,19 @@ def upcoming_invoice(
 ) -> dict[str, Any]:
     """Stripe's preview of the next invoice next to Tollway's own estimate."""
     rt = runtime_of(ctx)
-    sub = records.load_sub(conn, subscription_id)
-    engine = rt.engines.for_org(sub.organization_id)
     consumer = None if caller.is_admin else caller.user_id
+    # Ownership first: someone else's subscription is a 404 like a nonexistent one, never
+    # a 409 from its organization's Stripe configuration.
+    sub = records.load_own_sub(conn, subscription_id, consumer)
+    engine = rt.engines.for_org(sub.organization_id)
     return billing_invoices.upcoming(conn, engine, subscription_id, consumer)
 
 
 @router.post("/api/v1/subscriptions/{sub_id}/portal", response_model=PortalOut)
 def portal(sub_id: str, ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, str]:
-    """A Stripe customer-portal URL — for the caller's own subscriptions only."""
-    sub = records.load_sub(conn, sub_id)
-    if sub.consumer_id != caller.user_id:
-        raise Forbidden("you can only manage your own subscriptions")
+    """A Stripe customer-portal URL — for the caller's own subscriptions only (anyone
+    else's is a 404, exactly as for an id that does not exist)."""
+    records.load_own_sub(conn, sub_id, caller.user_id)
     url = runtime_of(ctx).service.portal_url(sub_id, caller.user_id, conn)
     return {"url": url}
 
@@ -280,14 +281,31 @@ def portal(sub_id: str, ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, str]:
 def checkout_success(ctx: Ctx, session_id: str = Query(max_length=255)) -> HTMLResponse:
     """Stripe Checkout's success redirect: activates the subscription if the webhook has
     not yet (exactly once either way)."""
+    service = runtime_of(ctx).service
     try:
-        runtime_of(ctx).service.activate_from_checkout(session_id, cause=Cause.USER)
+        service.activate_from_checkout(session_id, cause=Cause.USER)
+        state = service.checkout_state(session_id)
     except NotFound:
         return HTMLResponse("<h1>Unknown checkout session</h1>", status_code=404)
-    return HTMLResponse(
-        "<h1>Thank you!</h1><p>Your subscription is active. "
-        '<a href="/portal/billing">Back to billing</a></p>'
-    )
+    back = '<a href="/portal/billing">Back to billing</a>'
+    if state in (SubState.CANCELLED, SubState.EXPIRED):
+        # Cancelled while the payment was on its way: the Stripe subscription the
+        # Checkout created has been cancelled as well (activate_from_checkout).
+        return HTMLResponse(
+            "<h1>Subscription cancelled</h1><p>This subscription was cancelled before "
+            "the payment was processed, so it was not activated; its Stripe subscription "
+            f"has been cancelled too and will not renew. {back}</p>"
+        )
+    if state is SubState.ON_HOLD:
+        return HTMLResponse(
+            "<h1>Payment pending</h1><p>Stripe has not confirmed the payment yet; your "
+            f"subscription becomes active as soon as it does. {back}</p>"
+        )
+    if state is SubState.BLOCKED:
+        return HTMLResponse(
+            f"<h1>Thank you!</h1><p>Your subscription is paid but currently blocked. {back}</p>"
+        )
+    return HTMLResponse(f"<h1>Thank you!</h1><p>Your subscription is active. {back}</p>")
 
 
 @router.get("/billing/checkout/cancelled", response_class=HTMLResponse, include_in_schema=False)

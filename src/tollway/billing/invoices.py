@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 from tollway.billing import records
 from tollway.billing.engine import BillingEngine, InvoiceInfo
 from tollway.billing.service import meter_definition
-from tollway.domain.errors import Forbidden, NotFound
+from tollway.domain.errors import NotFound
 from tollway.domain.money import from_minor, to_minor
 from tollway.pricing.rating import rate
 from tollway.pricing.spec import parse_pricing
@@ -76,9 +76,7 @@ def upcoming(
     conn: Connection, engine: BillingEngine, subscription_id: str, consumer_id: str | None
 ) -> dict[str, Any]:
     """Stripe's preview of the next invoice and Tollway's estimate for the same period."""
-    sub = records.load_sub(conn, subscription_id)
-    if consumer_id is not None and sub.consumer_id != consumer_id:
-        raise Forbidden("not your subscription")
+    sub = records.load_own_sub(conn, subscription_id, consumer_id)  # 404 if not theirs
     row = conn.execute(
         select(billing_subscriptions).where(billing_subscriptions.c.subscription_id == sub.id)
     ).first()

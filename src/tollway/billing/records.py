@@ -87,6 +87,17 @@ def load_sub(conn: Connection, subscription_id: str) -> SubRow:
     )
 
 
+def load_own_sub(conn: Connection, subscription_id: str, consumer_id: str | None) -> SubRow:
+    """``load_sub`` for a caller who may only see their own subscriptions
+    (``consumer_id``; None: any). Someone else's subscription is answered exactly like
+    one that does not exist (the same NotFound), so ids cannot be probed; callers check
+    this before anything else (Stripe configuration, billing rows) can answer."""
+    sub = load_sub(conn, subscription_id)
+    if consumer_id is not None and sub.consumer_id != consumer_id:
+        raise NotFound(f"subscription {subscription_id} not found")
+    return sub
+
+
 def move_state(
     conn: Connection,
     subscription_id: str,

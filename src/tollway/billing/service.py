@@ -26,7 +26,7 @@ from tollway.billing.credentials import EngineProvider
 from tollway.billing.engine import BillingEngine, ProvisionedPlan
 from tollway.billing.plans import plan_billing_spec
 from tollway.domain.clock import Clock, SystemClock
-from tollway.domain.errors import Conflict, Forbidden, NotFound
+from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.subscriptions import LIVE, Cause, SubState
 from tollway.metering.meters import DEFAULT_METER, MeterDefinition, parse_meter
 from tollway.pricing.spec import parse_pricing
@@ -34,6 +34,9 @@ from tollway.store.billing_tables import billing_customers, billing_plans, billi
 from tollway.store.tables import apis, meters, plans, users
 
 log = logging.getLogger(__name__)
+
+#: Tollway states a subscription never leaves: a payment arriving then is not claimed.
+ENDED = frozenset({SubState.CANCELLED, SubState.EXPIRED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +347,62 @@ class BillingService:
                     .where(billing_subscriptions.c.subscription_id == row.subscription_id)
                     .values(activated_at=now)
                 )
+            ended = not moved and records.load_sub(cx, row.subscription_id).state in ENDED
+        if ended and info.subscription_id:
+            # Paid, but the Tollway subscription was cancelled (or expired) while the
+            # payment was on its way: nothing will ever activate it, so the Stripe
+            # subscription the Checkout created must not keep billing. Idempotent.
+            self._cancel_unclaimed(engine, row.subscription_id, info.subscription_id, conn)
         return moved
+
+    def _cancel_unclaimed(
+        self,
+        engine: BillingEngine,
+        subscription_id: str,
+        provider_subscription_id: str,
+        conn: Connection | None,
+    ) -> None:
+        """Cancel the provider subscription a completed Checkout created for a Tollway
+        subscription that had already ended (no usage was ever recorded on it)."""
+        log.warning(
+            "subscription %s ended before its Checkout payment was processed: "
+            "cancelling Stripe subscription %s",
+            subscription_id,
+            provider_subscription_id,
+        )
+        engine.cancel_subscription(provider_subscription_id)
+        now = self.now()
+        with records.writing(self.db, conn) as cx:
+            cx.execute(
+                billing_subscriptions.update()
+                .where(
+                    billing_subscriptions.c.subscription_id == subscription_id,
+                    billing_subscriptions.c.stripe_subscription_id.is_(None),
+                )
+                .values(stripe_subscription_id=provider_subscription_id)
+            )
+            cx.execute(
+                billing_subscriptions.update()
+                .where(
+                    billing_subscriptions.c.subscription_id == subscription_id,
+                    billing_subscriptions.c.cancelled_at.is_(None),
+                )
+                .values(cancelled_at=now)
+            )
+            cx.execute(
+                billing_subscriptions.update()
+                .where(billing_subscriptions.c.subscription_id == subscription_id)
+                .values(stripe_status="canceled", updated_at=now)
+            )
+
+    def checkout_state(self, session_id: str, conn: Connection | None = None) -> SubState:
+        """The Tollway state of the subscription this Checkout session pays for (what
+        the success page tells the consumer)."""
+        with records.reading(self.db, conn) as cx:
+            row = records.billing_row(cx, checkout_session_id=session_id)
+            if row is None:
+                raise NotFound("unknown checkout session")
+            return records.load_sub(cx, row.subscription_id).state
 
     # -- portal and cancellation ----------------------------------------------------
 
@@ -352,10 +410,8 @@ class BillingService:
         self, subscription_id: str, consumer_id: str, conn: Connection | None = None
     ) -> str:
         with records.reading(self.db, conn) as cx:
-            sub = records.load_sub(cx, subscription_id)
+            sub = records.load_own_sub(cx, subscription_id, consumer_id)  # 404 if not theirs
             row = records.billing_row(cx, subscription_id=subscription_id)
-        if sub.consumer_id != consumer_id:
-            raise Forbidden("not your subscription")
         if row is None:
             raise NotFound("this subscription is not billed through Stripe")
         return self.engines.for_org(sub.organization_id).portal_url(
@@ -374,6 +430,7 @@ class BillingService:
         with records.reading(self.db, conn) as cx:
             sub = records.load_sub(cx, subscription_id)
             row = records.billing_row(cx, subscription_id=subscription_id)
+        unclaimed: str | None = None  # paid in Checkout, not activated yet
         if row is not None:
             engine = self.engines.for_org(sub.organization_id)
             if row.stripe_subscription_id:
@@ -381,16 +438,31 @@ class BillingService:
                     self.before_cancel(subscription_id, conn)
                 engine.cancel_subscription(row.stripe_subscription_id)
             elif row.checkout_session_id:
+                # Expire first: an expired session can no longer complete, so the read
+                # after it is final. A session the consumer already paid (complete) has
+                # created a Stripe subscription that nothing has claimed yet and that
+                # would keep billing: cancel it too (nothing was used on it: on hold).
                 engine.expire_checkout(row.checkout_session_id)
+                info = engine.get_checkout(row.checkout_session_id)
+                if info.subscription_id:
+                    engine.cancel_subscription(info.subscription_id)
+                    unclaimed = info.subscription_id
         now = self.now()
         with records.writing(self.db, conn) as cx:
             moved = records.move_state(
                 cx, subscription_id, SubState.CANCELLED, cause=cause, now=now, actor=actor
             )
             if row is not None:
+                values: dict[str, Any] = {
+                    "cancelled_at": now,
+                    "updated_at": now,
+                    "stripe_status": "canceled",
+                }
+                if unclaimed is not None:
+                    values["stripe_subscription_id"] = unclaimed
                 cx.execute(
                     billing_subscriptions.update()
                     .where(billing_subscriptions.c.subscription_id == subscription_id)
-                    .values(cancelled_at=now, updated_at=now, stripe_status="canceled")
+                    .values(**values)
                 )
         return moved
