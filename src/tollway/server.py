@@ -36,6 +36,7 @@ def gateway_settings(settings: Settings) -> Any:
         rate_limit_failure_mode=settings.rate_limit_failure_mode,
         redis_url=settings.redis_url,
         database_url=settings.resolved_database_url,
+        ssrf_allow=tuple(settings.ssrf_allow),  # re-checked on every new upstream connection
     )
 
 

@@ -86,6 +86,7 @@ def gateway(settings: Any, ctx: Any) -> Iterator[str]:
         "TOLLWAY_DATABASE_URL": settings.resolved_database_url,
         "TOLLWAY_GATEWAY_PORT": str(port),
         "TOLLWAY_GATEWAY_ADMIN_PORT": str(admin_port),
+        "TOLLWAY_SSRF_ALLOW": '["127.0.0.1/32"]',  # the test upstream is on loopback
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
     env.pop("TOLLWAY_REDIS_URL", None)

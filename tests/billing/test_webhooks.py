@@ -383,6 +383,43 @@ def test_oversized_webhook_is_refused(env: Env) -> None:
     assert r.status_code == 413
 
 
+def test_oversized_chunked_webhook_is_refused_while_reading(env: Env) -> None:
+    """A body without Content-Length is read with a running limit, not buffered whole."""
+    import asyncio
+
+    from tollway.api.app import create_app
+
+    app = create_app(env.ctx)
+    consumed = 0
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        nonlocal consumed
+        consumed += 64 * 1024
+        return {"type": "http.request", "body": b" " * (64 * 1024), "more_body": True}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/webhooks/stripe",
+        "raw_path": b"/webhooks/stripe",
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 1),
+        "server": ("t", 80),
+        "headers": [(b"stripe-signature", b"t=1"), (b"transfer-encoding", b"chunked")],
+    }
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 30))
+    assert sent[0]["status"] == 413
+    assert consumed <= 2 * 1024 * 1024  # stopped reading just past the 1 MiB limit
+
+
 def test_failed_application_is_retried_after_a_back_off(env: Env, emu: Emulator) -> None:
     from datetime import UTC, datetime
 

@@ -327,12 +327,17 @@ async def stripe_webhook(request: Request, background: BackgroundTasks) -> JSONR
     apply in the background (and by the webhook worker if that fails)."""
     ctx = request.app.state.ctx
     rt = runtime_of(ctx)
-    declared = request.headers.get("content-length") or "0"
-    if not declared.isdigit() or int(declared) > MAX_WEBHOOK_BYTES:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_WEBHOOK_BYTES):
         return JSONResponse({"error": "payload too large or malformed"}, status_code=413)
-    payload = await request.body()
-    if len(payload) > MAX_WEBHOOK_BYTES:
-        return JSONResponse({"error": "payload too large"}, status_code=413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # a chunked body is read with a running limit
+        size += len(chunk)
+        if size > MAX_WEBHOOK_BYTES:
+            return JSONResponse({"error": "payload too large"}, status_code=413)
+        chunks.append(chunk)
+    payload = b"".join(chunks)
     header = request.headers.get("stripe-signature")
     now = int(ctx.clock.now().timestamp())
     organization_id: str | None = None

@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 
 from tollway.domain.periods import period_containing
 from tollway.gateway.snapshot import (
@@ -162,7 +162,11 @@ def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
             )
         public_keys = {
             r9.kid: r9.public_pem
-            for r9 in conn.execute(select(t.signing_keys.c.kid, t.signing_keys.c.public_pem))
+            for r9 in conn.execute(
+                select(t.signing_keys.c.kid, t.signing_keys.c.public_pem).where(
+                    or_(t.signing_keys.c.retired_at.is_(None), t.signing_keys.c.retired_at > now)
+                )
+            )
         }
         revoked = frozenset(
             r10.jti
