@@ -32,6 +32,11 @@ class SubscriptionBilling(Protocol):
         """End the subscription at the billing provider too."""
         ...
 
+    def flush_usage(self, subscription_id: str) -> None:
+        """Push the subscription's usage so far, in transactions of its own (each push is
+        recorded before it is sent, so a later rollback elsewhere cannot orphan it)."""
+        ...
+
     def plan_enabled(self, conn: Connection, api_id: str, plan_id: str) -> None:
         """A plan was enabled on an API: provision it at the provider (idempotent)."""
         ...

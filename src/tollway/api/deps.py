@@ -50,6 +50,16 @@ def get_principal(request: Request, conn: Annotated[Connection, Depends(get_conn
     return authenticate(conn, raw, get_ctx(request).clock.now())
 
 
+def get_caller_outside_tx(request: Request) -> Principal:
+    """The caller resolved in its own short read-only transaction (see below)."""
+    raw = _raw_token(request)
+    if raw is None:
+        raise Unauthenticated("missing or invalid credentials")
+    ctx = get_ctx(request)
+    with ctx.tx(read_only=True) as conn:
+        return authenticate(conn, raw, ctx.clock.now())
+
+
 def get_publisher_outside_tx(request: Request) -> Principal:
     """A publisher resolved in its own short read-only transaction, for handlers that open
     their own transaction later (a request-long write transaction would hold SQLite's lock
@@ -81,5 +91,6 @@ Caller = Annotated[Principal, Depends(get_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]
 Publisher = Annotated[Principal, Depends(require_publisher)]
 PublisherOutsideTx = Annotated[Principal, Depends(get_publisher_outside_tx)]
+CallerOutsideTx = Annotated[Principal, Depends(get_caller_outside_tx)]
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
 After = Annotated[str | None, Query(max_length=64, description="Cursor: the last id seen")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from sqlalchemy import select
 
-from tollway.api.deps import After, Caller, Conn, Ctx, Limit, Publisher
+from tollway.api.deps import After, Caller, CallerOutsideTx, Conn, Ctx, Limit, Publisher
 from tollway.api.schemas import (
     PageOut,
     ReasonIn,
@@ -83,21 +83,28 @@ def _cause(caller: Principal) -> Cause:
 
 
 @router.post("/{sub_id}/cancel", response_model=SubscriptionOut)
-def cancel(sub_id: str, body: ReasonIn, ctx: Ctx, conn: Conn, caller: Caller) -> SubscriptionOut:
-    """Cancel now, here and at the billing provider."""
-    subscriptions_repo.get(conn, sub_id, caller)
-    subscriptions_repo.transition(
-        conn,
-        sub_id,
-        SubState.CANCELLED,
-        cause=_cause(caller),
-        actor=caller.user_id,
-        reason=body.reason,
-        now=ctx.clock.now(),
-    )
-    if ctx.billing is not None and ctx.billing.is_configured():
-        ctx.billing.cancel(conn, sub_id)
-    return SubscriptionOut.model_validate(subscriptions_repo.get(conn, sub_id, caller))
+def cancel(sub_id: str, body: ReasonIn, ctx: Ctx, caller: CallerOutsideTx) -> SubscriptionOut:
+    """Cancel now, here and at the billing provider (usage so far is pushed first)."""
+    with ctx.tx(read_only=True) as conn:
+        subscriptions_repo.get(conn, sub_id, caller)  # 404 for anyone else's
+    billing = ctx.billing if ctx.billing is not None and ctx.billing.is_configured() else None
+    if billing is not None:
+        # Outside the cancel's transaction: if the cancel below fails and rolls back, the
+        # usage pushed here stays recorded as sent (nothing can be pushed twice or lost).
+        billing.flush_usage(sub_id)
+    with ctx.tx() as conn:
+        subscriptions_repo.transition(
+            conn,
+            sub_id,
+            SubState.CANCELLED,
+            cause=_cause(caller),
+            actor=caller.user_id,
+            reason=body.reason,
+            now=ctx.clock.now(),
+        )
+        if billing is not None:
+            billing.cancel(conn, sub_id)
+        return SubscriptionOut.model_validate(subscriptions_repo.get(conn, sub_id, caller))
 
 
 def _manage(

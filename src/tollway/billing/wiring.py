@@ -71,6 +71,11 @@ class StripeSubscriptionBilling:
         if self._org_configured(conn, subscription_id):
             self.runtime.service.cancel(subscription_id, Cause.USER, conn=conn)
 
+    def flush_usage(self, subscription_id: str) -> None:
+        result = self.runtime.usage.flush(subscription_id)
+        if result.errors:
+            log.warning("usage flush before cancel: %s", "; ".join(result.errors))
+
     def plan_enabled(self, conn: Connection, api_id: str, plan_id: str) -> None:
         org = conn.execute(select(plans.c.organization_id).where(plans.c.id == plan_id)).scalar()
         configured = conn.execute(
