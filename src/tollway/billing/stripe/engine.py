@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -337,15 +338,16 @@ class StripeBillingEngine:
         return PushResult(tuple(accepted), tuple(failed))
 
     def meter_total(self, meter_id: str, customer_id: str, start: int, end: int) -> int:
-        total = 0.0
+        total = Decimal(0)
         with stripe_errors():
             summaries = self.client.v1.billing.meters.event_summaries.list(
                 meter_id,
                 params={"customer": customer_id, "start_time": start, "end_time": end},
             )
             for summary in summaries.auto_paging_iter():
-                total += float(summary.aggregated_value)
-        return round(total)
+                # The SDK types it as a float; Stripe sends whole numbers for our meters.
+                total += Decimal(str(summary.aggregated_value))
+        return int(total.to_integral_value())
 
     # -- invoices -------------------------------------------------------------------
 
