@@ -53,7 +53,13 @@ class Operation:
 
 class OperationMatcher:
     """Matches (method, path) to a declared operation. Literal templates win over
-    templated ones; among templated ones, more literal segments win."""
+    templated ones; among templated ones, more literal segments win.
+
+    Not :class:`tollway.openapi.paths.PathMatcher`: that one builds a ``PathMatch`` with a
+    parameter dict on every call, which the gateway never needs. With 50 operations it took
+    4.7 µs for a literal path against 0.4 µs here (one dict look-up), and about the same for
+    templated paths (5.5 against 6.3 µs). It also has no HEAD-as-GET fallback.
+    """
 
     __slots__ = ("_exact", "_patterns", "passthrough")
 
