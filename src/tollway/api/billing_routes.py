@@ -23,7 +23,6 @@ from tollway.billing.stripe.keys import validate_keys
 from tollway.billing.wiring import runtime_of
 from tollway.domain.errors import NotFound, TollwayError
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store.billing_tables import stripe_accounts
 from tollway.store.tables import api_plans, plans
 from tollway.webhooks import inbox
 from tollway.webhooks.signature import SignatureError, verify
@@ -77,9 +76,7 @@ def _settings_out(ctx: Any, row: Any, **extra: Any) -> StripeSettingsOut:
 
 @router.get("/api/v1/settings/stripe", response_model=StripeSettingsOut)
 def get_stripe_settings(ctx: Ctx, conn: Conn, caller: Admin) -> StripeSettingsOut:
-    row = conn.execute(
-        select(stripe_accounts).where(stripe_accounts.c.organization_id == caller.organization_id)
-    ).first()
+    row = records.stripe_account(conn, caller.organization_id)
     return _settings_out(ctx, row)
 
 
@@ -117,9 +114,7 @@ def put_stripe_settings(
                 done += 1
         except TollwayError as exc:
             errors.append(f"plan {plan_id} on API {api_id}: {exc.detail}")
-    row = conn.execute(
-        select(stripe_accounts).where(stripe_accounts.c.organization_id == caller.organization_id)
-    ).first()
+    row = records.stripe_account(conn, caller.organization_id)
     return _settings_out(ctx, row, provisioned_plans=done, provisioning_errors=errors)
 
 

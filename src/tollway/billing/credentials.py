@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select
 
+from tollway.billing import records
 from tollway.billing.engine import BillingEngine
 from tollway.domain.errors import ConfigurationError, Conflict
 from tollway.security.secretbox import SecretBox, last4
@@ -47,9 +48,7 @@ class EngineProvider(Protocol):
 
 def load_credentials(db: Engine, box: SecretBox, organization_id: str) -> StripeCredentials:
     with store_db.transaction(db, read_only=True) as conn:
-        row = conn.execute(
-            select(stripe_accounts).where(stripe_accounts.c.organization_id == organization_id)
-        ).first()
+        row = records.stripe_account(conn, organization_id)
     if row is None:
         raise Conflict(
             "Stripe is not connected: an admin must store the Stripe keys first "

@@ -22,7 +22,7 @@ from tollway.domain.ids import new_id
 from tollway.domain.subscriptions import Cause, SubState, transition
 from tollway.store import changes
 from tollway.store import db as store_db
-from tollway.store.billing_tables import billing_subscriptions
+from tollway.store.billing_tables import billing_subscriptions, stripe_accounts
 from tollway.store.tables import plans, subscription_events, subscriptions
 
 log = logging.getLogger(__name__)
@@ -167,3 +167,22 @@ def billing_row(conn: Connection, **where: Any) -> Any:
     return conn.execute(
         select(billing_subscriptions).where(billing_subscriptions.c[col] == value)
     ).first()
+
+
+def stripe_account(conn: Connection, organization_id: str | None) -> Any:
+    """The organization's ``stripe_accounts`` row (its stored Stripe keys), or None."""
+    return conn.execute(
+        select(stripe_accounts).where(stripe_accounts.c.organization_id == organization_id)
+    ).first()
+
+
+def stripe_configured(conn: Connection, organization_id: str | None) -> bool:
+    """Whether the organization has stored its Stripe keys."""
+    return (
+        conn.execute(
+            select(stripe_accounts.c.organization_id).where(
+                stripe_accounts.c.organization_id == organization_id
+            )
+        ).first()
+        is not None
+    )

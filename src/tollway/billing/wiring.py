@@ -55,14 +55,7 @@ class StripeSubscriptionBilling:
             .join(subscriptions, subscriptions.c.plan_id == plans.c.id)
             .where(subscriptions.c.id == subscription_id)
         ).scalar()
-        return (
-            conn.execute(
-                select(stripe_accounts.c.organization_id).where(
-                    stripe_accounts.c.organization_id == org
-                )
-            ).first()
-            is not None
-        )
+        return records.stripe_configured(conn, org)
 
     def start_checkout(self, conn: Connection, subscription_id: str) -> str:
         return self.runtime.service.start_checkout(subscription_id, conn)
@@ -78,12 +71,7 @@ class StripeSubscriptionBilling:
 
     def plan_enabled(self, conn: Connection, api_id: str, plan_id: str) -> None:
         org = conn.execute(select(plans.c.organization_id).where(plans.c.id == plan_id)).scalar()
-        configured = conn.execute(
-            select(stripe_accounts.c.organization_id).where(
-                stripe_accounts.c.organization_id == org
-            )
-        ).first()
-        if configured is None:
+        if not records.stripe_configured(conn, org):
             log.info("plan %s enabled before Stripe is connected: provisioned later", plan_id)
             return
         self.runtime.service.provision_plan(api_id, plan_id, conn)
