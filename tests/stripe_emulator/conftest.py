@@ -7,13 +7,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
 import stripe
 
 from tollway.stripe_emulator.testing import Emulator, running_emulator
+
+Interval = Literal["day", "week", "month", "year"]
 
 
 @pytest.fixture(scope="session")
@@ -117,4 +119,27 @@ def pay_checkout(
     return http.post(
         url,
         data={"email": email, "name": "Ada", "card_number": card, "expiry": "12/34", "cvc": "123"},
+    )
+
+
+def flat_price(
+    client: stripe.StripeClient, product: str, unit_amount: int, interval: Interval = "month"
+) -> str:
+    """A licensed recurring price in USD; returns its id."""
+    return client.v1.prices.create(
+        params={
+            "product": product,
+            "currency": "usd",
+            "unit_amount": unit_amount,
+            "recurring": {"interval": interval},
+        }
+    ).id
+
+
+def card_customer(
+    client: stripe.StripeClient, pm: str = "pm_card_visa", **params: Any
+) -> stripe.Customer:
+    """A customer whose default payment method is the magic test card ``pm``."""
+    return client.v1.customers.create(
+        params={"payment_method": pm, "invoice_settings": {"default_payment_method": pm}, **params}
     )

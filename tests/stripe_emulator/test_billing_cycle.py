@@ -8,7 +8,7 @@ import httpx
 import pytest
 import stripe
 
-from .conftest import Receiver
+from .conftest import Receiver, card_customer, flat_price
 
 T0 = 1_704_067_200  # 2024-01-01T00:00:00Z
 FEB1 = 1_706_745_600  # 2024-02-01T00:00:00Z
@@ -45,14 +45,7 @@ def report(client: stripe.StripeClient, name: str, customer: str, value: int, ts
 
 def clock_customer(client: stripe.StripeClient, pm: str = "pm_card_visa") -> tuple[str, str]:
     clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": T0, "name": "t"})
-    cus = client.v1.customers.create(
-        params={
-            "email": "billing@example.com",
-            "test_clock": clock.id,
-            "payment_method": pm,
-            "invoice_settings": {"default_payment_method": pm},
-        }
-    )
+    cus = card_customer(client, pm, email="billing@example.com", test_clock=clock.id)
     return clock.id, cus.id
 
 
@@ -104,14 +97,7 @@ def test_period_close_rates_every_price_model(
         ),
         "dec": usage_price(client, prod, meters["dec"], unit_amount_decimal="0.5"),
     }
-    fee = client.v1.prices.create(
-        params={
-            "product": prod,
-            "currency": "usd",
-            "unit_amount": 1500,
-            "recurring": {"interval": "month"},
-        }
-    ).id
+    fee = flat_price(client, prod, 1500)
     clock, cus = clock_customer(client)
     sub = client.v1.subscriptions.create(
         params={
@@ -239,14 +225,7 @@ def test_authentication_required_card(
 ) -> None:
     receiver, _ = endpoint
     prod = client.v1.products.create(params={"name": "API"}).id
-    fee = client.v1.prices.create(
-        params={
-            "product": prod,
-            "currency": "usd",
-            "unit_amount": 900,
-            "recurring": {"interval": "month"},
-        }
-    ).id
+    fee = flat_price(client, prod, 900)
     clock, cus = clock_customer(client, "pm_card_authenticationRequired")
     sub = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": fee}]})
     assert sub.status == "active"  # on-session first payment authenticates
@@ -287,22 +266,8 @@ def test_cancel_at_period_end_and_cancel_now(
 
 def test_subscription_errors_and_items(client: stripe.StripeClient) -> None:
     prod = client.v1.products.create(params={"name": "API"}).id
-    monthly = client.v1.prices.create(
-        params={
-            "product": prod,
-            "currency": "usd",
-            "unit_amount": 100,
-            "recurring": {"interval": "month"},
-        }
-    ).id
-    yearly = client.v1.prices.create(
-        params={
-            "product": prod,
-            "currency": "usd",
-            "unit_amount": 100,
-            "recurring": {"interval": "year"},
-        }
-    ).id
+    monthly = flat_price(client, prod, 100)
+    yearly = flat_price(client, prod, 100, "year")
     cus = client.v1.customers.create(params={}).id
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.subscriptions.create(
@@ -322,14 +287,7 @@ def test_subscription_errors_and_items(client: stripe.StripeClient) -> None:
 
 def test_incomplete_expires_and_trials_convert(client: stripe.StripeClient) -> None:
     prod = client.v1.products.create(params={"name": "API"}).id
-    fee = client.v1.prices.create(
-        params={
-            "product": prod,
-            "currency": "usd",
-            "unit_amount": 400,
-            "recurring": {"interval": "month"},
-        }
-    ).id
+    fee = flat_price(client, prod, 400)
     clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": T0}).id
     bare = client.v1.customers.create(params={"test_clock": clock}).id
     pending = client.v1.subscriptions.create(params={"customer": bare, "items": [{"price": fee}]})
@@ -359,14 +317,7 @@ def test_real_time_work_without_a_test_clock(emu: Any, client: stripe.StripeClie
     from tollway.stripe_emulator.lifecycle import run_due
 
     prod = client.v1.products.create(params={"name": "API"}).id
-    fee = client.v1.prices.create(
-        params={
-            "product": prod,
-            "currency": "usd",
-            "unit_amount": 400,
-            "recurring": {"interval": "day"},
-        }
-    ).id
+    fee = flat_price(client, prod, 400, "day")
     s = client.v1.checkout.sessions.create(
         params={
             "mode": "subscription",
@@ -374,12 +325,7 @@ def test_real_time_work_without_a_test_clock(emu: Any, client: stripe.StripeClie
             "success_url": "http://127.0.0.1:9/ok",
         }
     )
-    cus = client.v1.customers.create(
-        params={
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-        }
-    ).id
+    cus = card_customer(client).id
     sub = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": fee}]})
     rt = emu.runtime
     with rt.state.lock:

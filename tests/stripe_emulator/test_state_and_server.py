@@ -12,6 +12,8 @@ from tollway.stripe_emulator import cli_help
 from tollway.stripe_emulator.server import is_loopback_host, serve
 from tollway.stripe_emulator.testing import Emulator, running_emulator
 
+from .conftest import card_customer, flat_price
+
 
 def test_state_file_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "stripe.json"
@@ -39,20 +41,8 @@ def test_refuses_to_bind_beyond_loopback() -> None:
 
 def test_portal_cancel_buttons(client: stripe.StripeClient, http: httpx.Client) -> None:
     prod = client.v1.products.create(params={"name": "Plan"}).id
-    price = client.v1.prices.create(
-        params={
-            "product": prod,
-            "currency": "usd",
-            "unit_amount": 500,
-            "recurring": {"interval": "month"},
-        }
-    ).id
-    cus = client.v1.customers.create(
-        params={
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-        }
-    ).id
+    price = flat_price(client, prod, 500)
+    cus = card_customer(client).id
     a = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": price}]})
     b = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": price}]})
     portal = client.v1.billing_portal.sessions.create(params={"customer": cus})
@@ -81,13 +71,7 @@ def test_expansion(client: stripe.StripeClient, emu: Emulator) -> None:
         }
     )
     assert prod.default_price and prod.default_price.startswith("price_")
-    cus = client.v1.customers.create(
-        params={
-            "email": "x@example.com",
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-        }
-    )
+    cus = card_customer(client, email="x@example.com")
     sub = client.v1.subscriptions.create(
         params={
             "customer": cus.id,
