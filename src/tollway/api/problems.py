@@ -58,16 +58,12 @@ def _from_tollway(request: Request, exc: Exception) -> Response:
     return resp
 
 
-def _loc(parts: tuple[Any, ...]) -> list[Any]:
-    # FastAPI prefixes "body"/"query"/"path"; keep it, it tells the client where to look.
-    return [p for p in parts]
-
-
 def _from_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = []
     for err in exc.errors():
-        loc = _loc(tuple(err.get("loc", ())))
+        # FastAPI prefixes "body"/"query"/"path"; keep it, it tells the client where to look.
+        loc = list(err.get("loc", ()))
         field = ".".join(str(p) for p in loc[1:]) if len(loc) > 1 else ".".join(map(str, loc))
         errors.append({"loc": loc, "field": field, "message": str(err.get("msg", "invalid"))})
     summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])

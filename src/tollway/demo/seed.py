@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -270,7 +269,3 @@ Try the paid plan ($0.02 per call): cancel the free subscription, then subscribe
 plan_id {info.paid_plan_id} and open the checkout_url (pay with 4242 4242 4242 4242).
 Everything created is listed in the data directory's demo.json. Ctrl-C stops the demo.
 """
-
-
-def demo_file(data_dir: Path) -> Path:
-    return data_dir / "demo.json"

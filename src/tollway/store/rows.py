@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +36,3 @@ def paginate(
     items = [dict(r) for r in rows[:limit]]
     has_more = len(rows) > limit
     return Page(items, has_more, items[-1]["id"] if has_more and items else None)
-
-
-def ids(rows: Sequence[dict[str, Any]]) -> list[str]:
-    return [str(r["id"]) for r in rows]
