@@ -27,7 +27,7 @@ def get_conn(request: Request) -> Iterator[Connection]:
         yield conn
 
 
-def _raw_token(request: Request) -> str | None:
+def _raw_token(request: Request) -> str:
     header = request.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
@@ -40,36 +40,27 @@ def _raw_token(request: Request) -> str | None:
         if request.method not in SAFE and request.headers.get("x-tollway-csrf") != "1":
             raise Forbidden("cookie-authenticated changes need the X-Tollway-CSRF: 1 header")
         return cookie
-    return None
+    raise Unauthenticated("missing or invalid credentials")
 
 
 def get_principal(request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> Principal:
-    raw = _raw_token(request)
-    if raw is None:
-        raise Unauthenticated("missing or invalid credentials")
-    return authenticate(conn, raw, get_ctx(request).clock.now())
+    return authenticate(conn, _raw_token(request), get_ctx(request).clock.now())
 
 
 def get_caller_outside_tx(request: Request) -> Principal:
-    """The caller resolved in its own short read-only transaction (see below)."""
+    """The caller resolved in its own short read-only transaction, for handlers that open
+    their own transaction later (a request-long write transaction would hold SQLite's lock
+    across slow work such as fetching an OpenAPI document)."""
     raw = _raw_token(request)
-    if raw is None:
-        raise Unauthenticated("missing or invalid credentials")
     ctx = get_ctx(request)
     with ctx.tx(read_only=True) as conn:
         return authenticate(conn, raw, ctx.clock.now())
 
 
-def get_publisher_outside_tx(request: Request) -> Principal:
-    """A publisher resolved in its own short read-only transaction, for handlers that open
-    their own transaction later (a request-long write transaction would hold SQLite's lock
-    across slow work such as fetching an OpenAPI document)."""
-    raw = _raw_token(request)
-    if raw is None:
-        raise Unauthenticated("missing or invalid credentials")
-    ctx = get_ctx(request)
-    with ctx.tx(read_only=True) as conn:
-        principal = authenticate(conn, raw, ctx.clock.now())
+def get_publisher_outside_tx(
+    principal: Annotated[Principal, Depends(get_caller_outside_tx)],
+) -> Principal:
+    """A publisher resolved like ``get_caller_outside_tx``."""
     principal.require("publisher")
     return principal
 
