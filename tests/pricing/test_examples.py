@@ -108,6 +108,29 @@ def test_hybrid_inr_999_includes_10000_then_one_paisa() -> None:
     assert "₹999.00" in inv.lines[0].description
 
 
+# Price specs the table rates at more than one quantity.
+PACKAGE_10_PER_1000 = {
+    "usage": {"meter": "r", "model": "package", "unit_amount": "10", "package_size": 1000}
+}
+FREE_100_THEN_FLAT_5 = {
+    "usage": {
+        "meter": "r",
+        "model": "graduated",
+        "tiers": [
+            {"up_to": 100, "unit_amount": "0", "flat_amount": "0"},
+            {"up_to": None, "unit_amount": "0.10", "flat_amount": "5"},
+        ],
+    }
+}
+VOLUME_1_THEN_HALF = {
+    "usage": {
+        "meter": "r",
+        "model": "volume",
+        "tiers": [{"up_to": 10, "unit_amount": "1"}, {"up_to": None, "unit_amount": "0.5"}],
+    }
+}
+
+
 @pytest.mark.parametrize(
     ("pricing", "currency", "qty", "total"),
     [
@@ -119,32 +142,8 @@ def test_hybrid_inr_999_includes_10000_then_one_paisa() -> None:
         ({"usage": {"meter": "r", "model": "unit", "unit_amount": "0.0125"}}, "USD", 10, "0.13"),
         ({"usage": {"meter": "r", "model": "unit", "unit_amount": "0.5"}}, "JPY", 3, "2"),
         ({"usage": {"meter": "r", "model": "unit", "unit_amount": "0.0005"}}, "KWD", 3, "0.002"),
-        (
-            {
-                "usage": {
-                    "meter": "r",
-                    "model": "package",
-                    "unit_amount": "10",
-                    "package_size": 1000,
-                }
-            },
-            "USD",
-            0,
-            "0.00",
-        ),
-        (
-            {
-                "usage": {
-                    "meter": "r",
-                    "model": "package",
-                    "unit_amount": "10",
-                    "package_size": 1000,
-                }
-            },
-            "USD",
-            1000,
-            "10.00",
-        ),
+        (PACKAGE_10_PER_1000, "USD", 0, "0.00"),
+        (PACKAGE_10_PER_1000, "USD", 1000, "10.00"),
         (
             {
                 "included_units": 5,
@@ -154,36 +153,8 @@ def test_hybrid_inr_999_includes_10000_then_one_paisa() -> None:
             16,
             "2.00",
         ),
-        (
-            {
-                "usage": {
-                    "meter": "r",
-                    "model": "graduated",
-                    "tiers": [
-                        {"up_to": 100, "unit_amount": "0", "flat_amount": "0"},
-                        {"up_to": None, "unit_amount": "0.10", "flat_amount": "5"},
-                    ],
-                }
-            },
-            "USD",
-            100,
-            "0.00",
-        ),
-        (
-            {
-                "usage": {
-                    "meter": "r",
-                    "model": "graduated",
-                    "tiers": [
-                        {"up_to": 100, "unit_amount": "0", "flat_amount": "0"},
-                        {"up_to": None, "unit_amount": "0.10", "flat_amount": "5"},
-                    ],
-                }
-            },
-            "USD",
-            101,
-            "5.10",
-        ),
+        (FREE_100_THEN_FLAT_5, "USD", 100, "0.00"),
+        (FREE_100_THEN_FLAT_5, "USD", 101, "5.10"),
         (
             {
                 "usage": {
@@ -199,36 +170,8 @@ def test_hybrid_inr_999_includes_10000_then_one_paisa() -> None:
             0,
             "0.00",
         ),
-        (
-            {
-                "usage": {
-                    "meter": "r",
-                    "model": "volume",
-                    "tiers": [
-                        {"up_to": 10, "unit_amount": "1"},
-                        {"up_to": None, "unit_amount": "0.5"},
-                    ],
-                }
-            },
-            "USD",
-            10,
-            "10.00",
-        ),
-        (
-            {
-                "usage": {
-                    "meter": "r",
-                    "model": "volume",
-                    "tiers": [
-                        {"up_to": 10, "unit_amount": "1"},
-                        {"up_to": None, "unit_amount": "0.5"},
-                    ],
-                }
-            },
-            "USD",
-            11,
-            "5.50",
-        ),
+        (VOLUME_1_THEN_HALF, "USD", 10, "10.00"),
+        (VOLUME_1_THEN_HALF, "USD", 11, "5.50"),
         (
             {
                 "flat_fee": "10",
