@@ -12,6 +12,8 @@ from . import errors
 Schema = dict[str, Any]
 MAP = "map"
 COMMON: Schema = {"expand": [None]}
+#: The cursor parameters every list endpoint takes (read by ``render.paginate``).
+PAGE: Schema = {"limit": None, "starting_after": None, "ending_before": None}
 
 
 def _path(prefix: str, key: str) -> str:

@@ -9,7 +9,7 @@ from .. import cards, errors, rating
 from ..context import Ctx
 from ..ids import new_id
 from ..lifecycle import expire_session, start_subscription
-from ..params import MAP, check, metadata, one_of, opt_int, require
+from ..params import MAP, PAGE, check, metadata, one_of, opt_int, require
 from ..render import clean, expand_list, paginate, render
 from ..router import router
 from ..state import Obj
@@ -206,7 +206,7 @@ def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
 
 @router.get("/v1/checkout/sessions/{id}/line_items", "checkout_session")
 def line_items(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {"limit": None, "starting_after": None, "ending_before": None})
+    check(p, {**PAGE})
     s = ctx.fetch(ids[0], "checkout.session", "checkout.session")
     return paginate(
         ctx.state, list(s["_line_items"]), p, f"/v1/checkout/sessions/{s['id']}/line_items"
@@ -237,9 +237,7 @@ def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
             "status": None,
             "payment_intent": None,
             "created": MAP,
-            "limit": None,
-            "starting_after": None,
-            "ending_before": None,
+            **PAGE,
             "customer_details": MAP,
             "payment_link": None,
         },

@@ -7,7 +7,7 @@ from typing import Any
 from .. import cards, errors
 from ..context import Ctx
 from ..ids import new_id, rand
-from ..params import MAP, check, metadata, opt_int, require
+from ..params import MAP, PAGE, check, metadata, opt_int, require
 from ..render import expand_list, paginate, render
 from ..router import router
 from ..state import Obj
@@ -243,9 +243,7 @@ def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
             "email": None,
             "test_clock": None,
             "created": MAP,
-            "limit": None,
-            "starting_after": None,
-            "ending_before": None,
+            **PAGE,
         },
     )
     items = [c for c in ctx.state.of("customer") if not c.get("deleted")]
@@ -334,9 +332,7 @@ def list_pm(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         {
             "customer": None,
             "type": None,
-            "limit": None,
-            "starting_after": None,
-            "ending_before": None,
+            **PAGE,
         },
     )
     items = [m for m in ctx.state.of("payment_method") if m["customer"]]
@@ -347,7 +343,7 @@ def list_pm(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/customers/{id}/payment_methods", "customer")
 def list_customer_pm(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {"type": None, "limit": None, "starting_after": None, "ending_before": None})
+    check(p, {"type": None, **PAGE})
     cus = ctx.fetch(ids[0], "customer", "customer")
     items = [m for m in ctx.state.of("payment_method") if m["customer"] == cus["id"]]
     return paginate(ctx.state, items, p, f"/v1/customers/{cus['id']}/payment_methods")

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from .. import errors
 from ..context import Ctx
 from ..ids import new_id, rand
-from ..params import MAP, check, metadata, require, to_bool
+from ..params import MAP, PAGE, check, metadata, require, to_bool
 from ..render import expand_list, paginate, render
 from ..router import router
 from ..state import Obj
@@ -120,7 +120,7 @@ def delete_endpoint(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
 
 @router.get("/v1/webhook_endpoints", "webhook")
 def list_endpoints(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
-    check(p, {"limit": None, "starting_after": None, "ending_before": None})
+    check(p, {**PAGE})
     return paginate(ctx.state, ctx.state.of("webhook_endpoint"), p, "/v1/webhook_endpoints")
 
 
@@ -139,9 +139,7 @@ def list_events(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
             "types": [None],
             "created": MAP,
             "delivery_success": None,
-            "limit": None,
-            "starting_after": None,
-            "ending_before": None,
+            **PAGE,
         },
     )
     items = ctx.state.of("event")

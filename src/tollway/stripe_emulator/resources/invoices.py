@@ -9,7 +9,7 @@ from ..billing import attempt_payment, new_invoice, preview_lines
 from ..context import Ctx
 from ..ids import rand
 from ..lifecycle import after_payment
-from ..params import MAP, check
+from ..params import MAP, PAGE, check
 from ..render import expand_list, paginate, render
 from ..router import router
 from ..state import Obj
@@ -26,9 +26,7 @@ def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
             "created": MAP,
             "collection_method": None,
             "due_date": MAP,
-            "limit": None,
-            "starting_after": None,
-            "ending_before": None,
+            **PAGE,
         },
     )
     items = ctx.state.of("invoice")
@@ -46,7 +44,7 @@ def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
 
 @router.get("/v1/invoices/{id}/lines", "invoice")
 def lines(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {"limit": None, "starting_after": None, "ending_before": None})
+    check(p, {**PAGE})
     inv = ctx.fetch(ids[0], "invoice", "invoice")
     return paginate(ctx.state, list(inv["lines"]["data"]), p, f"/v1/invoices/{inv['id']}/lines")
 

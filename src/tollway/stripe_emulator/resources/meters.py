@@ -9,7 +9,7 @@ from typing import Any
 from .. import errors
 from ..context import Ctx, real_now
 from ..ids import new_id, rand
-from ..params import MAP, check, one_of, opt_int, require, to_decimal
+from ..params import MAP, PAGE, check, one_of, opt_int, require, to_decimal
 from ..render import expand_list, paginate, render
 from ..router import router
 from ..state import EmulatorState, Obj
@@ -111,7 +111,7 @@ def reactivate(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
 
 @router.get("/v1/billing/meters", "billing_meter")
 def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
-    check(p, {"status": None, "limit": None, "starting_after": None, "ending_before": None})
+    check(p, {"status": None, **PAGE})
     items = ctx.state.of("billing.meter")
     if p.get("status"):
         items = [m for m in items if m["status"] == p["status"]]
@@ -233,9 +233,7 @@ def summaries(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
             "start_time": None,
             "end_time": None,
             "value_grouping_window": None,
-            "limit": None,
-            "starting_after": None,
-            "ending_before": None,
+            **PAGE,
         },
     )
     meter = ctx.fetch(ids[0], "billing.meter", "billing meter")

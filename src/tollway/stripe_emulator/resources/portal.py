@@ -6,7 +6,7 @@ from typing import Any
 
 from ..context import Ctx
 from ..ids import new_id, rand
-from ..params import MAP, check, metadata, require
+from ..params import MAP, PAGE, check, metadata, require
 from ..render import expand_list, paginate, render
 from ..router import router
 from ..state import Obj
@@ -65,9 +65,7 @@ def list_configurations(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         {
             "active": None,
             "is_default": None,
-            "limit": None,
-            "starting_after": None,
-            "ending_before": None,
+            **PAGE,
         },
     )
     return paginate(

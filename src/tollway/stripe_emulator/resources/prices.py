@@ -10,6 +10,7 @@ from ..context import Ctx
 from ..ids import new_id
 from ..params import (
     MAP,
+    PAGE,
     check,
     decimal_str,
     metadata,
@@ -308,9 +309,7 @@ def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
             "currency": None,
             "lookup_keys": [None],
             "recurring": MAP,
-            "limit": None,
-            "starting_after": None,
-            "ending_before": None,
+            **PAGE,
             "created": MAP,
         },
     )

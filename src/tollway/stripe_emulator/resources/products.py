@@ -7,7 +7,7 @@ from typing import Any
 from .. import errors
 from ..context import Ctx
 from ..ids import new_id
-from ..params import MAP, check, metadata, require, to_bool
+from ..params import MAP, PAGE, check, metadata, require, to_bool
 from ..render import expand_list, paginate, render
 from ..router import router
 from ..state import Obj
@@ -125,9 +125,7 @@ def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         {
             "active": None,
             "ids": [None],
-            "limit": None,
-            "starting_after": None,
-            "ending_before": None,
+            **PAGE,
             "created": MAP,
             "shippable": None,
             "url": None,

@@ -7,7 +7,7 @@ from typing import Any
 from .. import errors
 from ..context import Ctx
 from ..lifecycle import build_items, cancel_subscription, start_subscription
-from ..params import MAP, check, metadata, one_of, opt_int, require, to_bool
+from ..params import MAP, PAGE, check, metadata, one_of, opt_int, require, to_bool
 from ..render import clean, expand_list, paginate, render
 from ..router import router
 from ..state import Obj
@@ -198,9 +198,7 @@ def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
             "status": None,
             "test_clock": None,
             "created": MAP,
-            "limit": None,
-            "starting_after": None,
-            "ending_before": None,
+            **PAGE,
             "collection_method": None,
             "current_period_end": MAP,
             "current_period_start": MAP,
@@ -226,7 +224,7 @@ def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/subscription_items", "subscription")
 def list_items(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
-    check(p, {"subscription": None, "limit": None, "starting_after": None, "ending_before": None})
+    check(p, {"subscription": None, **PAGE})
     require(p, "subscription")
     sub = ctx.fetch(p["subscription"], "subscription", "subscription", "subscription")
     return paginate(

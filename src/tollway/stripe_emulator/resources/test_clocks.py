@@ -8,7 +8,7 @@ from .. import errors
 from ..context import Ctx
 from ..ids import new_id
 from ..lifecycle import run_due
-from ..params import check, opt_int, require
+from ..params import PAGE, check, opt_int, require
 from ..render import expand_list, paginate, render
 from ..router import router
 from ..state import Obj
@@ -46,7 +46,7 @@ def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
 
 @router.get("/v1/test_helpers/test_clocks", "test_clock")
 def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
-    check(p, {"limit": None, "starting_after": None, "ending_before": None})
+    check(p, {**PAGE})
     return paginate(
         ctx.state, ctx.state.of("test_helpers.test_clock"), p, "/v1/test_helpers/test_clocks"
     )
