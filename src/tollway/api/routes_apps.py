@@ -32,7 +32,7 @@ def create_application(body: ApplicationIn, ctx: Ctx, conn: Conn, caller: Caller
         caller.user_id,
         name=body.name,
         description=body.description,
-        token_lifetime_s=body.token_lifetime_s,
+        token_lifetime_s=body.token_lifetime_s or ctx.settings.token_lifetime_s,
         now=ctx.clock.now(),
     )
     return ApplicationOut.model_validate(row)

@@ -259,7 +259,8 @@ class MeterOut(Out):
 class ApplicationIn(In):
     name: str = NAME
     description: str = Field("", max_length=10_000)
-    token_lifetime_s: int = Field(3600, ge=60, le=31_536_000)
+    # None: the settings' default access-token lifetime (filled in by the route).
+    token_lifetime_s: int | None = Field(None, ge=60, le=31_536_000)
 
 
 class ApplicationUpdateIn(In):
