@@ -7,9 +7,46 @@ from typing import Any
 
 from sqlalchemy import insert, update
 
-from tollway.security.apikeys import generate_api_key
+from tollway.security.apikeys import GeneratedApiKey, generate_api_key
 from tollway.store import tables as t
 from tollway.store.changes import bump
+
+
+def seed_consumer(c: Any, now: datetime, key: GeneratedApiKey) -> None:
+    """Organization org_1, consumer usr_1, application app_1 and its production key key_1."""
+    c.execute(insert(t.organizations).values(id="org_1", name="O", slug="o", created_at=now))
+    c.execute(
+        insert(t.users).values(
+            id="usr_1",
+            organization_id="org_1",
+            email="c@x.io",
+            name="C",
+            role="consumer",
+            created_at=now,
+            disabled=False,
+        )
+    )
+    c.execute(
+        insert(t.applications).values(
+            id="app_1",
+            owner_id="usr_1",
+            name="A",
+            description="",
+            token_lifetime_s=3600,
+            created_at=now,
+        )
+    )
+    c.execute(
+        insert(t.api_keys).values(
+            id="key_1",
+            application_id="app_1",
+            environment="production",
+            key_hash=key.hash,
+            display_prefix=key.display_prefix,
+            name="k",
+            created_at=now,
+        )
+    )
 
 
 def seed(
@@ -19,32 +56,28 @@ def seed(
     rate_limit: int | None = None,
     rate_unit: str | None = None,
     quota: int | None = None,
+    quota_mode: str = "hard",
+    context: str = "books",
+    usage_header: str | None = "X-Usage-Units",
+    base_path: str = "/base",
 ) -> str:
+    """The consumer of :func:`seed_consumer` with an active subscription (sub_1, plan_1) to
+    API api_1 (``/{context}/v1``, production upstream ``upstream_url + base_path``).
+    Returns the raw API key."""
     now = datetime.now(UTC)
     key = generate_api_key("production")
     with engine.begin() as c:
-        c.execute(insert(t.organizations).values(id="org_1", name="O", slug="o", created_at=now))
-        c.execute(
-            insert(t.users).values(
-                id="usr_1",
-                organization_id="org_1",
-                email="c@x.io",
-                name="C",
-                role="consumer",
-                created_at=now,
-                disabled=False,
-            )
-        )
+        seed_consumer(c, now, key)
         c.execute(
             insert(t.apis).values(
                 id="api_1",
                 organization_id="org_1",
                 name="Books",
-                context="books",
+                context=context,
                 version="v1",
                 description="",
                 lifecycle="published",
-                usage_header="X-Usage-Units",
+                usage_header=usage_header,
                 created_at=now,
                 updated_at=now,
             )
@@ -54,7 +87,7 @@ def seed(
                 id="dep_1",
                 api_id="api_1",
                 environment="production",
-                upstream_url=upstream_url + "/base",
+                upstream_url=upstream_url + base_path,
                 deployed_at=now,
             )
         )
@@ -69,32 +102,11 @@ def seed(
                 rate_limit_count=rate_limit,
                 rate_limit_unit=rate_unit,
                 quota_limit=quota,
-                quota_mode="hard",
+                quota_mode=quota_mode,
                 pricing={},
                 status="active",
                 created_at=now,
                 updated_at=now,
-            )
-        )
-        c.execute(
-            insert(t.applications).values(
-                id="app_1",
-                owner_id="usr_1",
-                name="A",
-                description="",
-                token_lifetime_s=3600,
-                created_at=now,
-            )
-        )
-        c.execute(
-            insert(t.api_keys).values(
-                id="key_1",
-                application_id="app_1",
-                environment="production",
-                key_hash=key.hash,
-                display_prefix=key.display_prefix,
-                name="k",
-                created_at=now,
             )
         )
         c.execute(

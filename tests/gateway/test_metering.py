@@ -8,11 +8,13 @@ import sys
 from decimal import Decimal
 
 import pytest
+from sql_catalog import seed_consumer
 from sqlalchemy import func, select
 
 from tollway.metering.events import UsageEvent
 from tollway.metering.ledger import MemoryLedger, SqlLedger
 from tollway.metering.spool import Spool, SpoolFlusher, decode_event, encode_event
+from tollway.security.apikeys import generate_api_key
 from tollway.store import tables as t
 
 
@@ -131,43 +133,8 @@ def sql_engine(tmp_path):
 def test_sql_ledger_inserts_once_and_touches_keys(sql_engine):
     from datetime import UTC, datetime
 
-    from sqlalchemy import insert
-
-    now = datetime.now(UTC)
     with sql_engine.begin() as c:
-        c.execute(insert(t.organizations).values(id="org_1", name="O", slug="o", created_at=now))
-        c.execute(
-            insert(t.users).values(
-                id="usr_1",
-                organization_id="org_1",
-                email="u@x.io",
-                name="U",
-                role="consumer",
-                created_at=now,
-                disabled=False,
-            )
-        )
-        c.execute(
-            insert(t.applications).values(
-                id="app_1",
-                owner_id="usr_1",
-                name="A",
-                description="",
-                token_lifetime_s=3600,
-                created_at=now,
-            )
-        )
-        c.execute(
-            insert(t.api_keys).values(
-                id="key_1",
-                application_id="app_1",
-                environment="production",
-                key_hash="h" * 64,
-                display_prefix="tw_prod_x",
-                name="k",
-                created_at=now,
-            )
-        )
+        seed_consumer(c, datetime.now(UTC), generate_api_key("production"))
     ledger = SqlLedger(sql_engine)
     events = [ev(i, Decimal("1.25") if i == 3 else None) for i in range(2500)]
     assert ledger.write(events) == 2500
