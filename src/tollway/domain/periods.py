@@ -164,12 +164,6 @@ _EPOCH_ORDINAL = _EPOCH.date().toordinal()
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-def _days_in_month(y: int, m: int) -> int:
-    if m == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0):
-        return 29
-    return _DAYS_IN_MONTH[m - 1]
-
-
 def bounds_ms(
     anchor: datetime,
     interval: BillingInterval | str,

@@ -218,9 +218,6 @@ class AggregateTable:
                 out.merge_in(agg)
         return out
 
-    def for_subscription(self, subscription_id: str) -> dict[AggregateKey, Aggregate]:
-        return {k: v for k, v in self.items.items() if k.subscription_id == subscription_id}
-
     def to_rows(self) -> list[dict[str, Any]]:
         """JSON-safe rows, sorted by key (for persisting or shipping to another worker)."""
         return [

@@ -70,10 +70,6 @@ class MeterField(StrEnum):
     APPLICATION_ID = "application_id"
     CREDENTIAL_ID = "credential_id"
 
-    @property
-    def is_numeric(self) -> bool:
-        return self in _NUMERIC
-
 
 _NUMERIC = frozenset(
     {

@@ -29,7 +29,6 @@ class EmulatorState:
     deliveries: list[Obj] = field(default_factory=list)
     #: runtime switches set through /_emulator/settings
     switches: Obj = field(default_factory=dict)
-    counters: dict[str, int] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     # -- keys -----------------------------------------------------------------------
@@ -59,10 +58,6 @@ class EmulatorState:
         """Objects of one type, newest first (like Stripe lists)."""
         return [o for o in reversed(self.objects.values()) if o.get("object") == object_name]
 
-    def next_number(self, name: str) -> int:
-        self.counters[name] = self.counters.get(name, 0) + 1
-        return self.counters[name]
-
     # -- persistence ----------------------------------------------------------------
     def to_json(self) -> Obj:
         return {
@@ -73,7 +68,6 @@ class EmulatorState:
             "meter_events": self.meter_events,
             "deliveries": self.deliveries,
             "switches": self.switches,
-            "counters": self.counters,
         }
 
     @classmethod
@@ -86,7 +80,6 @@ class EmulatorState:
             meter_events=data.get("meter_events", []),
             deliveries=data.get("deliveries", []),
             switches=data.get("switches", {}),
-            counters=data.get("counters", {}),
         )
 
     def reset(self) -> None:
@@ -97,7 +90,6 @@ class EmulatorState:
             self.meter_events.clear()
             self.deliveries.clear()
             self.switches.clear()
-            self.counters.clear()
             self.keys = {k: v for k, v in self.keys.items() if not v.get("added")}
 
     def save(self, path: Path) -> None:
