@@ -14,14 +14,23 @@ push with the next ``seq`` carrying only the difference.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from tollway.metering.aggregate import (
+    Aggregate,
+    AggregateTable,
+    Grouping,
+    SingleWindow,
+    fold,
+)
 from tollway.metering.events import UsageEvent
-from tollway.metering.meters import Aggregation, MeterDefinition
+from tollway.metering.meters import MeterDefinition
+
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +70,27 @@ def floor_to(ts: int, step: int) -> int:
 
 
 def measure(meter: MeterDefinition, events: Sequence[UsageEvent]) -> Decimal:
-    """The meter's value over ``events`` (already deduplicated by the ledger)."""
-    selected = [e for e in events if meter.matches(e)]
-    agg = meter.aggregation
-    if agg is Aggregation.COUNT:
-        return Decimal(len(selected))
-    if not selected:
-        return Decimal(0)
-    assert meter.field is not None
-    name = meter.field.value
-    if agg is Aggregation.DISTINCT:
-        return Decimal(len({getattr(e, name) for e in selected}))
-    values = [Decimal(getattr(e, name)) for e in selected]
-    if agg is Aggregation.SUM:
-        return sum(values, Decimal(0))
-    if agg is Aggregation.MAX:
-        return max(values)
-    latest = max(selected, key=lambda e: (e.timestamp_ms, e.event_id))
-    return Decimal(getattr(latest, name))
+    """The meter's value over ``events`` (already deduplicated by the ledger), folded by
+    ``tollway.metering.aggregate`` into one window."""
+    return _merged(fold(meter, list(events), SingleWindow(0))).get(0, _ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class CutWindows:
+    """``Windowing`` of ``window_of``: epoch-aligned buckets cut at period boundaries."""
+
+    window_ms: int
+    boundaries_ms: tuple[int, ...] = ()
+
+    def window_start(self, subscription_id: str, timestamp_ms: int) -> int:
+        return window_of(timestamp_ms, self.window_ms, self.boundaries_ms).start_ms
+
+    def group(
+        self, subscription_ids: list[str], timestamps_ms: list[int], per_sub: Counter[str]
+    ) -> Grouping:
+        starts = [self.window_start("", t) for t in timestamps_ms]
+        keys: list[Hashable] = list(zip(subscription_ids, starts, strict=True))
+        return Grouping(keys, {}, Counter(keys))
 
 
 def by_window(
@@ -87,11 +99,21 @@ def by_window(
     window_ms: int,
     boundaries: tuple[int, ...],
 ) -> dict[int, Decimal]:
-    """Additive meters: window start -> value of the window."""
-    groups: dict[int, list[UsageEvent]] = defaultdict(list)
-    for e in events:
-        groups[window_of(e.timestamp_ms, window_ms, boundaries).start_ms].append(e)
-    return {start: measure(meter, evs) for start, evs in groups.items()}
+    """Window start -> the meter's value over the window's events (windows without any
+    event the meter counts are left out)."""
+    return _merged(fold(meter, list(events), CutWindows(window_ms, boundaries)))
+
+
+def _merged(table: AggregateTable) -> dict[int, Decimal]:
+    """Window start -> value, the aggregates of every subscription in a window merged."""
+    per_window: dict[int, Aggregate] = {}
+    for key, agg in table.items.items():
+        into = per_window.get(key.window_start_ms)
+        if into is None:
+            per_window[key.window_start_ms] = agg.copy()
+        else:
+            into.merge_in(agg)
+    return {start: agg.value for start, agg in per_window.items()}
 
 
 #: The ledger columns a meter can look at, in ``UsageEvent`` field order.
