@@ -174,9 +174,7 @@ def list_apis(
     page = paginate(
         conn, select(apis).where(apis_repo.visible(caller)), apis.c.id, limit=limit, after=after
     )
-    return PageOut[ApiOut](
-        data=_out(conn, page.items), has_more=page.has_more, next_cursor=page.next_cursor
-    )
+    return PageOut[ApiOut].of(page, _out(conn, page.items))
 
 
 @router.get("/{api_id}", response_model=ApiOut)

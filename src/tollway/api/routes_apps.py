@@ -49,11 +49,7 @@ def list_applications(
         limit=limit,
         after=after,
     )
-    return PageOut[ApplicationOut](
-        data=[ApplicationOut.model_validate(r) for r in page.items],
-        has_more=page.has_more,
-        next_cursor=page.next_cursor,
-    )
+    return PageOut[ApplicationOut].of(page, [ApplicationOut.model_validate(r) for r in page.items])
 
 
 @router.get("/{app_id}", response_model=ApplicationOut)

@@ -70,9 +70,7 @@ def list_plans(
     page = paginate(
         conn, select(plans).where(plans_repo.visible(caller)), plans.c.id, limit=limit, after=after
     )
-    return PageOut[PlanOut](
-        data=[plan_out(r) for r in page.items], has_more=page.has_more, next_cursor=page.next_cursor
-    )
+    return PageOut[PlanOut].of(page, [plan_out(r) for r in page.items])
 
 
 @router.get("/plans/{plan_id}", response_model=PlanOut)

@@ -66,10 +66,8 @@ def list_subscriptions(
         limit=limit,
         after=after,
     )
-    return PageOut[SubscriptionOut](
-        data=[SubscriptionOut.model_validate(r) for r in page.items],
-        has_more=page.has_more,
-        next_cursor=page.next_cursor,
+    return PageOut[SubscriptionOut].of(
+        page, [SubscriptionOut.model_validate(r) for r in page.items]
     )
 
 

@@ -148,11 +148,7 @@ def create_user(body: UserCreateIn, ctx: Ctx, conn: Conn, _: Admin) -> UserOut:
 @router.get("/users", response_model=PageOut[UserOut])
 def list_users(conn: Conn, _: Admin, limit: Limit = 50, after: After = None) -> PageOut[UserOut]:
     page = paginate(conn, select(users), users.c.id, limit=limit, after=after)
-    return PageOut[UserOut](
-        data=[UserOut.model_validate(r) for r in page.items],
-        has_more=page.has_more,
-        next_cursor=page.next_cursor,
-    )
+    return PageOut[UserOut].of(page, [UserOut.model_validate(r) for r in page.items])
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
@@ -174,8 +170,6 @@ def list_orgs(
     conn: Conn, _: Admin, limit: Limit = 50, after: After = None
 ) -> PageOut[OrganizationOut]:
     page = paginate(conn, select(organizations), organizations.c.id, limit=limit, after=after)
-    return PageOut[OrganizationOut](
-        data=[OrganizationOut.model_validate(r) for r in page.items],
-        has_more=page.has_more,
-        next_cursor=page.next_cursor,
+    return PageOut[OrganizationOut].of(
+        page, [OrganizationOut.model_validate(r) for r in page.items]
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from tollway.store.rows import Page
 
 Role = Literal["admin", "publisher", "consumer"]
 Environment = Literal["development", "production"]
@@ -49,6 +51,11 @@ class PageOut(Out, Generic[T]):
     data: list[T]
     has_more: bool
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page, data: list[T]) -> Self:
+        """``data`` (the page's items, converted) with the page's cursor."""
+        return cls(data=data, has_more=page.has_more, next_cursor=page.next_cursor)
 
 
 # -- users, organizations, tokens -------------------------------------------------------
