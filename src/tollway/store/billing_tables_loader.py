@@ -1,14 +1,7 @@
-"""Imports optional table modules so they register on the shared metadata."""
+"""Registers the billing tables on the shared metadata (the Alembic environment calls ``load``)."""
 
 from __future__ import annotations
 
-import importlib
-
 
 def load() -> None:
-    for name in ("tollway.store.billing_tables",):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    import tollway.store.billing_tables  # noqa: F401  (defining the tables registers them)
