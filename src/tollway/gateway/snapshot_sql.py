@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Connection, Engine, func, or_, select
 
 from tollway.domain.periods import period_containing
 from tollway.gateway.snapshot import (
@@ -25,20 +25,22 @@ from tollway.store import tables as t
 log = logging.getLogger("tollway.gateway.config")
 
 
+def _version(conn: Connection) -> int:
+    value = conn.execute(
+        select(t.config_version.c.version).where(t.config_version.c.id == 1)
+    ).scalar()
+    return int(value or 0)
+
+
 def read_version(engine: Engine) -> int:
     with engine.connect() as conn:
-        value = conn.execute(
-            select(t.config_version.c.version).where(t.config_version.c.id == 1)
-        ).scalar()
-    return int(value or 0)
+        return _version(conn)
 
 
 def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
     now = now or datetime.now(UTC)
     with engine.connect() as conn:
-        version = conn.execute(
-            select(t.config_version.c.version).where(t.config_version.c.id == 1)
-        ).scalar()
+        version = _version(conn)
         deployments: dict[str, dict[str, Upstream]] = defaultdict(dict)
         for r1 in conn.execute(
             select(
@@ -83,83 +85,85 @@ def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
                 matcher=OperationMatcher(operations.get(r3.id, [])),
                 label=f"{r3.context}/{r3.version}",
             )
-        owners: dict[str, str] = {}
-        for r4 in conn.execute(
-            select(t.applications.c.id, t.applications.c.owner_id)
-            .select_from(t.applications.join(t.users, t.users.c.id == t.applications.c.owner_id))
-            .where(t.users.c.disabled.is_(False))
-        ):
-            owners[r4.id] = r4.owner_id
-        keys: dict[str, Credential] = {}
-        for r5 in conn.execute(
-            select(
-                t.api_keys.c.id,
-                t.api_keys.c.application_id,
-                t.api_keys.c.environment,
-                t.api_keys.c.key_hash,
-            ).where(t.api_keys.c.revoked_at.is_(None))
-        ):
-            owner = owners.get(r5.application_id)
-            if owner is not None:
-                keys[r5.key_hash] = Credential(
-                    r5.id, "key", r5.application_id, r5.environment, owner
+        # Credentials of applications whose owner is disabled are left out.
+        owners: dict[str, str] = {
+            r.id: r.owner_id
+            for r in conn.execute(
+                select(t.applications.c.id, t.applications.c.owner_id)
+                .select_from(
+                    t.applications.join(t.users, t.users.c.id == t.applications.c.owner_id)
                 )
-        clients: dict[str, Credential] = {}
-        for r6 in conn.execute(
-            select(
-                t.oauth_clients.c.id,
-                t.oauth_clients.c.application_id,
-                t.oauth_clients.c.environment,
-                t.oauth_clients.c.client_id,
-            ).where(t.oauth_clients.c.revoked_at.is_(None))
-        ):
-            owner = owners.get(r6.application_id)
-            if owner is not None:
-                clients[r6.client_id] = Credential(
-                    r6.id, "oauth", r6.application_id, r6.environment, owner, r6.client_id
-                )
-        plans: dict[str, Plan] = {}
-        for r7 in conn.execute(
-            select(
-                t.plans.c.id,
-                t.plans.c.billing_interval,
-                t.plans.c.rate_limit_count,
-                t.plans.c.rate_limit_unit,
-                t.plans.c.quota_limit,
-                t.plans.c.quota_mode,
+                .where(t.users.c.disabled.is_(False))
             )
-        ):
-            plans[r7.id] = Plan(
-                r7.id,
-                r7.billing_interval,
-                r7.rate_limit_count,
-                r7.rate_limit_unit,
-                r7.quota_limit,
-                r7.quota_mode or "hard",
+        }
+        keys = {
+            r.key_hash: Credential(
+                r.id, "key", r.application_id, r.environment, owners[r.application_id]
             )
-        subs: list[Subscription] = []
-        for r8 in conn.execute(
-            select(
-                t.subscriptions.c.id,
-                t.subscriptions.c.application_id,
-                t.subscriptions.c.api_id,
-                t.subscriptions.c.plan_id,
-                t.subscriptions.c.consumer_id,
-                t.subscriptions.c.state,
-                t.subscriptions.c.billing_anchor,
-            ).order_by(t.subscriptions.c.created_at)
-        ):
-            subs.append(
-                Subscription(
-                    r8.id,
-                    r8.application_id,
-                    r8.api_id,
-                    r8.plan_id,
-                    r8.consumer_id,
-                    r8.state,
-                    r8.billing_anchor,
+            for r in conn.execute(
+                select(
+                    t.api_keys.c.id,
+                    t.api_keys.c.application_id,
+                    t.api_keys.c.environment,
+                    t.api_keys.c.key_hash,
+                ).where(t.api_keys.c.revoked_at.is_(None))
+            )
+            if r.application_id in owners
+        }
+        clients = {
+            r.client_id: Credential(
+                r.id,
+                "oauth",
+                r.application_id,
+                r.environment,
+                owners[r.application_id],
+                r.client_id,
+            )
+            for r in conn.execute(
+                select(
+                    t.oauth_clients.c.id,
+                    t.oauth_clients.c.application_id,
+                    t.oauth_clients.c.environment,
+                    t.oauth_clients.c.client_id,
+                ).where(t.oauth_clients.c.revoked_at.is_(None))
+            )
+            if r.application_id in owners
+        }
+        plans = {
+            r.id: Plan(
+                r.id,
+                r.billing_interval,
+                r.rate_limit_count,
+                r.rate_limit_unit,
+                r.quota_limit,
+                r.quota_mode or "hard",
+            )
+            for r in conn.execute(
+                select(
+                    t.plans.c.id,
+                    t.plans.c.billing_interval,
+                    t.plans.c.rate_limit_count,
+                    t.plans.c.rate_limit_unit,
+                    t.plans.c.quota_limit,
+                    t.plans.c.quota_mode,
                 )
             )
+        }
+        # Columns named as Subscription's fields.
+        subs = [
+            Subscription(**r._mapping)
+            for r in conn.execute(
+                select(
+                    t.subscriptions.c.id,
+                    t.subscriptions.c.application_id,
+                    t.subscriptions.c.api_id,
+                    t.subscriptions.c.plan_id,
+                    t.subscriptions.c.consumer_id,
+                    t.subscriptions.c.state,
+                    t.subscriptions.c.billing_anchor,
+                ).order_by(t.subscriptions.c.created_at)
+            )
+        ]
         public_keys = {
             r9.kid: r9.public_pem
             for r9 in conn.execute(
@@ -190,7 +194,7 @@ def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
             ).scalar()
             quota_used[(sub.id, start_s)] = int(used or 0)
     return Snapshot(
-        version=int(version or 0),
+        version=version,
         routes=routes,
         keys=keys,
         clients=clients,
