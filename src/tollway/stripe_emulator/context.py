@@ -9,7 +9,8 @@ from typing import Any
 
 from . import errors
 from .ids import new_id
-from .render import clean
+from .params import check
+from .render import clean, expand_list, render
 from .settings import EmulatorSettings
 from .state import EmulatorState, Obj
 
@@ -132,3 +133,8 @@ class Ctx:
         if obj.get("_account", self.state.account_id) != self.account:
             raise errors.no_such(kind, str(obj_id), param)
         return obj
+
+    def retrieve(self, params: dict[str, Any], obj_id: Any, object_name: str, kind: str) -> Obj:
+        """A plain ``GET /v1/<things>/{id}``: only ``expand`` accepted, the object rendered."""
+        check(params, {})
+        return render(self.state, self.fetch(obj_id, object_name, kind), expand_list(params))

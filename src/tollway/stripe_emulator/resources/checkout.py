@@ -198,10 +198,7 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/checkout/sessions/{id}", "checkout_session")
 def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {})
-    return render(
-        ctx.state, ctx.fetch(ids[0], "checkout.session", "checkout.session"), expand_list(p)
-    )
+    return ctx.retrieve(p, ids[0], "checkout.session", "checkout.session")
 
 
 @router.get("/v1/checkout/sessions/{id}/line_items", "checkout_session")

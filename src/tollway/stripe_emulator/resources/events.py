@@ -77,10 +77,7 @@ def create_endpoint(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/webhook_endpoints/{id}", "webhook")
 def retrieve_endpoint(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {})
-    return render(
-        ctx.state, ctx.fetch(ids[0], "webhook_endpoint", "webhook endpoint"), expand_list(p)
-    )
+    return ctx.retrieve(p, ids[0], "webhook_endpoint", "webhook endpoint")
 
 
 @router.post("/v1/webhook_endpoints/{id}", "webhook")
@@ -126,8 +123,7 @@ def list_endpoints(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/events/{id}", "event")
 def retrieve_event(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {})
-    return render(ctx.state, ctx.fetch(ids[0], "event", "event"), expand_list(p))
+    return ctx.retrieve(p, ids[0], "event", "event")
 
 
 @router.get("/v1/events", "event")

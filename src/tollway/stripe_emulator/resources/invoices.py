@@ -38,8 +38,7 @@ def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/invoices/{id}", "invoice")
 def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {})
-    return render(ctx.state, ctx.fetch(ids[0], "invoice", "invoice"), expand_list(p))
+    return ctx.retrieve(p, ids[0], "invoice", "invoice")
 
 
 @router.get("/v1/invoices/{id}/lines", "invoice")

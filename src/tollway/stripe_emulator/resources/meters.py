@@ -72,8 +72,7 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/billing/meters/{id}", "billing_meter")
 def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {})
-    return render(ctx.state, ctx.fetch(ids[0], "billing.meter", "billing meter"), expand_list(p))
+    return ctx.retrieve(p, ids[0], "billing.meter", "billing meter")
 
 
 @router.post("/v1/billing/meters/{id}", "billing_meter")

@@ -269,8 +269,7 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/prices/{id}", "price")
 def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {})
-    return render(ctx.state, ctx.fetch(ids[0], "price", "price"), expand_list(p))
+    return ctx.retrieve(p, ids[0], "price", "price")
 
 
 @router.post("/v1/prices/{id}", "price")

@@ -97,8 +97,7 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/products/{id}", "product")
 def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {})
-    return render(ctx.state, ctx.fetch(ids[0], "product", "product"), expand_list(p))
+    return ctx.retrieve(p, ids[0], "product", "product")
 
 
 @router.post("/v1/products/{id}", "product")

@@ -98,8 +98,7 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/subscriptions/{id}", "subscription")
 def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {})
-    return render(ctx.state, ctx.fetch(ids[0], "subscription", "subscription"), expand_list(p))
+    return ctx.retrieve(p, ids[0], "subscription", "subscription")
 
 
 @router.post("/v1/subscriptions/{id}", "subscription")

@@ -38,10 +38,7 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
 
 @router.get("/v1/test_helpers/test_clocks/{id}", "test_clock")
 def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
-    check(p, {})
-    return render(
-        ctx.state, ctx.fetch(ids[0], "test_helpers.test_clock", "test_clock"), expand_list(p)
-    )
+    return ctx.retrieve(p, ids[0], "test_helpers.test_clock", "test_clock")
 
 
 @router.get("/v1/test_helpers/test_clocks", "test_clock")
