@@ -24,7 +24,6 @@ from typing import Any
 
 from tollway.domain.money import MONEY_CONTEXT, format_amount, minor_units, round_line
 from tollway.domain.periods import Period
-from tollway.pricing.spec import format_unit_amount
 
 __all__ = ["InvoiceLine", "LineKind", "RatedInvoice"]
 
@@ -107,8 +106,7 @@ def _qty(d: Decimal) -> str:
 @lru_cache(maxsize=4096)
 def _unit_price(d: Decimal, currency: str) -> str:
     """A unit price for humans (``$0.0001``): never rounded below its own precision."""
-    n = minor_units(currency)
-    return format_amount(Decimal(format_unit_amount(d, n)), currency)
+    return format_amount(d, currency)
 
 
 def _fmt_day(dt: datetime) -> str:
