@@ -14,8 +14,8 @@ from tollway.billing.service import meter_definition
 from tollway.domain.errors import NotFound
 from tollway.domain.money import from_minor, to_minor
 from tollway.pricing.rating import rate
-from tollway.pricing.spec import parse_pricing
-from tollway.store.billing_tables import billing_customers, billing_subscriptions
+from tollway.pricing.spec import PricingSpec, parse_pricing
+from tollway.store.billing_tables import billing_customers
 from tollway.store.tables import plans, usage_events
 from tollway.workers.windows import event_from_row, measure
 
@@ -40,10 +40,10 @@ def customers_of(conn: Connection, consumer_id: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def ledger_usage(conn: Connection, sub: records.SubRow, start_s: int, end_s: int) -> int:
+def ledger_usage(
+    conn: Connection, sub: records.SubRow, pricing: PricingSpec, start_s: int, end_s: int
+) -> int:
     """The plan meter's value for the subscription over [start, end) from the ledger."""
-    plan = conn.execute(select(plans).where(plans.c.id == sub.plan_id)).one()
-    pricing = parse_pricing(plan.pricing, plan.currency)
     if pricing.usage is None:
         return 0
     meter = meter_definition(conn, sub.organization_id, pricing.usage.meter)
@@ -61,7 +61,7 @@ def estimate(conn: Connection, sub: records.SubRow, start_s: int, end_s: int) ->
     """Tollway's own estimate of the period's invoice (pricing core, ledger usage)."""
     plan = conn.execute(select(plans).where(plans.c.id == sub.plan_id)).one()
     pricing = parse_pricing(plan.pricing, plan.currency)
-    quantity = ledger_usage(conn, sub, start_s, end_s)
+    quantity = ledger_usage(conn, sub, pricing, start_s, end_s)
     rated = rate(pricing, pricing.currency, quantity)
     return {
         "usage_quantity": quantity,
@@ -77,9 +77,7 @@ def upcoming(
 ) -> dict[str, Any]:
     """Stripe's preview of the next invoice and Tollway's estimate for the same period."""
     sub = records.load_own_sub(conn, subscription_id, consumer_id)  # 404 if not theirs
-    row = conn.execute(
-        select(billing_subscriptions).where(billing_subscriptions.c.subscription_id == sub.id)
-    ).first()
+    row = records.billing_row(conn, subscription_id=sub.id)
     if row is None or not row.stripe_subscription_id:
         raise NotFound("this subscription is not billed through Stripe")
     preview = engine.preview_invoice(row.customer_id, row.stripe_subscription_id)
