@@ -14,6 +14,7 @@ from tollway.domain.lifecycle import REACHABLE, Lifecycle
 from tollway.domain.lifecycle import transition as lifecycle_transition
 from tollway.domain.principal import Principal
 from tollway.store import changes
+from tollway.store.rows import one_or_404
 from tollway.store.tables import api_deployments, api_operations, api_plans, apis
 
 
@@ -35,10 +36,7 @@ def get(
         cond = apis.c.organization_id == principal.organization_id
         if principal.role != "publisher":
             raise NotFound(f"API '{api_id}' not found")
-    row = conn.execute(select(apis).where(apis.c.id == api_id, cond)).mappings().first()
-    if row is None:
-        raise NotFound(f"API '{api_id}' not found")
-    return dict(row)
+    return one_or_404(conn, apis, api_id, "API", cond)
 
 
 def create(

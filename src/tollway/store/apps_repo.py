@@ -13,6 +13,7 @@ from tollway.domain.principal import Principal
 from tollway.security.apikeys import generate_api_key
 from tollway.security.tokens import generate_client_credentials, hash_client_secret
 from tollway.store import changes
+from tollway.store.rows import one_or_404
 from tollway.store.tables import api_keys, applications, oauth_clients
 
 
@@ -23,14 +24,7 @@ def visible(principal: Principal) -> Any:
 
 
 def get(conn: Connection, app_id: str, principal: Principal) -> dict[str, Any]:
-    row = (
-        conn.execute(select(applications).where(applications.c.id == app_id, visible(principal)))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"application '{app_id}' not found")
-    return dict(row)
+    return one_or_404(conn, applications, app_id, "application", visible(principal))
 
 
 def create(

@@ -13,6 +13,7 @@ from tollway.domain.principal import Principal
 from tollway.metering.meters import DEFAULT_METER, parse_meter
 from tollway.pricing.spec import PricingSpec, parse_pricing
 from tollway.store import changes
+from tollway.store.rows import one_or_404
 from tollway.store.tables import api_plans, meters, plans, subscriptions
 
 
@@ -34,17 +35,11 @@ def get(
         if principal.role != "publisher":
             raise NotFound(f"plan '{plan_id}' not found")
         cond = plans.c.organization_id == principal.organization_id
-    row = conn.execute(select(plans).where(plans.c.id == plan_id, cond)).mappings().first()
-    if row is None:
-        raise NotFound(f"plan '{plan_id}' not found")
-    return dict(row)
+    return one_or_404(conn, plans, plan_id, "plan", cond)
 
 
 def get_any(conn: Connection, plan_id: str) -> dict[str, Any]:
-    row = conn.execute(select(plans).where(plans.c.id == plan_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"plan '{plan_id}' not found")
-    return dict(row)
+    return one_or_404(conn, plans, plan_id, "plan")
 
 
 def spec_of(plan: dict[str, Any]) -> PricingSpec:

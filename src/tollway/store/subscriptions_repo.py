@@ -8,12 +8,13 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tollway.domain.errors import Conflict, NotFound
+from tollway.domain.errors import Conflict
 from tollway.domain.ids import new_id
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import LIVE, Cause, SubState
 from tollway.domain.subscriptions import transition as sub_transition
 from tollway.store import changes
+from tollway.store.rows import one_or_404
 from tollway.store.tables import apis, subscription_events, subscriptions
 
 
@@ -27,21 +28,11 @@ def visible(principal: Principal) -> Any:
 
 
 def get(conn: Connection, sub_id: str, principal: Principal) -> dict[str, Any]:
-    row = (
-        conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id, visible(principal)))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"subscription '{sub_id}' not found")
-    return dict(row)
+    return one_or_404(conn, subscriptions, sub_id, "subscription", visible(principal))
 
 
 def get_any(conn: Connection, sub_id: str) -> dict[str, Any]:
-    row = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"subscription '{sub_id}' not found")
-    return dict(row)
+    return one_or_404(conn, subscriptions, sub_id, "subscription")
 
 
 def live_for(conn: Connection, application_id: str, api_id: str) -> dict[str, Any] | None:

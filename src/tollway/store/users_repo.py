@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from tollway.domain.errors import Conflict, NotFound
+from tollway.domain.errors import Conflict
 from tollway.domain.ids import new_id
 from tollway.security.passwords import hash_password
+from tollway.store.rows import one_or_404
 from tollway.store.tables import organizations, users
 
 DEFAULT_ORG_SLUG = "default"
@@ -34,10 +35,7 @@ def create_org(conn: Connection, *, name: str, slug: str, now: datetime) -> dict
 
 
 def get_org(conn: Connection, org_id: str) -> dict[str, Any]:
-    row = conn.execute(select(organizations).where(organizations.c.id == org_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"organization '{org_id}' not found")
-    return dict(row)
+    return one_or_404(conn, organizations, org_id, "organization")
 
 
 def create_user(
@@ -69,10 +67,7 @@ def create_user(
 
 
 def get_user(conn: Connection, user_id: str) -> dict[str, Any]:
-    row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"user '{user_id}' not found")
-    return dict(row)
+    return one_or_404(conn, users, user_id, "user")
 
 
 def find_by_email(conn: Connection, email: str) -> dict[str, Any] | None:
