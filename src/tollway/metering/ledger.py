@@ -117,13 +117,7 @@ class SqlLedger:
                 else:
                     result = conn.execute(self._insert, [event_row(e, now) for e in part])
                 inserted += max(0, result.rowcount or 0)
-            conn.execute(
-                self._touch,
-                [
-                    {"key_id": k, "used_at": datetime.fromtimestamp(ms / 1000, UTC)}
-                    for k, ms in sorted(last_used.items())
-                ],
-            )
+            self._touch_keys(conn, last_used)
         return inserted
 
     def write_lines(self, lines: Sequence[bytes]) -> int:
@@ -137,11 +131,8 @@ class SqlLedger:
         with self.engine.begin() as conn:
             sql, order, processors = self._line_insert(conn)
             sqlite_dialect = conn.dialect.name == "sqlite"
-            rec = (
-                processors["recorded_at"](recorded_at)
-                if "recorded_at" in processors
-                else (recorded_at)
-            )
+            to_db = processors.get("recorded_at")
+            rec = to_db(recorded_at) if to_db is not None else recorded_at
             rows: list[Any] = []
             for line in lines:
                 p: list[Any] = line.decode("utf-8").rstrip("\n").split("\t")
@@ -164,14 +155,18 @@ class SqlLedger:
             for i in range(0, len(rows), self._chunk):
                 result = conn.exec_driver_sql(sql, rows[i : i + self._chunk])
                 inserted += max(0, result.rowcount or 0)
-            conn.execute(
-                self._touch,
-                [
-                    {"key_id": k, "used_at": datetime.fromtimestamp(ms / 1000, UTC)}
-                    for k, ms in sorted(last_used.items())
-                ],
-            )
+            self._touch_keys(conn, last_used)
         return inserted
+
+    def _touch_keys(self, conn: Any, last_used: dict[str, int]) -> None:
+        """Move each key's ``last_used_at`` forward to its latest event (ms since epoch)."""
+        conn.execute(
+            self._touch,
+            [
+                {"key_id": k, "used_at": datetime.fromtimestamp(ms / 1000, UTC)}
+                for k, ms in sorted(last_used.items())
+            ],
+        )
 
     def _line_insert(self, conn: Any) -> tuple[str, list[int], dict[str, Any]]:
         if self._line_sql is None:
