@@ -9,6 +9,7 @@ from . import cards, rating
 from .context import Ctx
 from .ids import new_id
 from .params import decimal_str
+from .periods import boundary
 from .resources.meters import aggregate
 from .state import Obj
 
@@ -258,9 +259,7 @@ def preview_lines(ctx: Ctx, sub: Obj) -> tuple[list[Obj], tuple[int, int]]:
     """Lines of the next invoice: usage so far this period plus next period's licensed fees."""
     items = sub["items"]["data"]
     start, end = items[0]["current_period_start"], items[0]["current_period_end"]
-    from .periods import add_interval
-
-    nxt = add_interval(sub["_anchor"], sub["_interval"], sub["_interval_count"], sub["_n"] + 1)
+    nxt = boundary(sub, sub["_n"] + 1)
     lines: list[Obj] = []
     for item in items:
         if is_metered(ctx, item):

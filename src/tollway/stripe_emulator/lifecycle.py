@@ -9,7 +9,7 @@ from . import errors
 from .billing import attempt_payment, finalize, is_metered, item_quantity, line, new_invoice
 from .context import Ctx
 from .ids import new_id
-from .periods import add_interval
+from .periods import add_interval, boundary
 from .render import clean
 from .state import Obj
 
@@ -231,7 +231,7 @@ def _usage_invoice(ctx: Ctx, sub: Obj, at: int, *, reason: str, licensed: bool) 
         if is_metered(ctx, it)
     ]
     if licensed:
-        nxt = add_interval(sub["_anchor"], sub["_interval"], sub["_interval_count"], sub["_n"] + 1)
+        nxt = boundary(sub, sub["_n"] + 1)
         lines += [
             line(ctx, sub, it, Decimal(it["quantity"] or 1), at, nxt)
             for it in items
@@ -256,7 +256,7 @@ def renew(ctx: Ctx, sub: Obj, at: int) -> None:
     inv = _usage_invoice(ctx, sub, at, reason="subscription_cycle", licensed=True)
     previous = {"items": clean(ctx.state, sub["items"])}
     sub["_n"] += 1
-    nxt = add_interval(sub["_anchor"], sub["_interval"], sub["_interval_count"], sub["_n"])
+    nxt = boundary(sub, sub["_n"])
     for item in sub["items"]["data"]:
         item["current_period_start"], item["current_period_end"] = at, nxt
     if sub["status"] == "trialing":

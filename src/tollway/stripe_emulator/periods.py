@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime
+from typing import Any
 
 
 def add_interval(anchor: int, interval: str, count: int, n: int) -> int:
@@ -18,3 +19,8 @@ def add_interval(anchor: int, interval: str, count: int, n: int) -> int:
     year, month = start.year + total // 12, total % 12 + 1
     day = min(start.day, calendar.monthrange(year, month)[1])
     return int(start.replace(year=year, month=month, day=day).timestamp())
+
+
+def boundary(sub: dict[str, Any], n: int) -> int:
+    """Boundary ``n`` of a subscription's own calendar (its anchor, interval and count)."""
+    return add_interval(sub["_anchor"], sub["_interval"], sub["_interval_count"], n)
