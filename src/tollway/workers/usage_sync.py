@@ -383,10 +383,14 @@ class UsageSync:
         if watermark:
             since = datetime.fromtimestamp(watermark / 1000, UTC) - OVERLAP
         closing = started + timedelta(milliseconds=2 * self.window_ms)
+        meters: dict[tuple[str, str], MeterDefinition] = {}  # read once per run
         for b in self.billed(subscription_id):
             try:
-                with self._read() as conn:
-                    meter = meter_definition(conn, b.organization_id, b.meter_key)
+                meter = meters.get((b.organization_id, b.meter_key))
+                if meter is None:
+                    with self._read() as conn:
+                        meter = meter_definition(conn, b.organization_id, b.meter_key)
+                    meters[b.organization_id, b.meter_key] = meter
                 near_end = (
                     b.period_end_ms is not None and b.period_end_ms <= closing.timestamp() * 1000
                 )
