@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from .. import errors
@@ -322,7 +321,3 @@ def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     if p.get("lookup_keys"):
         items = [o for o in items if o.get("lookup_key") in p["lookup_keys"]]
     return paginate(ctx.state, items, p, "/v1/prices")
-
-
-def unit_decimal(price: Obj) -> Decimal:
-    return Decimal(price["unit_amount_decimal"] or "0")
