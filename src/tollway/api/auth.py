@@ -93,14 +93,6 @@ def authenticate(conn: Connection, raw: str, now: datetime) -> Principal:
     return Principal(row["user_id"], row["role"], row["organization_id"], row["email"])
 
 
-def touch(conn: Connection, raw: str, now: datetime) -> None:
-    conn.execute(
-        update(api_tokens)
-        .where(api_tokens.c.token_hash == hash_token(raw))
-        .values(last_used_at=now)
-    )
-
-
 def revoke(conn: Connection, raw: str, now: datetime) -> None:
     conn.execute(
         update(api_tokens).where(api_tokens.c.token_hash == hash_token(raw)).values(revoked_at=now)

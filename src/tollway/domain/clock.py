@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -31,7 +30,3 @@ class FixedClock:
         from datetime import timedelta
 
         self._at = self._at + timedelta(seconds=seconds)
-
-
-def epoch_ms() -> int:
-    return time.time_ns() // 1_000_000

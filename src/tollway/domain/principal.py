@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 from tollway.domain.errors import Forbidden
 
-ROLES = ("admin", "publisher", "consumer")
-
 
 @dataclass(frozen=True, slots=True)
 class Principal:

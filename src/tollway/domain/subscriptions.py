@@ -60,7 +60,3 @@ def transition(
             "subscription", current.value, target.value, [s.value for s in ALLOWED[current]]
         )
     return Transition(current, target, cause, reason)
-
-
-def is_final(state: SubState) -> bool:
-    return not ALLOWED[state]

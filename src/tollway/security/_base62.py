@@ -6,7 +6,6 @@ import secrets
 import zlib
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-ALPHABET_SET = frozenset(ALPHABET)
 
 
 def random_base62(length: int) -> str:
