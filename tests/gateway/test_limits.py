@@ -135,3 +135,18 @@ def test_redis_quota_is_shared(private_redis):
         return out
 
     assert asyncio.run(run()) == [True, True, True, False, False]
+
+
+def test_unlimited_plan_never_asks_redis(make_gateway, catalog, private_redis):
+    """No rate limit and no hard quota: admitted even with the store down and failing closed."""
+    catalog.plan = Plan("plan_1", "month", None, None, None, "overage")
+    gw = make_gateway(catalog.snapshot(), limiter=None)
+    gw.call(
+        _swap_limiter(gw, lambda: RedisRateLimiter(private_redis["url"], failure_mode="closed"))
+    )
+    private_redis["proc"].terminate()
+    private_redis["proc"].wait(5)
+    key = {"apikey": catalog.key}
+    codes = [httpx.get(gw.url + "/books/v1/a", headers=key).status_code for _ in range(3)]
+    assert codes == [200] * 3
+    assert gw.gateway.metrics.limit_store_errors.value == 0

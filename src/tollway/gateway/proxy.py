@@ -21,7 +21,7 @@ from tollway.gateway import responses as R
 from tollway.gateway.app import GatewayApp
 from tollway.gateway.enforce import Admission, Refusal, resolve
 from tollway.gateway.exchange import DROP_REQUEST, Exchange
-from tollway.gateway.ratelimit import Decision
+from tollway.gateway.ratelimit import ALLOW_UNLIMITED, Decision, unlimited
 from tollway.gateway.response_side import ResponseSide
 
 PAUSE_UPSTREAM_FULL = 1
@@ -324,7 +324,10 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         ex.admission = result
         limiter = self.app.limiter
         if limiter.is_async:
-            self.loop.create_task(self._limit_async(ex, result))
+            if unlimited(result.plan):  # nothing to ask Redis: no task, no loop round trip
+                self._limited(ex, ALLOW_UNLIMITED)
+            else:
+                self.loop.create_task(self._limit_async(ex, result))
             return
         self._limited(ex, limiter.check(result.subscription, result.plan, ex.ts_ms / 1000))
 

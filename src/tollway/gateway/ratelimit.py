@@ -85,6 +85,11 @@ def _gcra_params(plan: Plan) -> tuple[float, float] | None:
     return period / plan.rate_limit_count, period
 
 
+def unlimited(plan: Plan) -> bool:
+    """No rate limit and no hard quota: every call is allowed without consulting a store."""
+    return _gcra_params(plan) is None and plan.hard_quota is None
+
+
 def _decision(
     allowed: bool, limit: int, tat: float, now: float, t: float, period: float, reason: str = ""
 ) -> Decision:
