@@ -196,9 +196,7 @@ def test_import_openapi_30_31_and_swagger_20(make_actor: Any) -> None:
 
 
 def test_import_shared_reading_list_fixture(make_actor: Any) -> None:
-    path = FIXTURES / "reading-list.yaml"
-    if not path.exists():
-        pytest.skip("reading-list fixture not present")
+    path = FIXTURES / "reading-list.yaml"  # ships with the tests: a missing file is a failure
     pub = make_actor("publisher")
     r = _import_file(pub, "reading-list.yaml", path.read_bytes())
     assert r.status_code == 201, r.text
