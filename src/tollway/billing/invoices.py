@@ -16,8 +16,8 @@ from tollway.domain.money import from_minor, to_minor
 from tollway.pricing.rating import rate
 from tollway.pricing.spec import PricingSpec, parse_pricing
 from tollway.store.billing_tables import billing_customers
-from tollway.store.tables import plans, usage_events
-from tollway.workers.windows import event_from_row, measure
+from tollway.store.tables import plans
+from tollway.workers.windows import measure
 
 
 def invoice_dict(inv: InvoiceInfo) -> dict[str, Any]:
@@ -47,14 +47,7 @@ def ledger_usage(
     if pricing.usage is None:
         return 0
     meter = meter_definition(conn, sub.organization_id, pricing.usage.meter)
-    rows = conn.execute(
-        select(usage_events).where(
-            usage_events.c.subscription_id == sub.id,
-            usage_events.c.timestamp_ms >= start_s * 1000,
-            usage_events.c.timestamp_ms < end_s * 1000,
-        )
-    ).fetchall()
-    return int(measure(meter, [event_from_row(r) for r in rows]))
+    return int(measure(meter, records.ledger_events(conn, sub.id, start_s * 1000, end_s * 1000)))
 
 
 def estimate(conn: Connection, sub: records.SubRow, start_s: int, end_s: int) -> dict[str, Any]:

@@ -20,10 +20,12 @@ from sqlalchemy import Connection, Engine, select, update
 from tollway.domain.errors import IllegalTransition, NotFound
 from tollway.domain.ids import new_id
 from tollway.domain.subscriptions import Cause, SubState, transition
+from tollway.metering.events import UsageEvent
 from tollway.store import changes
 from tollway.store import db as store_db
 from tollway.store.billing_tables import billing_subscriptions, stripe_accounts
-from tollway.store.tables import plans, subscription_events, subscriptions
+from tollway.store.tables import plans, subscription_events, subscriptions, usage_events
+from tollway.workers.windows import EVENT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -186,3 +188,17 @@ def stripe_configured(conn: Connection, organization_id: str | None) -> bool:
         ).first()
         is not None
     )
+
+
+def ledger_events(
+    conn: Connection, subscription_id: str, start_ms: int, end_ms: int
+) -> list[UsageEvent]:
+    """The subscription's ledger events with ``start_ms <= timestamp_ms < end_ms``."""
+    rows = conn.execute(
+        select(*(usage_events.c[name] for name in EVENT_COLUMNS)).where(
+            usage_events.c.subscription_id == subscription_id,
+            usage_events.c.timestamp_ms >= start_ms,
+            usage_events.c.timestamp_ms < end_ms,
+        )
+    ).all()
+    return [UsageEvent(*row) for row in rows]

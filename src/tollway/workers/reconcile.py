@@ -20,8 +20,8 @@ from tollway.billing.service import meter_definition
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
 from tollway.store.billing_tables import billing_plans, billing_subscriptions
-from tollway.store.tables import plans, subscriptions, usage_events
-from tollway.workers.windows import event_from_row, floor_to, measure
+from tollway.store.tables import plans, subscriptions
+from tollway.workers.windows import floor_to, measure
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +86,8 @@ def reconcile(
             continue
         with records.reading(db) as conn:
             meter = meter_definition(conn, r.organization_id, r.meter_key)
-            events = conn.execute(
-                select(usage_events).where(
-                    usage_events.c.subscription_id == r.subscription_id,
-                    usage_events.c.timestamp_ms >= start * 1000,
-                    usage_events.c.timestamp_ms < end * 1000,
-                )
-            ).fetchall()
-        ledger = int(measure(meter, [event_from_row(e) for e in events]))
+            events = records.ledger_events(conn, r.subscription_id, start * 1000, end * 1000)
+        ledger = int(measure(meter, events))
         try:
             total: int | None = engines.for_org(r.organization_id).meter_total(
                 r.meter_id, r.customer_id, start, end

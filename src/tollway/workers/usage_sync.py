@@ -50,7 +50,7 @@ from tollway.store.billing_tables import (
 )
 from tollway.store.tables import usage_events
 from tollway.workers.billed import Billed, billed_subscriptions
-from tollway.workers.windows import EVENT_COLUMNS, by_window, identifier, measure, window_of
+from tollway.workers.windows import by_window, identifier, measure, window_of
 
 log = logging.getLogger(__name__)
 
@@ -150,16 +150,8 @@ class UsageSync:
         return None if lo is None else (int(lo), int(hi))
 
     def _events(self, sub: str, start_ms: int, end_ms: int) -> list[UsageEvent]:
-        columns = [usage_events.c[name] for name in EVENT_COLUMNS]
         with self._read() as conn:
-            rows = conn.execute(
-                select(*columns).where(
-                    usage_events.c.subscription_id == sub,
-                    usage_events.c.timestamp_ms >= start_ms,
-                    usage_events.c.timestamp_ms < end_ms,
-                )
-            ).all()
-        return [UsageEvent(*row) for row in rows]
+            return records.ledger_events(conn, sub, start_ms, end_ms)
 
     def _planned(self, sub: str, meter_key: str, lo: int, hi: int) -> dict[int, tuple[int, int]]:
         """window start -> (sum of planned values, highest seq) for windows in [lo, hi)."""

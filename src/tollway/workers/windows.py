@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from tollway.metering.aggregate import (
     Aggregate,
@@ -135,12 +134,3 @@ EVENT_COLUMNS = (
     "environment",
     "usage_value",
 )
-
-
-def event_from_row(r: Any) -> UsageEvent:
-    """A ledger row (any row with the ``EVENT_COLUMNS``) as a ``UsageEvent``."""
-    return (
-        UsageEvent(*(r[i] for i in range(16)))
-        if isinstance(r, tuple)
-        else UsageEvent(*(getattr(r, name) for name in EVENT_COLUMNS))
-    )
