@@ -56,24 +56,21 @@ def _flat_fee_line(
         return None
     cur = spec.currency
     fee = _unit_price(spec.flat_fee, cur)
-    if window is None or period is None:
-        return _line(
-            LineKind.FLAT_FEE, f"Flat fee ({fee} per period)", Decimal(1), None, spec.flat_fee, cur
-        )
-    s, e = max(window[0], period.start), min(window[1], period.end)
-    exact = prorate(spec.flat_fee, period, s, e)
-    if exact == spec.flat_fee:
-        return _line(
-            LineKind.FLAT_FEE, f"Flat fee ({fee} per period)", Decimal(1), None, spec.flat_fee, cur
-        )
+    if window is not None and period is not None:
+        s, e = max(window[0], period.start), min(window[1], period.end)
+        exact = prorate(spec.flat_fee, period, s, e)
+        if exact != spec.flat_fee:
+            return _line(
+                LineKind.FLAT_FEE,
+                f"Flat fee ({fee} per period), prorated for {_fmt_day(s) if s < e else '-'}"
+                f" to {_fmt_day(e) if s < e else '-'}",
+                Decimal(1),
+                None,
+                exact,
+                cur,
+            )
     return _line(
-        LineKind.FLAT_FEE,
-        f"Flat fee ({fee} per period), prorated for {_fmt_day(s) if s < e else '-'}"
-        f" to {_fmt_day(e) if s < e else '-'}",
-        Decimal(1),
-        None,
-        exact,
-        cur,
+        LineKind.FLAT_FEE, f"Flat fee ({fee} per period)", Decimal(1), None, spec.flat_fee, cur
     )
 
 
