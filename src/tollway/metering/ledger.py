@@ -17,28 +17,11 @@ from sqlalchemy import Engine, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tollway.metering.events import UsageEvent
+from tollway.metering.spool import LINE_FIELDS
 from tollway.store.tables import api_keys, usage_events
 
-# spool line field positions (after the version tag at 0); recorded_at is appended at 17
-_LINE_FIELDS = {
-    "event_id": 1,
-    "timestamp_ms": 2,
-    "organization_id": 3,
-    "api_id": 4,
-    "operation_id": 5,
-    "method": 6,
-    "status": 7,
-    "latency_ms": 8,
-    "request_bytes": 9,
-    "response_bytes": 10,
-    "application_id": 11,
-    "subscription_id": 12,
-    "credential_id": 13,
-    "consumer_id": 14,
-    "environment": 15,
-    "usage_value": 16,
-    "recorded_at": 17,
-}
+# spool line field positions (after the version tag at 0); recorded_at is appended last
+_LINE_FIELDS = {name: i for i, name in enumerate((*LINE_FIELDS, "recorded_at"), start=1)}
 
 
 class LedgerWriter(Protocol):

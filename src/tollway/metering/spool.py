@@ -37,7 +37,26 @@ log = logging.getLogger("tollway.metering.spool")
 SEGMENT_SUFFIX = ".spool"
 CHECKPOINT_SUFFIX = ".ckpt"
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
-_FIELDS = 17
+# The columns of a spool line after the version tag, in order (see the module docstring).
+LINE_FIELDS = (
+    "event_id",
+    "timestamp_ms",
+    "organization_id",
+    "api_id",
+    "operation_id",
+    "method",
+    "status",
+    "latency_ms",
+    "request_bytes",
+    "response_bytes",
+    "application_id",
+    "subscription_id",
+    "credential_id",
+    "consumer_id",
+    "environment",
+    "usage_value",
+)
+_FIELDS = 1 + len(LINE_FIELDS)
 
 
 def encode_event(e: UsageEvent) -> bytes:
