@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tollway import __version__
 from tollway.api import problems
+from tollway.api.billing_routes import router as billing_router
 from tollway.api.context import AppContext
 from tollway.api.routes_apis import router as apis_router
 from tollway.api.routes_apps import router as apps_router
@@ -18,8 +16,7 @@ from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_subscriptions import router as subs_router
 from tollway.api.routes_users import router as users_router
-
-OPTIONAL_ROUTERS = ("tollway.api.billing_routes", "tollway.portal.routes")
+from tollway.portal.routes import router as portal_router
 
 
 class RefuseNul:
@@ -55,16 +52,17 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.state.ctx = ctx
     problems.install(app)
     app.add_middleware(RefuseNul)
-    for router in (users_router, apis_router, plans_router, apps_router, subs_router, oauth_router):
+    for router in (
+        users_router,
+        apis_router,
+        plans_router,
+        apps_router,
+        subs_router,
+        oauth_router,
+        billing_router,
+        portal_router,
+    ):
         app.include_router(router)
-    for name in OPTIONAL_ROUTERS:
-        try:
-            module: Any = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"], include_in_schema=False)
     def healthz() -> JSONResponse:
