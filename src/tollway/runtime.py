@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-from typing import Any
 
 from tollway.api.context import AppContext
 from tollway.security.secretbox import SecretBox, load_or_create_key
@@ -46,11 +44,7 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
 
 
 def attach_billing(ctx: AppContext) -> None:
-    """Plug the billing engine in when the billing package provides one."""
-    try:
-        wiring: Any = importlib.import_module("tollway.billing.wiring")
-    except ModuleNotFoundError as exc:
-        if exc.name != "tollway.billing.wiring":
-            raise
-        return
+    """Plug the billing engine in."""
+    from tollway.billing import wiring
+
     wiring.attach(ctx)

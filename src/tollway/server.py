@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -58,16 +57,6 @@ async def _guarded(server: uvicorn.Server, host: str, port: int) -> None:
         ) from None
 
 
-def _optional(module: str, attr: str) -> Any:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-    return getattr(mod, attr, None)
-
-
 ExtraApp = tuple[Any, str, int]  # (ASGI app, host, port) served next to the control plane
 AfterStart = Callable[[], None]
 
@@ -100,21 +89,15 @@ async def _serve_all(
         servers.append(side)
         tasks.append(asyncio.create_task(_guarded(side, host, port), name=f"server on {port}"))
     if gateway:
-        run_gateway: Callable[..., Coroutine[Any, Any, None]] | None = _optional(
-            "tollway.gateway.server", "run_gateway"
+        from tollway.gateway.server import run_gateway
+
+        tasks.append(
+            asyncio.create_task(run_gateway(gateway_settings(settings), stop=stop), name="gateway")
         )
-        if run_gateway is not None:
-            tasks.append(
-                asyncio.create_task(
-                    run_gateway(gateway_settings(settings), stop=stop), name="gateway"
-                )
-            )
     if workers:
-        run_workers: Callable[..., Coroutine[Any, Any, None]] | None = _optional(
-            "tollway.workers.runner", "run_workers"
-        )
-        if run_workers is not None:
-            tasks.append(asyncio.create_task(run_workers(ctx, stop=stop), name="workers"))
+        from tollway.workers.runner import run_workers
+
+        tasks.append(asyncio.create_task(run_workers(ctx, stop=stop), name="workers"))
     log.info("control plane on http://%s:%s", settings.host, settings.port)
     if after_start is not None:
         while not all(s.started for s in servers) and not any(t.done() for t in tasks):
@@ -176,7 +159,6 @@ def ensure_signing_key(ctx: AppContext) -> None:
 
 
 def run_gateway_only(settings: Settings) -> None:
-    main_gateway = _optional("tollway.gateway.server", "main_gateway")
-    if main_gateway is None:
-        raise SystemExit("the gateway is not available in this build")
+    from tollway.gateway.server import main_gateway
+
     main_gateway(gateway_settings(settings))
