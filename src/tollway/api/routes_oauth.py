@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Connection
 
 from tollway.api.deps import Ctx
 from tollway.security.tokens import TokenVerifier, issue_access_token, verify_client_secret
@@ -77,12 +78,8 @@ def token(
         return _error(401, "invalid_client", "client authentication failed", basic=True)
     now = ctx.clock.now()
     with ctx.tx() as conn:
-        client = apps_repo.client_by_client_id(conn, cid)
-        if (
-            client is None
-            or client["revoked_at"] is not None
-            or not verify_client_secret(str(client["secret_hash"]), secret)
-        ):
+        client = _authenticated_client(conn, cid, secret)
+        if client is None:
             return _error(401, "invalid_client", "client authentication failed", basic=True)
         key = keys_repo.current_signing_key(conn, ctx.secrets, now)
     lifetime = int(client["token_lifetime_s"])
@@ -104,6 +101,18 @@ def token(
     return JSONResponse(body, headers=NO_STORE)
 
 
+def _authenticated_client(conn: Connection, cid: str, secret: str) -> dict[str, Any] | None:
+    """The OAuth client row if it exists, is not revoked and ``secret`` is its secret."""
+    client = apps_repo.client_by_client_id(conn, cid)
+    if (
+        client is None
+        or client["revoked_at"] is not None
+        or not verify_client_secret(str(client["secret_hash"]), secret)
+    ):
+        return None
+    return client
+
+
 @router.post("/oauth2/revoke", responses={200: {"description": "Revoked (or unknown)"}})
 def revoke(
     ctx: Ctx,
@@ -117,12 +126,8 @@ def revoke(
     cid, secret = basic if basic is not None else (client_id or "", client_secret or "")
     now = ctx.clock.now()
     with ctx.tx() as conn:
-        client = apps_repo.client_by_client_id(conn, cid) if cid and "\x00" not in cid else None
-        if (
-            client is None
-            or client["revoked_at"] is not None
-            or not verify_client_secret(str(client["secret_hash"]), secret)
-        ):
+        client = _authenticated_client(conn, cid, secret) if cid and "\x00" not in cid else None
+        if client is None:
             return _error(401, "invalid_client", "client authentication failed", basic=True)
         claims = TokenVerifier(keys_repo.public_keys(conn, now)).verify(token, int(now.timestamp()))
         if claims is not None and claims.client_id == cid:
