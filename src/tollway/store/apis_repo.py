@@ -30,13 +30,13 @@ def visible(principal: Principal) -> Any:
 def get(
     conn: Connection, api_id: str, principal: Principal, *, manage: bool = False
 ) -> dict[str, Any]:
-    """The API if the caller may see it (``manage``: change it); otherwise 404."""
-    cond = visible(principal)
-    if manage and not principal.is_admin:
-        cond = apis.c.organization_id == principal.organization_id
-        if principal.role != "publisher":
-            raise NotFound(f"API '{api_id}' not found")
-    return one_or_404(conn, apis, api_id, "API", cond)
+    """The API if the caller may see it (``manage``: change it); otherwise 404.
+
+    Whoever may manage APIs (admins; publishers, for their organization's) sees exactly
+    those, so ``manage`` only turns everyone else away."""
+    if manage and principal.role not in ("admin", "publisher"):
+        raise NotFound(f"API '{api_id}' not found")
+    return one_or_404(conn, apis, api_id, "API", visible(principal))
 
 
 def create(

@@ -30,12 +30,10 @@ def visible(principal: Principal) -> Any:
 def get(
     conn: Connection, plan_id: str, principal: Principal, *, manage: bool = False
 ) -> dict[str, Any]:
-    cond = visible(principal)
-    if manage and not principal.is_admin:
-        if principal.role != "publisher":
-            raise NotFound(f"plan '{plan_id}' not found")
-        cond = plans.c.organization_id == principal.organization_id
-    return one_or_404(conn, plans, plan_id, "plan", cond)
+    """The plan if the caller may see it (``manage``: change it); otherwise 404, as for APIs."""
+    if manage and principal.role not in ("admin", "publisher"):
+        raise NotFound(f"plan '{plan_id}' not found")
+    return one_or_404(conn, plans, plan_id, "plan", visible(principal))
 
 
 def get_any(conn: Connection, plan_id: str) -> dict[str, Any]:
