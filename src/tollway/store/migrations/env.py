@@ -5,10 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from tollway.store import billing_tables_loader
+import tollway.store.billing_tables  # noqa: F401  (registers the billing tables)
 from tollway.store.tables import metadata
 
-billing_tables_loader.load()
 config = context.config
 target_metadata = metadata
 
