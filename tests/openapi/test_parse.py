@@ -238,3 +238,17 @@ def test_arbitrary_bytes_only_ever_raise_invalid_input(raw: bytes) -> None:
 def test_odd_yaml_is_invalid_input(raw: bytes) -> None:
     with pytest.raises(InvalidInput, match="YAML|not accepted"):
         parse_openapi(raw)
+
+
+def test_deep_block_nesting_refused() -> None:
+    doc = "".join(f"{'  ' * i}k{i}:\n" for i in range(150)) + "  " * 150 + "leaf: 1\n"
+    with pytest.raises(InvalidInput, match="nested more than 100 levels"):
+        parse_openapi(doc.encode(), filename="x.yaml")
+
+
+def test_deep_flow_nesting_refused_by_our_limit_before_any_parser() -> None:
+    # Deep enough that the parsers' own limits (PyYAML's, json's recursion) would fire
+    # with their own words; ours comes first, so the message is always ours.
+    for doc, name in ((b"[" * 5000 + b"]" * 5000, "x.yaml"), (b"{" * 2000, "x.json")):
+        with pytest.raises(InvalidInput, match="nested more than 100 levels deep"):
+            parse_openapi(doc, filename=name)

@@ -1,7 +1,8 @@
 """Safe loading of an uploaded document (JSON or YAML) into plain Python data.
 
 YAML is read with the safe loader, refusing aliases (the "billion laughs" bomb needs them)
-and nesting deeper than :data:`MAX_DEPTH`; both are checked on the event stream before
+and nesting deeper than :data:`MAX_DEPTH` (flow brackets are counted on the raw text first,
+block nesting on the event stream); both are checked before
 any node is built. Timestamps stay strings and non-string mapping keys (``200:``) become
 strings, so the result is JSON-shaped.
 """
@@ -9,6 +10,7 @@ strings, so the result is JSON-shaped.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -34,6 +36,23 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_string)
 
 def _fail(message: str) -> InvalidInput:
     return InvalidInput.at(("document",), message)
+
+
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _refuse_deep_flow_nesting(text: str) -> None:
+    """Our own depth limit on ``[``/``{`` nesting, applied before any parser runs, so the
+    refusal never depends on a parser's own limits or wording. Brackets inside strings
+    count too, which can only make a pathological document look deeper, never shallower."""
+    depth = 0
+    for ch in _NOT_A_BRACKET.sub("", text):
+        if ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _fail(f"the document is nested more than {MAX_DEPTH} levels deep")
+        elif depth:
+            depth -= 1
 
 
 def _scan_yaml_events(text: str) -> None:
@@ -105,6 +124,7 @@ def load_document(
     says_json = ctype.endswith("json") or name.endswith(".json")
     says_yaml = "yaml" in ctype or name.endswith((".yaml", ".yml"))
     looks_json = text.lstrip()[:1] in ("{", "[")
+    _refuse_deep_flow_nesting(text)
     if says_json or (looks_json and not says_yaml):
         try:
             return _normalize(json.loads(text))
