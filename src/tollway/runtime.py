@@ -6,6 +6,7 @@ import logging
 import os
 
 from tollway.api.context import AppContext
+from tollway.security.login_throttle import build_throttle
 from tollway.security.secretbox import SecretBox, load_or_create_key
 from tollway.settings import Settings
 from tollway.store import db
@@ -38,6 +39,12 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         engine=engine,
         secrets=secret_box(settings),
         publisher=RedisPublisher(settings.redis_url),
+        login_throttle=build_throttle(
+            settings.redis_url,
+            per_account=settings.login_max_failures_per_account,
+            per_address=settings.login_max_failures_per_address,
+            window_s=settings.login_failure_window_s,
+        ),
     )
     attach_billing(ctx)
     return ctx

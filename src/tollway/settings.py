@@ -46,6 +46,16 @@ class Settings(BaseSettings):
         default_factory=list, description="CIDRs/hosts exempt from the SSRF guard (on-premise)"
     )
     openapi_max_bytes: int = Field(5 * 1024 * 1024, gt=0, description="OpenAPI document limit")
+    control_max_body_bytes: int = Field(
+        8 * 1024 * 1024, gt=0, description="Control-plane request body limit (then 413)"
+    )
+    login_max_failures_per_account: int = Field(
+        10, gt=0, description="Failed logins per account per window (then 429)"
+    )
+    login_max_failures_per_address: int = Field(
+        50, gt=0, description="Failed logins per client address per window (then 429)"
+    )
+    login_failure_window_s: int = Field(900, gt=0, description="Failed-login counting window")
     fetch_timeout_s: float = Field(10.0, gt=0, description="Timeout of outbound fetches")
     token_lifetime_s: int = Field(3600, gt=0, description="Default access token lifetime")
     session_lifetime_s: int = Field(8 * 3600, gt=0, description="Portal session lifetime")

@@ -8,7 +8,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tollway import __version__
 from tollway.api import problems
+from tollway.api.billing_routes import MAX_WEBHOOK_BYTES
 from tollway.api.billing_routes import router as billing_router
+from tollway.api.body_guard import BodyGuard
 from tollway.api.context import AppContext
 from tollway.api.routes_apis import router as apis_router
 from tollway.api.routes_apps import router as apps_router
@@ -51,6 +53,11 @@ def create_app(ctx: AppContext) -> FastAPI:
     )
     app.state.ctx = ctx
     problems.install(app)
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=ctx.settings.control_max_body_bytes,
+        path_limits={"/webhooks/": MAX_WEBHOOK_BYTES},
+    )
     app.add_middleware(RefuseNul)
     for router in (
         users_router,

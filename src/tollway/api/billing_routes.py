@@ -349,7 +349,7 @@ async def stripe_webhook(request: Request, background: BackgroundTasks) -> JSONR
     try:
         event = json.loads(payload)
         event_id = str(event["id"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return JSONResponse({"error": "the body is not a Stripe event"}, status_code=400)
     new = await run_in_threadpool(inbox.record, ctx.engine, event, organization_id, ctx.clock.now())
     if new:

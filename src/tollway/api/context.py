@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine
 
 from tollway.domain.clock import Clock, SystemClock
+from tollway.security.login_throttle import LoginThrottle, MemoryFailureStore
 from tollway.security.secretbox import SecretBox
 from tollway.settings import Settings
 from tollway.store import db
@@ -51,6 +52,11 @@ class AppContext:
     billing: SubscriptionBilling | None = None
     publisher: RedisPublisher = field(default_factory=lambda: RedisPublisher(None))
     extras: dict[str, Any] = field(default_factory=dict)
+    login_throttle: LoginThrottle = field(
+        default_factory=lambda: LoginThrottle(
+            MemoryFailureStore(), per_account=10, per_address=50, window_s=900
+        )
+    )
 
     @contextmanager
     def tx(self, *, read_only: bool = False) -> Iterator[Connection]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import select, update
 
 from tollway.api import auth
@@ -21,11 +21,12 @@ from tollway.api.schemas import (
     UserCreateIn,
     UserOut,
 )
-from tollway.domain.errors import NotFound, Unauthenticated
+from tollway.domain.errors import NotFound, RateLimited, Unauthenticated
 from tollway.security.passwords import (
     check_password_policy,
     hash_password,
     needs_rehash,
+    verify_against_nothing,
     verify_password,
 )
 from tollway.store import users_repo
@@ -70,16 +71,28 @@ def signup(body: SignupIn, ctx: Ctx, conn: Conn, response: Response) -> SessionO
     return _session(ctx, conn, user, response)
 
 
-@router.post("/auth/login", response_model=SessionOut)
-def login(body: LoginIn, ctx: Ctx, conn: Conn, response: Response) -> SessionOut:
+@router.post(
+    "/auth/login",
+    response_model=SessionOut,
+    responses={429: {"description": "Too many failed logins; see Retry-After"}},
+)
+def login(body: LoginIn, request: Request, ctx: Ctx, conn: Conn, response: Response) -> SessionOut:
+    """Start a session. Failed logins are throttled per account and per client address
+    (429 with Retry-After); an unknown email costs the same time as a wrong password."""
+    now = ctx.clock.now()
+    address = request.client.host if request.client else None
+    wait = ctx.login_throttle.retry_after(body.email, address, now.timestamp())
+    if wait is not None:
+        raise RateLimited("too many failed logins; try again later", retry_after_s=wait)
     user = users_repo.find_by_email(conn, body.email)
-    if (
-        user is None
-        or not user["password_hash"]
-        or user["disabled"]
-        or not verify_password(str(user["password_hash"]), body.password)
-    ):
+    if user is None or not user["password_hash"]:
+        ok = verify_against_nothing(body.password)
+    else:
+        ok = verify_password(str(user["password_hash"]), body.password)
+    if user is None or not ok or user["disabled"]:
+        ctx.login_throttle.failed(body.email, address, now.timestamp())
         raise Unauthenticated("wrong email or password")
+    ctx.login_throttle.succeeded(body.email)
     if needs_rehash(str(user["password_hash"])):
         conn.execute(
             update(users)

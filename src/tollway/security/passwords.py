@@ -11,6 +11,8 @@ be called in production code.
 
 from __future__ import annotations
 
+import secrets
+
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -34,6 +36,20 @@ def verify_password(hash: str, pw: str) -> bool:
         return _hasher.verify(hash, pw)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+_dummy_hashes: dict[int, str] = {}
+
+
+def verify_against_nothing(pw: str) -> bool:
+    """Spend the time of one real verification and return False: called when there is
+    no account (or no password) to check, so that an unknown email answers as slowly as
+    a wrong password and response times do not reveal which accounts exist."""
+    dummy = _dummy_hashes.get(id(_hasher))
+    if dummy is None:
+        dummy = _dummy_hashes.setdefault(id(_hasher), _hasher.hash(secrets.token_urlsafe(16)))
+    verify_password(dummy, pw)
+    return False
 
 
 def needs_rehash(hash: str) -> bool:

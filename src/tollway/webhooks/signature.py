@@ -34,24 +34,41 @@ def header(payload: bytes, secrets: Sequence[str], timestamp: int) -> str:
     return ",".join([f"t={timestamp}", *(f"v1={sign(payload, s, timestamp)}" for s in secrets)])
 
 
+MAX_HEADER_LENGTH = 4096
+MAX_SIGNATURES = 16
+_HEX = frozenset("0123456789abcdef")
+
+
 def parse_header(value: str) -> tuple[int, list[str]]:
+    """``(timestamp, v1 signatures)`` of a ``Stripe-Signature`` header value.
+
+    Anything malformed is a ``SignatureError`` (a 400), never another exception: the
+    header is attacker-controlled and read before anything is authenticated.
+    """
+    if len(value) > MAX_HEADER_LENGTH or not value.isascii():
+        raise SignatureError("the signature header is malformed")
     timestamp: int | None = None
     v1: list[str] = []
     for part in value.split(","):
         key, sep, item = part.strip().partition("=")
+        item = item.strip()
         if not sep:
             continue
         if key == "t":
-            try:
-                timestamp = int(item)
-            except ValueError:
-                raise SignatureError("the signature header has a malformed timestamp") from None
+            if not (item.isdigit() and len(item) <= 12):
+                raise SignatureError("the signature header has a malformed timestamp")
+            timestamp = int(item)
         elif key == "v1" and item:
-            v1.append(item.strip().lower())
+            candidate = item.lower()
+            if len(candidate) != 64 or not set(candidate) <= _HEX:
+                raise SignatureError("the signature header has a malformed v1 signature")
+            v1.append(candidate)
     if timestamp is None:
         raise SignatureError("the signature header has no timestamp")
     if not v1:
         raise SignatureError("the signature header has no v1 signature")
+    if len(v1) > MAX_SIGNATURES:
+        raise SignatureError("the signature header has too many signatures")
     return timestamp, v1
 
 
