@@ -200,13 +200,13 @@ def demo(
     upstream_port: Annotated[int, typer.Option(help="Sample upstream API port")] = 8091,
 ) -> None:
     """Everything on this machine: Tollway, the Stripe emulator, a sample API, seeded data."""
+    from stripe_emulator.app import create_app as create_emulator
+    from stripe_emulator.app import runtime_of
+    from stripe_emulator.settings import EmulatorSettings
     from tollway.demo.seed import seed, summary
     from tollway.demo.upstream import create_upstream
     from tollway.runtime import build_context
     from tollway.server import run_all
-    from tollway.stripe_emulator.app import create_app as create_emulator
-    from tollway.stripe_emulator.app import runtime_of
-    from tollway.stripe_emulator.settings import EmulatorSettings
 
     emulator_url = f"http://127.0.0.1:{emulator_port}"
     upstream_url = f"http://127.0.0.1:{upstream_port}"
@@ -260,7 +260,7 @@ def stripe_emulator(
     allow_remote: Annotated[bool, typer.Option(help="Allow a non-loopback address")] = False,
 ) -> None:
     """A local, stateful Stripe emulator for development and tests. NOT Stripe: no money moves."""
-    from tollway.stripe_emulator.server import serve as serve_emulator
+    from stripe_emulator.server import serve as serve_emulator
 
     serve_emulator(host, port, state_file=state_file, allow_remote=allow_remote)
 
