@@ -48,6 +48,14 @@ def immediate_meter_events(emu: Emulator) -> None:
 
 
 @pytest.fixture
+def immediate_invoice_finalization(emu: Emulator) -> None:
+    """Stripe keeps a renewal invoice draft for an hour before it finalizes and charges
+    it; tests that advance a test clock just past a period end and expect the charge ask
+    for finalization at once, by name."""
+    emu.configure(invoice_finalization_grace_s=0)
+
+
+@pytest.fixture
 def stripe_client(emu: Emulator) -> stripe.StripeClient:
     return emu.client()
 

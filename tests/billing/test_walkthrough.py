@@ -47,8 +47,9 @@ paths:
 """
 
 
-# Stripe processes meter events asynchronously; these tests read usage back at once.
-pytestmark = pytest.mark.usefixtures("immediate_meter_events")
+# Stripe processes meter events asynchronously and finalizes renewal invoices an hour
+# after the period ends; these tests read usage back and expect the charge at once.
+pytestmark = pytest.mark.usefixtures("immediate_meter_events", "immediate_invoice_finalization")
 
 
 class _Books(BaseHTTPRequestHandler):

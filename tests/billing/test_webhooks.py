@@ -37,8 +37,9 @@ from .helpers import (
 PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
 
 
-# Stripe processes meter events asynchronously; these tests read usage back at once.
-pytestmark = pytest.mark.usefixtures("immediate_meter_events")
+# Stripe processes meter events asynchronously and finalizes renewal invoices an hour
+# after the period ends; these tests read usage back and expect the charge at once.
+pytestmark = pytest.mark.usefixtures("immediate_meter_events", "immediate_invoice_finalization")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from .conftest import Receiver, card_customer, flat_price
 T0 = 1_704_067_200  # 2024-01-01T00:00:00Z
 FEB1 = 1_706_745_600  # 2024-02-01T00:00:00Z
 DAY = 86400
+GRACE = 3600  # Stripe keeps renewal invoices draft for an hour
 
 
 def meter(client: stripe.StripeClient, name: str) -> str:
@@ -177,10 +178,14 @@ def test_failed_renewal_goes_past_due_then_unpaid_then_portal_fixes_it(
     client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": T0 + 10 * DAY})
     report(client, "calls", cus, 100, T0 + 9 * DAY)
     client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": FEB1 + 60})
+    draft = client.v1.invoices.list(params={"subscription": sub.id, "status": "draft"}).data[0]
+    assert draft.automatically_finalizes_at == FEB1 + GRACE and draft.attempt_count == 0
+    assert client.v1.subscriptions.retrieve(sub.id).status == "active"  # not charged yet
+    client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": FEB1 + GRACE})
     assert client.v1.subscriptions.retrieve(sub.id).status == "past_due"
     inv = client.v1.invoices.list(params={"subscription": sub.id, "status": "open"}).data[0]
-    assert inv.amount_due == 1000 and inv.attempt_count == 1
-    assert inv.next_payment_attempt == FEB1 + 3 * DAY
+    assert inv.id == draft.id and inv.amount_due == 1000 and inv.attempt_count == 1
+    assert inv.next_payment_attempt == FEB1 + GRACE + 3 * DAY
     client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": FEB1 + 20 * DAY})
     inv = client.v1.invoices.retrieve(inv.id)
     assert inv.attempt_count == 4 and inv.next_payment_attempt is None
@@ -232,7 +237,7 @@ def test_authentication_required_card(
     clock, cus = clock_customer(client, "pm_card_authenticationRequired")
     sub = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": fee}]})
     assert sub.status == "active"  # on-session first payment authenticates
-    client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": FEB1 + 60})
+    client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": FEB1 + GRACE})
     assert client.v1.subscriptions.retrieve(sub.id).status == "past_due"
     receiver.wait_types("invoice.payment_action_required")
 
@@ -252,17 +257,22 @@ def test_cancel_at_period_end_and_cancel_now(
     ended = client.v1.subscriptions.retrieve(sub.id)
     assert ended.status == "canceled" and ended.ended_at == FEB1
     final = client.v1.invoices.retrieve(ended.latest_invoice)
-    assert final.amount_paid == 21
+    assert final.status == "draft" and final.amount_due == 21
+    report(client, "calls", cus, 1, FEB1 - 30)  # late, but inside the finalization grace
+    client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": FEB1 + GRACE})
+    final = client.v1.invoices.retrieve(ended.latest_invoice)
+    assert final.status == "paid" and final.amount_paid == 24
     receiver.wait_types("customer.subscription.deleted")
     assert client.v1.subscriptions.list(params={"customer": cus}).data == []
     assert len(client.v1.subscriptions.list(params={"customer": cus, "status": "all"}).data) == 1
 
     other = client.v1.subscriptions.create(params={"customer": cus, "items": [{"price": price}]})
-    report(client, "calls", cus, 5, FEB1 + 30)
-    client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": FEB1 + 3600})
+    report(client, "calls", cus, 5, FEB1 + GRACE + 30)
+    client.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": FEB1 + 2 * GRACE})
     gone = client.v1.subscriptions.cancel(other.id, params={"invoice_now": True})
     assert gone.status == "canceled"
-    assert client.v1.invoices.retrieve(gone.latest_invoice).amount_due == 15
+    last = client.v1.invoices.retrieve(gone.latest_invoice)
+    assert last.amount_due == 15 and last.status == "paid"  # finalized and charged at once
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.subscriptions.cancel(other.id)
 

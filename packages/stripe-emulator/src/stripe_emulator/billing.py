@@ -37,10 +37,22 @@ def is_metered(ctx: Ctx, item: Obj) -> bool:
     return (price.get("recurring") or {}).get("usage_type") == "metered"
 
 
-def line(ctx: Ctx, sub: Obj, item: Obj, quantity: Decimal, start: int, end: int) -> Obj:
+def line(
+    ctx: Ctx,
+    sub: Obj,
+    item: Obj,
+    quantity: Decimal,
+    start: int,
+    end: int,
+    *,
+    amount: int | None = None,
+) -> Obj:
+    """One invoice line for a subscription item; ``amount`` overrides the rating (a
+    metered item on its first invoice is 0: usage, flat tiers included, is billed at
+    period end)."""
     price = ctx.state.get(item["price"]["id"]) or item["price"]
     product = ctx.state.get(price["product"]) or {"name": price["product"]}
-    amount = rating.amount(price, quantity)
+    amount = rating.amount(price, quantity) if amount is None else amount
     integral = quantity == quantity.to_integral_value()
     qty_text = decimal_str(quantity)
     if price["billing_scheme"] == "tiered":
@@ -176,7 +188,6 @@ def new_invoice(
             "paid_at": None,
             "voided_at": None,
         },
-        "subscription": None if sub is None else sub["id"],
         "subtotal": total,
         "subtotal_excluding_tax": total,
         "test_clock": customer.get("test_clock"),
@@ -186,13 +197,34 @@ def new_invoice(
         "total_pretax_credit_amounts": [],
         "total_taxes": [],
         "webhooks_delivered_at": created,
+        # endive invoices name their subscription only under parent.subscription_details
+        "_subscription": None if sub is None else sub["id"],
     }
 
 
-def finalize(ctx: Ctx, inv: Obj, at: int) -> None:
-    """Store a draft invoice, emit invoice.created, finalize it, emit invoice.finalized."""
+def set_lines(inv: Obj, lines: list[Obj]) -> None:
+    total = sum(li["amount"] for li in lines)
+    for li in lines:
+        li["invoice"] = inv["id"]
+    inv["lines"]["data"] = lines
+    for field in ("amount_due", "amount_remaining", "subtotal", "subtotal_excluding_tax"):
+        inv[field] = total
+    inv["total"] = inv["total_excluding_tax"] = total
+
+
+def open_draft(ctx: Ctx, inv: Obj, at: int) -> None:
+    """Store a draft invoice and emit invoice.created; it finalizes after the grace."""
+    inv["automatically_finalizes_at"] = at + ctx.settings.invoice_finalization_grace_s
     ctx.state.put(inv)
     ctx.emit("invoice.created", inv, created=at, automatic=True)
+
+
+def finalize(ctx: Ctx, inv: Obj, at: int) -> None:
+    """Finalize an invoice (storing it and emitting invoice.created first if new)."""
+    if ctx.state.get(inv["id"]) is None:
+        ctx.state.put(inv)
+        ctx.emit("invoice.created", inv, created=at, automatic=True)
+    inv["automatically_finalizes_at"] = None
     customer = ctx.state.get(inv["customer"]) or {}
     seq = int(customer.get("next_invoice_sequence", 1))
     customer["next_invoice_sequence"] = seq + 1
@@ -205,7 +237,7 @@ def finalize(ctx: Ctx, inv: Obj, at: int) -> None:
 
 
 def payment_method_for(ctx: Ctx, inv: Obj) -> Obj | None:
-    sub = ctx.state.get(inv["subscription"]) if inv.get("subscription") else None
+    sub = ctx.state.get(inv["_subscription"]) if inv.get("_subscription") else None
     customer = ctx.state.get(inv["customer"]) or {}
     pm_id = (sub or {}).get("default_payment_method") or (
         customer.get("invoice_settings") or {}
@@ -258,12 +290,17 @@ def attempt_payment(ctx: Ctx, inv: Obj, at: int, *, off_session: bool, retries: 
     return "failed"
 
 
+def subscription_of(ctx: Ctx, inv: Obj) -> Obj | None:
+    return ctx.state.get(inv["_subscription"]) if inv.get("_subscription") else None
+
+
 def preview_lines(ctx: Ctx, sub: Obj) -> tuple[list[Obj], tuple[int, int]]:
-    """Lines of the next invoice: usage so far this period plus next period's licensed fees."""
+    """Lines of the next invoice: pending prorations, usage so far this period and the
+    next period's licensed fees."""
     items = sub["items"]["data"]
     start, end = items[0]["current_period_start"], items[0]["current_period_end"]
     nxt = boundary(sub, sub["_n"] + 1)
-    lines: list[Obj] = []
+    lines: list[Obj] = [dict(li) for li in sub.get("_pending_lines", [])]
     for item in items:
         if is_metered(ctx, item):
             q = item_quantity(ctx, item, sub["customer"], start, end)

@@ -6,7 +6,17 @@ from decimal import Decimal
 from typing import Any
 
 from . import errors
-from .billing import attempt_payment, finalize, is_metered, item_quantity, line, new_invoice
+from .billing import (
+    attempt_payment,
+    finalize,
+    is_metered,
+    item_quantity,
+    line,
+    new_invoice,
+    open_draft,
+    set_lines,
+    subscription_of,
+)
 from .context import Ctx
 from .ids import new_id
 from .periods import add_interval, boundary
@@ -170,17 +180,13 @@ def start_subscription(
         "_interval_count": rec["interval_count"],
     }
     ctx.state.put(sub)
-    lines = (
-        []
-        if trial_end
-        else [
-            line(ctx, sub, it, Decimal(it["quantity"]), at, first_end)
-            for it in built
-            if not is_metered(ctx, it)
-        ]
-    )
-    if not lines:
-        lines = [line(ctx, sub, it, Decimal(0), at, first_end) for it in built]
+    # licensed items are billed in advance; metered ones (flat tiers included) in arrears
+    lines = [
+        line(ctx, sub, it, Decimal(it["quantity"] or 0), at, first_end, amount=0)
+        if trial_end or is_metered(ctx, it)
+        else line(ctx, sub, it, Decimal(it["quantity"]), at, first_end)
+        for it in built
+    ]
     inv = new_invoice(
         ctx, sub, customer, lines, reason="subscription_create", period=(at, at), created=at
     )
@@ -210,8 +216,13 @@ def cancel_subscription(
     invoice_now: bool = False,
     reason: str = "cancellation_requested",
 ) -> None:
+    """End ``sub`` now. ``invoice_now``: a final invoice for the usage not yet invoiced
+    (and pending prorations) is finalized at once and its payment attempted."""
     if invoice_now:
-        _usage_invoice(ctx, sub, at, reason="subscription_cycle", licensed=False)
+        inv = _usage_invoice(ctx, sub, at, reason="subscription_cycle", licensed=False)
+        if inv is not None:
+            finalize(ctx, inv, at)
+            attempt_payment(ctx, inv, at, off_session=True)
     sub["status"] = "canceled"
     sub["canceled_at"] = sub["canceled_at"] or at
     sub["ended_at"] = at
@@ -219,17 +230,23 @@ def cancel_subscription(
     ctx.emit("customer.subscription.deleted", sub, created=at, automatic=True)
 
 
+def _metered_lines(ctx: Ctx, sub: Obj, customer_id: str, start: int, end: int) -> list[Obj]:
+    return [
+        line(ctx, sub, it, item_quantity(ctx, it, customer_id, start, end), start, end)
+        for it in sub["items"]["data"]
+        if is_metered(ctx, it)
+    ]
+
+
 def _usage_invoice(ctx: Ctx, sub: Obj, at: int, *, reason: str, licensed: bool) -> Obj | None:
+    """The invoice closing the period up to ``at`` (not stored yet): metered usage,
+    pending prorations and, with ``licensed``, the next period's licensed fees."""
     customer = ctx.state.get(sub["customer"])
     if customer is None:
         return None
     items = sub["items"]["data"]
     start = items[0]["current_period_start"]
-    lines = [
-        line(ctx, sub, it, item_quantity(ctx, it, customer["id"], start, at), start, at)
-        for it in items
-        if is_metered(ctx, it)
-    ]
+    lines = [*sub.pop("_pending_lines", []), *_metered_lines(ctx, sub, customer["id"], start, at)]
     if licensed:
         nxt = boundary(sub, sub["_n"] + 1)
         lines += [
@@ -240,18 +257,50 @@ def _usage_invoice(ctx: Ctx, sub: Obj, at: int, *, reason: str, licensed: bool) 
     if not lines:
         return None
     inv = new_invoice(ctx, sub, customer, lines, reason=reason, period=(start, at), created=at)
+    inv["_usage_period"] = [start, at]
     sub["latest_invoice"] = inv["id"]
-    finalize(ctx, inv, at)
     return inv
 
 
+def _close_period(ctx: Ctx, inv: Obj, at: int) -> None:
+    """A period-closing invoice: a draft for the finalization grace (late usage for its
+    period still counts), or finalized and charged at once when the grace is 0."""
+    if ctx.settings.invoice_finalization_grace_s > 0:
+        open_draft(ctx, inv, at)
+    else:
+        finalize_draft(ctx, inv, at)
+
+
+def finalize_draft(ctx: Ctx, inv: Obj, at: int) -> None:
+    """Re-rate the draft's metered lines with the usage processed by now, finalize it,
+    charge it and move its subscription's status after the payment."""
+    sub = subscription_of(ctx, inv)
+    period = inv.get("_usage_period")
+    if sub is not None and period:
+        fresh = {
+            li["parent"]["subscription_item_details"]["subscription_item"]: li
+            for li in _metered_lines(ctx, sub, inv["customer"], period[0], period[1])
+        }
+        lines = [
+            fresh.pop(li["parent"]["subscription_item_details"]["subscription_item"], li)
+            if not li["parent"]["subscription_item_details"]["proration"]
+            else li
+            for li in inv["lines"]["data"]
+        ]
+        set_lines(inv, lines)
+    finalize(ctx, inv, at)
+    result = attempt_payment(ctx, inv, at, off_session=True)
+    if sub is not None and sub["status"] not in ("canceled", "incomplete_expired"):
+        after_payment(ctx, sub, result, at)
+
+
 def renew(ctx: Ctx, sub: Obj, at: int) -> None:
-    """Close the period ending at ``at``: invoice usage, start the next period, charge."""
+    """Close the period ending at ``at``: invoice it, start the next period."""
     if sub["cancel_at_period_end"] or (sub["cancel_at"] and sub["cancel_at"] <= at):
         inv = _usage_invoice(ctx, sub, at, reason="subscription_cycle", licensed=False)
-        if inv is not None:
-            attempt_payment(ctx, inv, at, off_session=True)
         cancel_subscription(ctx, sub, at)
+        if inv is not None:
+            _close_period(ctx, inv, at)
         return
     inv = _usage_invoice(ctx, sub, at, reason="subscription_cycle", licensed=True)
     previous = {"items": clean(ctx.state, sub["items"])}
@@ -263,10 +312,8 @@ def renew(ctx: Ctx, sub: Obj, at: int) -> None:
         previous["status"] = "trialing"
         sub["status"] = "active"
     ctx.emit("customer.subscription.updated", sub, previous=previous, created=at, automatic=True)
-    if inv is None:
-        return
-    result = attempt_payment(ctx, inv, at, off_session=True)
-    after_payment(ctx, sub, result, at)
+    if inv is not None:
+        _close_period(ctx, inv, at)
 
 
 def after_payment(ctx: Ctx, sub: Obj, result: str, at: int) -> None:
@@ -279,7 +326,7 @@ def after_payment(ctx: Ctx, sub: Obj, result: str, at: int) -> None:
 
 def retry_invoice(ctx: Ctx, inv: Obj, at: int) -> None:
     result = attempt_payment(ctx, inv, at, off_session=True)
-    sub = ctx.state.get(inv["subscription"]) if inv.get("subscription") else None
+    sub = subscription_of(ctx, inv)
     if sub is None or sub["status"] in ("canceled", "incomplete_expired"):
         return
     if result == "failed" and inv["next_payment_attempt"] is None:
@@ -313,13 +360,11 @@ def _due(ctx: Ctx, clock_id: str | None) -> list[tuple[int, int, str, Obj]]:
                     out.append((end, 1, "renew", obj))
             elif obj["status"] == "incomplete":
                 out.append((obj["created"] + 23 * 3600, 1, "incomplete_expired", obj))
-        elif (
-            kind == "invoice"
-            and obj.get("test_clock") == clock_id
-            and obj["status"] == "open"
-            and obj.get("next_payment_attempt")
-        ):
-            out.append((obj["next_payment_attempt"], 2, "retry", obj))
+        elif kind == "invoice" and obj.get("test_clock") == clock_id:
+            if obj["status"] == "draft" and obj.get("automatically_finalizes_at"):
+                out.append((obj["automatically_finalizes_at"], 2, "finalize", obj))
+            elif obj["status"] == "open" and obj.get("next_payment_attempt"):
+                out.append((obj["next_payment_attempt"], 2, "retry", obj))
     return out
 
 
@@ -345,5 +390,7 @@ def run_due(ctx: Ctx, clock_id: str | None, until: int) -> int:
             set_status(ctx, obj, "incomplete_expired", at)
         elif action == "retry":
             retry_invoice(ctx, obj, at)
+        elif action == "finalize":
+            finalize_draft(ctx, obj, at)
         steps += 1
     return steps

@@ -7,7 +7,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from . import admin, errors, pages
-from .billing import attempt_payment
+from .billing import attempt_payment, subscription_of
 from .lifecycle import after_payment, cancel_subscription
 from .resources import checkout
 from .resources.customers import make_pm
@@ -165,7 +165,7 @@ async def portal_card(request: Request) -> Response:
             if inv["customer"] == customer["id"] and inv["status"] == "open":
                 result = attempt_payment(ctx, inv, at, off_session=False, retries=False)
                 paid += result == "paid"
-                owner = rt.state.get(inv["subscription"]) if inv.get("subscription") else None
+                owner = subscription_of(ctx, inv)
                 if owner is not None and owner["status"] != "canceled":
                     after_payment(ctx, owner, result, at)
     rt.persist()

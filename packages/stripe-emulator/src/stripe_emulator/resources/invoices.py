@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import errors
-from ..billing import attempt_payment, new_invoice, preview_lines
+from .. import errors, preview
+from ..billing import attempt_payment, subscription_of
 from ..context import Ctx
 from ..ids import rand
 from ..lifecycle import after_payment
@@ -17,9 +17,11 @@ from ..state import Obj
 @router.get("/v1/invoices", "invoice")
 def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     items = ctx.state.of("invoice")
-    for field in ("customer", "subscription", "status"):
+    for field in ("customer", "status"):
         if p.get(field):
             items = [i for i in items if i.get(field) == p[field]]
+    if p.get("subscription"):
+        items = [i for i in items if i.get("_subscription") == p["subscription"]]
     return paginate(ctx.state, items, p, "/v1/invoices")
 
 
@@ -47,7 +49,7 @@ def pay(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
         result = "paid"
     else:
         result = attempt_payment(ctx, inv, at, off_session=True, retries=False)
-    sub = ctx.state.get(inv["subscription"]) if inv.get("subscription") else None
+    sub = subscription_of(ctx, inv)
     if sub is not None:
         after_payment(ctx, sub, result, at)
     if result != "paid":
@@ -59,39 +61,47 @@ def pay(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
 
 @router.post("/v1/invoices/create_preview", "invoice")
 def create_preview(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
-    sub: Obj | None = None
+    """The invoice Stripe would issue next: for an existing subscription (with
+    ``subscription_details`` changes and their prorations), for a new subscription made
+    of ``subscription_details[items]``, or for the customer's only subscription."""
+    details: dict[str, Any] = p.get("subscription_details") or {}
     if p.get("subscription"):
         sub = ctx.fetch(p["subscription"], "subscription", "subscription", "subscription")
-    elif p.get("customer"):
-        cus = ctx.fetch(p["customer"], "customer", "customer", "customer")
-        live = [
-            s
-            for s in ctx.state.of("subscription")
-            if s["customer"] == cus["id"] and s["status"] not in ("canceled", "incomplete_expired")
-        ]
-        sub = live[0] if len(live) == 1 else None
-    else:
-        raise errors.bad(None, "You must specify one of `customer` or `subscription`.")
-    if sub is None or sub["status"] in ("canceled", "incomplete_expired"):
-        raise errors.StripeError(
-            404,
-            f"No upcoming invoices for customer: {p.get('customer') or p.get('subscription')}",
-            code="invoice_upcoming_none",
+        if sub["status"] in ("canceled", "incomplete_expired"):
+            raise _no_upcoming(p["subscription"])
+        customer = ctx.fetch(sub["customer"], "customer", "customer", "customer")
+        if p.get("customer") and p["customer"] != customer["id"]:
+            raise errors.bad("customer", "The subscription does not belong to this customer.")
+        return _render_preview(ctx, p, *preview.existing(ctx, sub, customer, details))
+    if not p.get("customer"):
+        raise errors.bad(
+            None,
+            "You must specify one of `customer`, `customer_details`, `subscription`, or "
+            "`schedule` to preview an invoice.",
         )
-    customer = ctx.fetch(sub["customer"], "customer", "customer", "customer")
-    items, period = preview_lines(ctx, sub)
-    inv = new_invoice(
-        ctx,
-        sub,
-        customer,
-        items,
-        reason="upcoming",
-        period=period,
-        created=ctx.now(sub.get("test_clock")),
+    customer = ctx.fetch(p["customer"], "customer", "customer", "customer")
+    if details.get("items"):
+        return _render_preview(ctx, p, *preview.new_subscription(ctx, customer, details))
+    live = [
+        s
+        for s in ctx.state.of("subscription")
+        if s["customer"] == customer["id"] and s["status"] not in ("canceled", "incomplete_expired")
+    ]
+    if len(live) != 1:
+        raise _no_upcoming(customer["id"])
+    return _render_preview(ctx, p, *preview.existing(ctx, live[0], customer, details))
+
+
+def _no_upcoming(who: str) -> errors.StripeError:
+    return errors.StripeError(
+        404, f"No upcoming invoices for customer: {who}", code="invoice_upcoming_none"
     )
+
+
+def _render_preview(ctx: Ctx, p: dict[str, Any], inv: Obj, finalizes_at: int | None) -> Obj:
     inv["id"] = f"upcoming_in_{rand(24)}"
     for li in inv["lines"]["data"]:
         li["invoice"] = inv["id"]
-    inv["lines"]["url"] = "/v1/invoices/upcoming/lines"
-    inv["automatically_finalizes_at"] = period[1]
+    inv["lines"]["url"] = f"/v1/invoices/{inv['id']}/lines"
+    inv["automatically_finalizes_at"] = finalizes_at
     return render(ctx.state, inv, expand_list(p))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors
+from ..billing import attempt_payment, finalize, new_invoice
 from ..context import Ctx
-from ..lifecycle import build_items, cancel_subscription, start_subscription
+from ..lifecycle import after_payment, cancel_subscription, start_subscription
 from ..params import metadata, one_of, opt_int, require, to_bool
+from ..prorations import apply_item_changes, behavior, proration_lines
 from ..render import clean, expand_list, paginate, render
 from ..router import router
 from ..state import Obj
@@ -96,36 +98,30 @@ def update(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
         )
     if p.get("items"):
         previous["items"] = clean(ctx.state, sub["items"])
-        _update_items(ctx, sub, p["items"], at)
+        _change_items(ctx, sub, p, at)
     if previous:
         ctx.emit("customer.subscription.updated", sub, previous=previous, created=at)
     return render(ctx.state, sub, expand_list(p))
 
 
-def _update_items(ctx: Ctx, sub: Obj, items: list[dict[str, Any]], at: int) -> None:
-    data: list[Obj] = sub["items"]["data"]
-    for i, it in enumerate(items):
-        if it.get("id"):
-            item = next((x for x in data if x["id"] == it["id"]), None)
-            if item is None:
-                raise errors.no_such("subscription_item", it["id"], f"items[{i}][id]")
-            if it.get("deleted") and to_bool(it["deleted"], f"items[{i}][deleted]"):
-                data.remove(item)
-                continue
-            if it.get("price"):
-                item["price"] = clean(
-                    ctx.state, ctx.fetch(it["price"], "price", "price", f"items[{i}][price]")
-                )
-            if it.get("quantity") not in (None, ""):
-                item["quantity"] = opt_int(it, "quantity", f"items[{i}]")
-            item["metadata"] = metadata(item["metadata"], it.get("metadata"))
-        else:
-            new = build_items(ctx, sub["id"], [it], at)[0]
-            new["current_period_start"] = data[0]["current_period_start"] if data else at
-            new["current_period_end"] = data[0]["current_period_end"] if data else at
-            data.append(new)
-    if not data:
-        raise errors.bad("items", "A subscription must have at least one active item.")
+def _change_items(ctx: Ctx, sub: Obj, p: dict[str, Any], at: int) -> None:
+    after = apply_item_changes(ctx, sub, p["items"], at)
+    how = behavior(p.get("proration_behavior"))
+    when = opt_int(p, "proration_date") or at
+    lines = [] if how == "none" else proration_lines(ctx, sub, after, when)
+    sub["items"]["data"] = after
+    if not lines:
+        return
+    if how == "create_prorations":
+        sub.setdefault("_pending_lines", []).extend(lines)
+        return
+    customer = ctx.fetch(sub["customer"], "customer", "customer")
+    inv = new_invoice(
+        ctx, sub, customer, lines, reason="subscription_update", period=(when, when), created=at
+    )
+    sub["latest_invoice"] = inv["id"]
+    finalize(ctx, inv, at)
+    after_payment(ctx, sub, attempt_payment(ctx, inv, at, off_session=True), at)
 
 
 @router.delete("/v1/subscriptions/{id}", "subscription")
