@@ -4,6 +4,7 @@ and the index page at ``/``."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -127,16 +128,24 @@ async def health(request: Request) -> Response:
 
 
 async def admin_time(request: Request) -> Response:
-    """``{"advance": seconds}`` moves the emulator's wall clock forward (idempotency
-    expiry, meter-event processing, rate limits, customers without a test clock)."""
+    """The emulator's wall clock (idempotency expiry, meter-event processing, rate
+    limits, customers without a test clock): ``{"advance": seconds}`` moves it forward,
+    ``{"freeze": true}`` stops it (``false`` lets it run again from where it stands)."""
     rt = _rt(request)
     data = await _json(request)
     advance = data.get("advance", 0)
     if not isinstance(advance, int | float) or advance < 0:
         return JSONResponse({"error": "advance: a number of seconds, 0 or more"}, 400)
     with rt.state.lock:
-        rt.state.wall_offset += float(advance)
-        now = rt.state.wall_now()
+        state = rt.state
+        if "freeze" in data:
+            now = state.wall_now()
+            state.wall_frozen = now if data["freeze"] else None
+            state.wall_offset = now - time.time()
+        if state.wall_frozen is not None:
+            state.wall_frozen += float(advance)
+        state.wall_offset += float(advance)
+        now = state.wall_now()
     rt.persist()
     return JSONResponse({"now": now, "offset": rt.state.wall_offset})
 

@@ -33,10 +33,14 @@ class EmulatorState:
     #: seconds added to the wall clock (``POST /_emulator/time``): moves what Stripe
     #: measures in real time (idempotency expiry, meter-event processing, rate limits)
     wall_offset: float = 0.0
+    #: when set, the wall clock stands still at this time (moved only by ``advance``)
+    wall_frozen: float | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def wall_now(self) -> float:
         """The emulator's real time: the system clock plus ``wall_offset``."""
+        if self.wall_frozen is not None:
+            return self.wall_frozen
         return time.time() + self.wall_offset
 
     # -- keys -----------------------------------------------------------------------
@@ -101,6 +105,7 @@ class EmulatorState:
             self.deliveries.clear()
             self.switches.clear()
             self.wall_offset = 0.0
+            self.wall_frozen = None
             self.keys = {k: v for k, v in self.keys.items() if not v.get("added")}
 
     def save(self, path: Path) -> None:

@@ -95,6 +95,10 @@ class Emulator:
         """Move the emulator's wall clock forward (not test clocks); returns the new time."""
         return float(self._admin("POST", "/_emulator/time", {"advance": seconds})["now"])
 
+    def freeze_time(self, frozen: bool = True) -> None:
+        """Stop (or restart) the emulator's wall clock: only ``advance_time`` moves it."""
+        self._admin("POST", "/_emulator/time", {"freeze": frozen})
+
     def save_portal_settings(self) -> str:
         """What saving the customer-portal settings in the Dashboard does; returns the
         default configuration's id (portal sessions fail until this is done)."""

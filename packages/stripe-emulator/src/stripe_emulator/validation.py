@@ -60,7 +60,7 @@ def _object(value: dict[str, Any], def_name: str, prefix: str) -> None:
 
 
 def _check(value: Any, rule: Rule, path: str, name: str) -> None:
-    if value == "" and rule["t"] not in ("str", "any"):
+    if value == "" and rule["t"] != "any":
         if rule.get("empty"):
             return
         raise errors.invalid(
