@@ -12,7 +12,7 @@ from stripe_emulator import cli_help
 from stripe_emulator.server import is_loopback_host, serve
 from stripe_emulator.testing import Emulator, running_emulator
 
-from .conftest import card_customer, flat_price
+from .conftest import Receiver, card_customer, flat_price
 
 
 def test_state_file_survives_a_restart(tmp_path: Path) -> None:
@@ -95,3 +95,46 @@ def test_expansion(client: stripe.StripeClient, emu: Emulator) -> None:
     assert deleted.deleted is True
     assert client.v1.subscriptions.retrieve(sub.id).status == "canceled"
     assert emu.deliver_webhooks()["pending"] == 0
+
+
+def test_deliver_endpoint_works_without_the_background_tasks(receiver: Receiver) -> None:
+    """An app served without its lifespan (no delivery task) still delivers on demand."""
+    from starlette.testclient import TestClient
+
+    from stripe_emulator import EmulatorSettings, create_app
+    from stripe_emulator.app import runtime_of
+
+    app = create_app(settings=EmulatorSettings(rate_limit_per_s=None))
+    key = runtime_of(app).state.key_of_type("secret")
+    http = TestClient(app)  # not entered: the lifespan never runs
+    made = http.post(
+        "/v1/webhook_endpoints",
+        data={"url": receiver.url, "enabled_events[]": "*"},
+        auth=(key, ""),
+    )
+    assert made.status_code == 200, made.text
+    assert http.post("/v1/customers", data={"email": "a@example.com"}, auth=(key, "")).is_success
+    forced = http.post("/_emulator/webhooks/deliver")
+    assert forced.status_code == 200 and forced.json()["delivered"] == 1
+    receiver.wait_types("customer.created")
+
+
+def test_index_page_points_somewhere_useful(emu: Emulator, http: httpx.Client) -> None:
+    client = emu.client()
+    prod = client.v1.products.create(params={"name": "Plan"}).id
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": flat_price(client, prod, 500), "quantity": 1}],
+            "success_url": "http://127.0.0.1:9/ok",
+        }
+    )
+    page = http.get("/")
+    assert page.status_code == 200 and "development tool" in page.text
+    assert f'href="/checkout/pay/{session.id}"' in page.text
+    assert emu.account_id in page.text and emu.api_key not in page.text  # keys masked
+    assert "not saved yet" in page.text
+    saved = http.post("/_emulator/portal_configuration")
+    assert saved.status_code == 303 and "saved" in http.get(saved.headers["location"]).text
+    cus = client.v1.customers.create(params={}).id
+    assert client.v1.billing_portal.sessions.create(params={"customer": cus}).url
