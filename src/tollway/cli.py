@@ -196,17 +196,19 @@ def demo(
     ),
     port: Annotated[int, typer.Option(help="Control plane port")] = 8000,
     gateway_port: Annotated[int, typer.Option(help="Gateway port")] = 8080,
+    gateway_admin_port: Annotated[int, typer.Option(help="Gateway /metrics port")] = 9090,
     emulator_port: Annotated[int, typer.Option(help="Stripe emulator port")] = 12111,
     upstream_port: Annotated[int, typer.Option(help="Sample upstream API port")] = 8091,
 ) -> None:
-    """Everything on this machine: Tollway, the Stripe emulator, a sample API, seeded data."""
+    """Everything on this machine: Tollway, the Stripe emulator (with webhook delivery),
+    a sample API, seeded data."""
+    from stripe_emulator import EmulatorSettings
+    from stripe_emulator import create_app as create_emulator
+    from stripe_emulator.app import runtime_of
     from tollway.demo.seed import seed, summary
     from tollway.demo.upstream import create_upstream
     from tollway.runtime import build_context
     from tollway.server import run_all
-    from tollway.stripe_emulator.app import create_app as create_emulator
-    from tollway.stripe_emulator.app import runtime_of
-    from tollway.stripe_emulator.settings import EmulatorSettings
 
     emulator_url = f"http://127.0.0.1:{emulator_port}"
     upstream_url = f"http://127.0.0.1:{upstream_port}"
@@ -215,14 +217,19 @@ def demo(
         data_dir,
         port=port,
         gateway_port=gateway_port,
+        gateway_admin_port=gateway_admin_port,
         stripe_api_base=emulator_url,
         ssrf_allow=["127.0.0.1/32"],
         usage_sync_interval_s=15.0,
     )
     _logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # an account whose customer-portal settings were saved (docs/stripe.md, step 4);
+    # everything else as Stripe's sandbox behaves
     emulator = create_emulator(
-        settings=EmulatorSettings(state_file=settings.data_dir / "stripe-emulator.json")
+        settings=EmulatorSettings(
+            state_file=settings.data_dir / "stripe-emulator.json", portal_configured=True
+        )
     )
     state = runtime_of(emulator).state
 
@@ -260,7 +267,7 @@ def stripe_emulator(
     allow_remote: Annotated[bool, typer.Option(help="Allow a non-loopback address")] = False,
 ) -> None:
     """A local, stateful Stripe emulator for development and tests. NOT Stripe: no money moves."""
-    from tollway.stripe_emulator.server import serve as serve_emulator
+    from stripe_emulator import serve as serve_emulator
 
     serve_emulator(host, port, state_file=state_file, allow_remote=allow_remote)
 

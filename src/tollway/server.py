@@ -83,8 +83,9 @@ async def _serve_all(
         asyncio.create_task(_guarded(server, settings.host, settings.port), name="control plane")
     ]
     for extra, host, port in extra_apps:
+        # lifespan on: side apps such as the Stripe emulator run background tasks
         side = _QuietServer(
-            uvicorn.Config(extra, host=host, port=port, log_level="warning", lifespan="off")
+            uvicorn.Config(extra, host=host, port=port, log_level="warning", lifespan="on")
         )
         servers.append(side)
         tasks.append(asyncio.create_task(_guarded(side, host, port), name=f"server on {port}"))

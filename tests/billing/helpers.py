@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, select
 
+from stripe_emulator.testing import Emulator
 from tollway.domain.ids import new_id
 from tollway.store.tables import (
     api_plans,
@@ -22,7 +23,6 @@ from tollway.store.tables import (
     subscriptions,
     users,
 )
-from tollway.stripe_emulator.testing import Emulator
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:

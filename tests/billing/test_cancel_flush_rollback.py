@@ -18,6 +18,10 @@ from .helpers import insert_usage, pay_checkout, seed_world, store_keys
 PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "1.00"}}
 
 
+# Stripe processes meter events asynchronously; these tests read usage back at once.
+pytestmark = pytest.mark.usefixtures("immediate_meter_events")
+
+
 def test_failed_cancel_does_not_orphan_pushed_usage(
     ctx: Any, emu: Any, admin: Any, make_actor: Any, http: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

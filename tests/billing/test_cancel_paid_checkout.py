@@ -20,10 +20,10 @@ from urllib.parse import urlparse
 import stripe
 from sqlalchemy import select, update
 
+from stripe_emulator.testing import Emulator
 from tollway.billing.wiring import runtime_of
 from tollway.store.billing_tables import billing_subscriptions
 from tollway.store.tables import subscriptions
-from tollway.stripe_emulator.testing import Emulator
 
 from .helpers import (
     audit,

@@ -7,15 +7,20 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
 import stripe
 from sqlalchemy import select
 
+from stripe_emulator.testing import Emulator
 from tollway.store.billing_tables import billing_customers, billing_subscriptions
-from tollway.stripe_emulator.testing import Emulator
 
 from .helpers import insert_usage, pay_checkout, seed_world, store_keys, wait_until
 
 PAYG = {"flat_fee": "5.00", "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
+
+
+# Stripe processes meter events asynchronously; these tests read usage back at once.
+pytestmark = pytest.mark.usefixtures("immediate_meter_events")
 
 
 def test_paid_subscription_through_the_api(

@@ -10,12 +10,15 @@ from decimal import Decimal
 
 import pytest
 
+from stripe_emulator.testing import Emulator
 from tollway.billing.engine import BillingEngine, MeterPush, PlanBillingSpec, UsagePriceSpec
 from tollway.billing.memory import InMemoryBillingEngine
 from tollway.billing.stripe import StripeBillingEngine, make_client
-from tollway.stripe_emulator.testing import Emulator
 
 from .helpers import pay_checkout
+
+# Stripe processes meter events asynchronously; these tests read usage back at once.
+pytestmark = pytest.mark.usefixtures("immediate_meter_events")
 
 
 @dataclass

@@ -10,11 +10,11 @@ import pytest
 import stripe
 from sqlalchemy import select
 
+from stripe_emulator.testing import Emulator
 from tollway.billing import invoices as billing_invoices
 from tollway.billing import records
 from tollway.billing.wiring import runtime_of
 from tollway.store.billing_tables import billing_subscriptions
-from tollway.stripe_emulator.testing import Emulator
 
 from .helpers import (
     customer_with_clock,
@@ -86,6 +86,10 @@ CASES: list[tuple[str, dict[str, Any], int, str]] = [
         "12.35",
     ),
 ]
+
+
+# Stripe processes meter events asynchronously; these tests read usage back at once.
+pytestmark = pytest.mark.usefixtures("immediate_meter_events")
 
 
 @pytest.mark.parametrize("name, pricing, calls, expected", CASES, ids=[c[0] for c in CASES])

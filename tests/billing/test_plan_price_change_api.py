@@ -7,7 +7,7 @@ from typing import Any
 
 import stripe
 
-from tollway.stripe_emulator.testing import Emulator
+from stripe_emulator.testing import Emulator
 
 
 def test_patch_pricing_creates_new_price_and_retires_old(

@@ -8,10 +8,10 @@ import pytest
 import stripe
 from sqlalchemy import update
 
+from stripe_emulator.testing import Emulator
 from tollway.billing.stripe import StripeBillingEngine, make_client
 from tollway.billing.wiring import runtime_of
 from tollway.store.tables import plans
-from tollway.stripe_emulator.testing import Emulator
 
 from .helpers import seed_world, store_keys
 

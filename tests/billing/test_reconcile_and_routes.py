@@ -7,15 +7,16 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import stripe
 from sqlalchemy import select
 
+from stripe_emulator.testing import Emulator
 from tollway.billing.cli import reconcile_main
 from tollway.billing.stripe.keys import REQUIRED_PERMISSIONS
 from tollway.billing.wiring import runtime_of
 from tollway.domain.clock import FixedClock
 from tollway.store.billing_tables import billing_plans, billing_subscriptions, stripe_accounts
-from tollway.stripe_emulator.testing import Emulator
 
 from .helpers import (
     insert_usage,
@@ -28,6 +29,10 @@ from .helpers import (
 )
 
 PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
+
+
+# Stripe processes meter events asynchronously; these tests read usage back at once.
+pytestmark = pytest.mark.usefixtures("immediate_meter_events")
 
 
 def test_reconcile_reports_every_difference(ctx: Any, emu: Emulator) -> None:
@@ -72,7 +77,7 @@ def test_stripe_settings_are_validated_stored_encrypted_and_masked(
     assert r.status_code == 422 and "live-mode" in r.text
     r = admin.put("/api/v1/settings/stripe", json={**good, "secret_key": "sk_test_notavalidkey123"})
     assert r.status_code == 422 and "secret_key" in r.text and "invalid key" in r.text
-    weak = emu.restricted_key(["rak_product_write", "rak_price_write"])
+    weak = emu.restricted_key(["rak_product_write", "rak_plan_write"])
     r = admin.put("/api/v1/settings/stripe", json={**good, "secret_key": weak})
     assert r.status_code == 422 and "rak_billing_meter_write" in r.text
     assert "rak_product_write" not in r.text.split("lacks")[1]

@@ -15,9 +15,9 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
+from stripe_emulator.testing import Emulator
 from tollway.billing.wiring import runtime_of
 from tollway.store.billing_tables import billing_plans, billing_subscriptions, usage_push_windows
-from tollway.stripe_emulator.testing import Emulator
 
 from .helpers import (
     World,
@@ -31,6 +31,10 @@ from .helpers import (
 )
 
 PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
+
+
+# Stripe processes meter events asynchronously; these tests read usage back at once.
+pytestmark = pytest.mark.usefixtures("immediate_meter_events")
 
 
 def _active_sub(ctx: Any, emu: Emulator) -> tuple[World, str]:

@@ -26,8 +26,8 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
+from stripe_emulator.testing import Emulator
 from tollway.store.tables import usage_events
-from tollway.stripe_emulator.testing import Emulator
 
 from .helpers import World, customer_with_clock, pay_checkout, wait_until
 
@@ -45,6 +45,11 @@ paths:
       parameters: [{name: id, in: path, required: true, schema: {type: string}}]
       responses: {"200": {description: a book}}
 """
+
+
+# Stripe processes meter events asynchronously and finalizes renewal invoices an hour
+# after the period ends; these tests read usage back and expect the charge at once.
+pytestmark = pytest.mark.usefixtures("immediate_meter_events", "immediate_invoice_finalization")
 
 
 class _Books(BaseHTTPRequestHandler):

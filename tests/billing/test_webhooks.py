@@ -16,9 +16,9 @@ import pytest
 import stripe
 from sqlalchemy import select
 
+from stripe_emulator.testing import Emulator
 from tollway.billing.wiring import BillingRuntime, runtime_of
 from tollway.store.billing_tables import billing_subscriptions, webhook_inbox
-from tollway.stripe_emulator.testing import Emulator
 from tollway.webhooks.signature import header
 
 from .helpers import (
@@ -35,6 +35,11 @@ from .helpers import (
 )
 
 PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
+
+
+# Stripe processes meter events asynchronously and finalizes renewal invoices an hour
+# after the period ends; these tests read usage back and expect the charge at once.
+pytestmark = pytest.mark.usefixtures("immediate_meter_events", "immediate_invoice_finalization")
 
 
 @dataclass

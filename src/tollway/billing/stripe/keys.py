@@ -26,10 +26,12 @@ import stripe
 from tollway.billing.stripe.client import make_client
 from tollway.domain.errors import FieldError, InvalidInput
 
-#: Permission -> (method, path) of a harmless probe.
+#: Permission (Stripe's name, as its 403 errors and the Dashboard's key links spell it:
+#: prices are the legacy ``plan``, the billing portal ``customer_portal``) -> (method,
+#: path) of a harmless probe. docs/stripe.md says which names are confirmed.
 REQUIRED_PERMISSIONS: dict[str, tuple[str, str]] = {
     "rak_product_write": ("post", "/v1/products/prod_tollway_permission_probe"),
-    "rak_price_write": ("post", "/v1/prices/price_tollway_permission_probe"),
+    "rak_plan_write": ("post", "/v1/prices/price_tollway_permission_probe"),
     "rak_billing_meter_write": ("post", "/v1/billing/meters/mtr_tollway_permission_probe"),
     "rak_billing_meter_event_write": ("post", "/v1/billing/meter_events"),
     "rak_customer_write": ("post", "/v1/customers/cus_tollway_permission_probe"),
@@ -37,9 +39,11 @@ REQUIRED_PERMISSIONS: dict[str, tuple[str, str]] = {
         "post",
         "/v1/checkout/sessions/cs_tollway_permission_probe/expire",
     ),
-    "rak_billing_portal_write": ("post", "/v1/billing_portal/sessions"),
+    "rak_customer_portal_write": ("post", "/v1/billing_portal/sessions"),
     "rak_subscription_write": ("post", "/v1/subscriptions/sub_tollway_permission_probe"),
-    "rak_invoice_read": ("get", "/v1/invoices?limit=1"),
+    # the invoice list and the upcoming-invoice preview (POST /v1/invoices/create_preview:
+    # a POST, so write; without parameters it fails validation after the permission check)
+    "rak_invoice_write": ("post", "/v1/invoices/create_preview"),
 }
 
 _SECRET = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9_]{8,}$")

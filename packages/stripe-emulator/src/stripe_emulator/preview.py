@@ -1,0 +1,85 @@
+"""``POST /v1/invoices/create_preview``: the next invoice, computed and never stored."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from . import errors
+from .billing import is_metered, line, new_invoice, preview_lines
+from .context import Ctx
+from .ids import new_id
+from .lifecycle import build_items
+from .params import opt_int
+from .periods import add_interval
+from .prorations import apply_item_changes, behavior, proration_lines
+from .state import Obj
+
+
+def existing(ctx: Ctx, sub: Obj, customer: Obj, details: dict[str, Any]) -> tuple[Obj, int | None]:
+    """The next invoice of ``sub``, after the changes in ``details`` if any."""
+    at = ctx.now(sub.get("test_clock"))
+    when = opt_int(details, "proration_date", "subscription_details") or at
+    how = behavior(details.get("proration_behavior"), "subscription_details[proration_behavior]")
+    if details.get("cancel_at_period_end") in (True, "true"):
+        lines, period = preview_lines(ctx, sub)
+        lines = [li for li in lines if li["period"]["start"] < period[1]]  # no renewal
+        return _invoice(ctx, sub, customer, lines, period, "upcoming", at), period[1]
+    if not details.get("items"):
+        lines, period = preview_lines(ctx, sub)
+        return _invoice(ctx, sub, customer, lines, period, "upcoming", at), period[1]
+    after = apply_item_changes(ctx, sub, details["items"], at, "subscription_details[items]")
+    prorations = [] if how == "none" else proration_lines(ctx, sub, after, when)
+    if how == "always_invoice":
+        inv = _invoice(ctx, sub, customer, prorations, (when, when), "subscription_update", at)
+        return inv, None
+    changed = {**sub, "items": {**sub["items"], "data": after}}
+    lines, period = preview_lines(ctx, changed)
+    return _invoice(ctx, sub, customer, prorations + lines, period, "upcoming", at), period[1]
+
+
+def new_subscription(ctx: Ctx, customer: Obj, details: dict[str, Any]) -> tuple[Obj, int | None]:
+    """The first invoice of a subscription made of ``details[items]`` starting now."""
+    at = opt_int(details, "start_date", "subscription_details") or ctx.now(
+        customer.get("test_clock")
+    )
+    sub_id = new_id("sub")
+    items = build_items(ctx, sub_id, list(details["items"]), at)
+    if any(it.get("deleted") or it.get("id") for it in details["items"]):
+        raise errors.bad(
+            "subscription_details[items]",
+            "Items of a new subscription cannot have `id` or `deleted`.",
+        )
+    rec = items[0]["price"]["recurring"]
+    end = add_interval(at, rec["interval"], rec["interval_count"], 1)
+    sub: Obj = {"id": sub_id, "currency": items[0]["price"]["currency"], "metadata": {}}
+    lines = [
+        line(ctx, sub, it, Decimal(it["quantity"] or 0), at, end, amount=0)
+        if is_metered(ctx, it)
+        else line(ctx, sub, it, Decimal(it["quantity"] or 1), at, end)
+        for it in items
+    ]
+    inv = _invoice(ctx, None, customer, lines, (at, at), "subscription_create", at)
+    return inv, None
+
+
+def _invoice(
+    ctx: Ctx,
+    sub: Obj | None,
+    customer: Obj,
+    lines: list[Obj],
+    period: tuple[int, int],
+    reason: str,
+    at: int,
+) -> Obj:
+    inv = new_invoice(
+        ctx,
+        sub,
+        customer,
+        lines,
+        reason=reason,
+        period=period,
+        created=at,
+        currency=lines[0]["currency"] if lines else None,
+    )
+    return inv

@@ -1,0 +1,178 @@
+"""Subscriptions and subscription items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors
+from ..billing import attempt_payment, finalize, new_invoice
+from ..context import Ctx
+from ..lifecycle import after_payment, cancel_subscription, start_subscription
+from ..params import metadata, one_of, opt_int, require, to_bool
+from ..prorations import apply_item_changes, behavior, proration_lines
+from ..render import clean, expand_list, paginate, render
+from ..router import router
+from ..state import Obj
+from .customers import attach, resolve_pm
+
+
+def _pm_for(ctx: Ctx, customer: Obj, pm_id: str | None) -> str | None:
+    if not pm_id:
+        return None
+    pm = resolve_pm(ctx, pm_id, "default_payment_method")
+    attach(ctx, pm, customer)
+    return str(pm["id"])
+
+
+@router.post("/v1/subscriptions", "subscription")
+def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
+    require(p, "customer")
+    customer = ctx.fetch(p["customer"], "customer", "customer", "customer")
+    if not p.get("items"):
+        raise errors.missing("items")
+    if p.get("collection_method") not in (None, "", "charge_automatically"):
+        raise errors.bad(
+            "collection_method",
+            "The emulator only supports `collection_method=charge_automatically`.",
+        )
+    behavior = one_of(
+        p.get("payment_behavior") or "allow_incomplete",
+        ("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"),
+        "payment_behavior",
+    )
+    at = ctx.now(customer.get("test_clock"))
+    sub, _inv = start_subscription(
+        ctx,
+        customer,
+        p["items"],
+        at=at,
+        default_payment_method=_pm_for(ctx, customer, p.get("default_payment_method")),
+        metadata=metadata({}, p.get("metadata")),
+        payment_behavior=behavior,
+        trial_days=opt_int(p, "trial_period_days"),
+        cancel_at_period_end=to_bool(p.get("cancel_at_period_end", False), "cancel_at_period_end"),
+        description=p.get("description") or None,
+        off_session=to_bool(p.get("off_session", False), "off_session"),
+    )
+    return render(ctx.state, sub, expand_list(p))
+
+
+@router.get("/v1/subscriptions/{id}", "subscription")
+def retrieve(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
+    return ctx.retrieve(p, ids[0], "subscription", "subscription")
+
+
+@router.post("/v1/subscriptions/{id}", "subscription")
+def update(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
+    sub = ctx.fetch(ids[0], "subscription", "subscription")
+    if sub["status"] in ("canceled", "incomplete_expired"):
+        raise errors.bad(
+            None, "A canceled subscription can only update its cancellation_details and metadata."
+        )
+    previous: dict[str, Any] = {}
+    at = ctx.now(sub.get("test_clock"))
+    if "cancel_at_period_end" in p:
+        flag = to_bool(p["cancel_at_period_end"], "cancel_at_period_end")
+        if flag != sub["cancel_at_period_end"]:
+            previous["cancel_at_period_end"] = sub["cancel_at_period_end"]
+            previous["canceled_at"] = sub["canceled_at"]
+            sub["cancel_at_period_end"] = flag
+            sub["canceled_at"] = at if flag else None
+            sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] if flag else None
+    if "cancel_at" in p:
+        previous["cancel_at"] = sub["cancel_at"]
+        sub["cancel_at"] = opt_int(p, "cancel_at")
+    if "default_payment_method" in p:
+        customer = ctx.fetch(sub["customer"], "customer", "customer")
+        previous["default_payment_method"] = sub["default_payment_method"]
+        sub["default_payment_method"] = _pm_for(ctx, customer, p["default_payment_method"])
+    if "description" in p:
+        previous["description"] = sub["description"]
+        sub["description"] = p["description"] or None
+    if "metadata" in p:
+        previous["metadata"] = dict(sub["metadata"])
+        sub["metadata"] = metadata(sub["metadata"], p["metadata"])
+    if p.get("cancellation_details"):
+        sub["cancellation_details"].update(
+            {k: v or None for k, v in p["cancellation_details"].items()}
+        )
+    if p.get("items"):
+        previous["items"] = clean(ctx.state, sub["items"])
+        _change_items(ctx, sub, p, at)
+    if previous:
+        ctx.emit("customer.subscription.updated", sub, previous=previous, created=at)
+    return render(ctx.state, sub, expand_list(p))
+
+
+def _change_items(ctx: Ctx, sub: Obj, p: dict[str, Any], at: int) -> None:
+    after = apply_item_changes(ctx, sub, p["items"], at)
+    how = behavior(p.get("proration_behavior"))
+    when = opt_int(p, "proration_date") or at
+    lines = [] if how == "none" else proration_lines(ctx, sub, after, when)
+    sub["items"]["data"] = after
+    if not lines:
+        return
+    if how == "create_prorations":
+        sub.setdefault("_pending_lines", []).extend(lines)
+        return
+    customer = ctx.fetch(sub["customer"], "customer", "customer")
+    inv = new_invoice(
+        ctx, sub, customer, lines, reason="subscription_update", period=(when, when), created=at
+    )
+    sub["latest_invoice"] = inv["id"]
+    finalize(ctx, inv, at)
+    after_payment(ctx, sub, attempt_payment(ctx, inv, at, off_session=True), at)
+
+
+@router.delete("/v1/subscriptions/{id}", "subscription")
+def cancel(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
+    sub = ctx.fetch(ids[0], "subscription", "subscription")
+    if sub["status"] == "canceled":
+        raise errors.bad(None, f"This subscription has already been canceled ({sub['id']}).")
+    at = ctx.now(sub.get("test_clock"))
+    if p.get("cancellation_details"):
+        sub["cancellation_details"].update(
+            {k: v or None for k, v in p["cancellation_details"].items()}
+        )
+    cancel_subscription(
+        ctx, sub, at, invoice_now=to_bool(p.get("invoice_now", False), "invoice_now")
+    )
+    return render(ctx.state, sub, expand_list(p))
+
+
+@router.get("/v1/subscriptions", "subscription")
+def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
+    items = ctx.state.of("subscription")
+    status = p.get("status")
+    if status == "ended":
+        items = [s for s in items if s["status"] in ("canceled", "incomplete_expired")]
+    elif status and status != "all":
+        items = [s for s in items if s["status"] == status]
+    elif not status:
+        items = [s for s in items if s["status"] != "canceled"]
+    for field in ("customer", "test_clock"):
+        if p.get(field):
+            items = [s for s in items if s.get(field) == p[field]]
+    if p.get("price"):
+        items = [
+            s for s in items if any(i["price"]["id"] == p["price"] for i in s["items"]["data"])
+        ]
+    return paginate(ctx.state, items, p, "/v1/subscriptions")
+
+
+@router.get("/v1/subscription_items", "subscription")
+def list_items(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
+    require(p, "subscription")
+    sub = ctx.fetch(p["subscription"], "subscription", "subscription", "subscription")
+    return paginate(
+        ctx.state, list(sub["items"]["data"]), p, f"/v1/subscription_items?subscription={sub['id']}"
+    )
+
+
+@router.get("/v1/subscription_items/{id}", "subscription")
+def retrieve_item(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
+    for sub in ctx.state.of("subscription"):
+        for item in sub["items"]["data"]:
+            if item["id"] == ids[0]:
+                return render(ctx.state, item, expand_list(p))
+    raise errors.no_such("subscription_item", ids[0])
