@@ -100,7 +100,7 @@ def _alias(name: str, aliases: Mapping[str, str] | None) -> str:
         return name
     for prefix in sorted(aliases, key=len, reverse=True):
         if name == prefix or name.startswith(prefix + "."):
-            return aliases[prefix] + name[len(prefix) :]
+            return (aliases[prefix] + name[len(prefix) :]).lstrip(".")
     return name
 
 
