@@ -27,6 +27,7 @@ def test_form_shows_each_error_next_to_its_field_and_keeps_what_was_typed(page: 
     expect(page.get_by_label("Calls a month")).to_have_value("lots")
     summary = page.locator(".error-summary")
     expect(summary).to_be_focused()
+    expect(summary).to_contain_text("Application name: This field is required.")
     summary.get_by_role("link", name=re.compile("whole number")).click()
     expect(page).to_have_url(re.compile("#f-monthly_calls$"))
 

@@ -54,6 +54,7 @@ class FormState:
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
     posted: set[str] = field(default_factory=set)
+    labels: dict[str, str] = field(default_factory=dict)
 
     def value(self, name: str, default: str = "") -> str:
         return self.values.get(name, default)
@@ -70,11 +71,12 @@ class FormState:
         self.errors.setdefault(name, []).append(message)
 
     def summary(self) -> list[tuple[str | None, str]]:
-        """Every error as ``(anchor id or None, message)``, fields first, in form order."""
+        """Every error as ``(anchor id or None, message)``, named by its field's label."""
         out: list[tuple[str | None, str]] = []
         for name, messages in self.errors.items():
             anchor = field_id(name) if name in self.posted else None
-            out.extend((anchor, m) for m in messages)
+            label = self.labels.get(name)
+            out.extend((anchor, f"{label}: {m}" if label else m) for m in messages)
         return out
 
     def add_validation_error(
@@ -136,12 +138,20 @@ def form_data(request: Request) -> FormData:
     return form
 
 
+def labels_of(model: type[BaseModel]) -> dict[str, str]:
+    """Each field's ``title`` (``Field(title="Application name")``) or its humanized name."""
+    return {
+        name: info.title or name.replace("_", " ").capitalize()
+        for name, info in model.model_fields.items()
+    }
+
+
 def read_form(
     request: Request, model: type[M], *, aliases: Mapping[str, str] | None = None
 ) -> tuple[M | None, FormState]:
     """Validate the posted form against ``model``; on failure the state carries the errors."""
     form = form_data(request)
-    state = FormState()
+    state = FormState(labels=labels_of(model))
     given: dict[str, Any] = {}
     for name in form:
         if name == CSRF_FIELD:

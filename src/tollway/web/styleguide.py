@@ -31,11 +31,11 @@ POLLS_UNTIL_PAID = 2
 class DemoApplication(BaseModel):
     """Stands for any page form: a name, an email, a number, a choice."""
 
-    name: str = Field(min_length=2, max_length=40)
+    name: str = Field(min_length=2, max_length=40, title="Application name")
     contact_email: EmailStr
-    monthly_calls: int = Field(ge=0, le=1_000_000_000)
+    monthly_calls: int = Field(ge=0, le=1_000_000_000, title="Calls a month")
     environment: Literal["production", "development"]
-    accept_terms: bool = False
+    accept_terms: bool = Field(False, title="Terms of use")
 
 
 def _create_application(app: DemoApplication) -> None:

@@ -109,6 +109,7 @@
     }));
     var axisX = { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor } };
     if (!time) {
+      if (el.clientWidth < 480) { axisX.rotate = -35; axisX.size = 70; }
       axisX.values = function (u, ticks) { return ticks.map(function (t) { return spec.x[t] == null ? "" : spec.x[t]; }); };
       axisX.splits = function () { return xs; };
     }
