@@ -1,6 +1,8 @@
 """Browser tests: Playwright (from PyPI) driving Debian's chromium against a live server.
 
-- ``browser``: one chromium per test session, launched from ``/usr/bin/chromium`` (never
+- ``browser``: one chromium for the tests of this package (package scope: Playwright's
+  sync API keeps an event loop running while it is open, which would break later tests
+  that call ``asyncio.run``), launched from ``/usr/bin/chromium`` (never
   a downloaded browser). Missing chromium fails the run when ``CI=true`` and skips it
   elsewhere (install it with ``apt-get install -y chromium``).
 - ``live_server``: the control plane (the real ``create_app``) on a free loopback port,
@@ -35,7 +37,7 @@ CHARTS_FIT = """() => [...document.querySelectorAll('[data-chart]')].every(el =>
     !el.tollwayChart || Math.abs(el.tollwayChart.width - Math.max(el.clientWidth, 200)) <= 2)"""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: apt-get update && apt-get install -y chromium"
