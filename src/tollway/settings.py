@@ -6,11 +6,14 @@ Validated once at start; a bad value is a ``ConfigurationError`` that names the 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tollway.domain.errors import ConfigurationError
@@ -63,6 +66,19 @@ class Settings(BaseSettings):
     usage_sync_interval_s: float = Field(60.0, gt=0, description="Usage push interval")
     past_due_grace_s: int = Field(3 * 86400, ge=0, description="Access kept while past_due")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    brand_name: str = Field(
+        "Tollway", min_length=1, max_length=60, description="Name in page headers"
+    )
+    brand_logo_url: str | None = Field(None, description="Header logo: https:// URL or local path")
+    brand_color: str = Field("#2f5bd3", description="Brand colour #rrggbb (kept readable)")
+    style_guide: bool = Field(False, description="Serve the page style guide at /_style")
+    smtp_host: str | None = Field(None, description="SMTP server for email; none: email is off")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
+    smtp_username: str | None = Field(None, description="SMTP user (AUTH when set)")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_starttls: bool = Field(True, description="Require STARTTLS before AUTH and sending")
+    smtp_from: str | None = Field(None, description="Sender, e.g. 'Acme APIs <apis@acme.test>'")
+    smtp_timeout_s: float = Field(10.0, gt=0, description="SMTP connect/command timeout")
 
     @field_validator("api_key_header")
     @classmethod
@@ -70,6 +86,40 @@ class Settings(BaseSettings):
         if not value or any(not (c.isalnum() or c in "-_") for c in value):
             raise ValueError("must be a header name (letters, digits, '-' and '_')")
         return value.lower()
+
+    @field_validator("brand_color")
+    @classmethod
+    def _hex_color(cls, value: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError("must be a colour written #rrggbb, e.g. #2f5bd3")
+        return value.lower()
+
+    @field_validator("brand_logo_url")
+    @classmethod
+    def _logo_url(cls, value: str | None) -> str | None:
+        if value is None or (
+            value.startswith("/") and not value.startswith("//") and "\\" not in value
+        ):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme == "https" and parts.netloc and not any(c in value for c in "\"'<> "):
+            return value
+        raise ValueError("must be an https:// URL or a path on this server starting with /")
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is not None and "@" not in parseaddr(value)[1]:
+            raise ValueError("must be an email address, optionally with a name: 'Name <a@b.c>'")
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_complete(self) -> Settings:
+        if self.smtp_host and not self.smtp_from:
+            raise ValueError("smtp_from is required when smtp_host is set")
+        if self.smtp_password is not None and not self.smtp_username:
+            raise ValueError("smtp_username is required when smtp_password is set")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tollway import __version__
+from tollway import __version__, web
 from tollway.api import problems
 from tollway.api.billing_routes import MAX_WEBHOOK_BYTES
 from tollway.api.billing_routes import router as billing_router
@@ -48,7 +48,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         version=__version__,
         description="Publish, monetize and bill APIs. Errors are RFC 9457 problem+json.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served by tollway.web with the vendored Swagger UI (works offline)
         redoc_url=None,
     )
     app.state.ctx = ctx
@@ -70,6 +70,8 @@ def create_app(ctx: AppContext) -> FastAPI:
         portal_router,
     ):
         app.include_router(router)
+
+    web.install(app, ctx)  # /static (vendored assets) and /api/v1/docs
 
     @app.get("/healthz", tags=["health"], include_in_schema=False)
     def healthz() -> JSONResponse:
