@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tollway import __version__
@@ -16,6 +19,8 @@ from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_subscriptions import router as subs_router
 from tollway.api.routes_users import router as users_router
+from tollway.api.transaction import TransactionPerRequest
+from tollway.domain.errors import TollwayError
 from tollway.portal.routes import router as portal_router
 
 
@@ -51,6 +56,15 @@ def create_app(ctx: AppContext) -> FastAPI:
     )
     app.state.ctx = ctx
     problems.install(app)
+
+    def open_tx(scope: Scope, read_only: bool) -> AbstractContextManager[Connection]:
+        return ctx.tx(read_only=read_only)
+
+    def render_error(scope: Scope, exc: TollwayError) -> JSONResponse:
+        return problems.from_error(exc, scope["path"])
+
+    # Every request's transaction commits before its response is sent (api.transaction).
+    app.add_middleware(TransactionPerRequest, open_tx=open_tx, render_error=render_error)
     app.add_middleware(RefuseNul)
     for router in (
         users_router,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, status
@@ -23,6 +22,7 @@ from tollway.billing.stripe.keys import validate_keys
 from tollway.billing.wiring import runtime_of
 from tollway.domain.errors import NotFound, TollwayError
 from tollway.domain.subscriptions import Cause, SubState
+from tollway.store import db as store_db
 from tollway.store.tables import api_plans, plans
 from tollway.webhooks import inbox
 from tollway.webhooks.signature import SignatureError, verify
@@ -160,18 +160,10 @@ def publish_usage(ctx: Ctx, conn: Conn, caller: Admin) -> JobOut:
     """Push all usage to Stripe now (including windows still open); returns the job."""
     job_id = jobs.create(conn, jobs.PUBLISH_USAGE, caller.user_id, ctx.clock.now())
     job = jobs.get(conn, job_id)
-    threading.Thread(target=_run_after_commit, args=(ctx, job_id), daemon=True).start()
+    # The job runs once its row is committed (never for a request that rolled back).
+    worker = threading.Thread(target=_run_publish, args=(ctx, job_id), daemon=True)
+    store_db.after_commit(conn, worker.start)
     return JobOut.model_validate(job)
-
-
-def _run_after_commit(ctx: Any, job_id: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the job row commits with the request
-        with records.reading(ctx.engine) as conn:
-            if jobs.get(conn, job_id) is not None:
-                break
-        time.sleep(0.05)
-    _run_publish(ctx, job_id)
 
 
 @router.get("/api/v1/monetization/publish-usage/status", response_model=JobOut)

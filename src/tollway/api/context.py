@@ -54,10 +54,12 @@ class AppContext:
 
     @contextmanager
     def tx(self, *, read_only: bool = False) -> Iterator[Connection]:
-        """A transaction; publishes a config bump to Redis after a successful commit."""
+        """A transaction (``store.db.transaction``: committed when the block is left, a
+        failed commit raised as a domain error); a config bump is published to Redis by
+        an after-commit hook."""
         with db.transaction(self.engine, read_only=read_only) as conn:
             conn.info.pop("tollway_config_version", None)
             yield conn
             version = conn.info.pop("tollway_config_version", None)
-        if version is not None:
-            self.publisher.publish(int(version))
+            if version is not None:
+                db.after_commit(conn, lambda: self.publisher.publish(int(version)))

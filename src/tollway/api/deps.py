@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -10,6 +9,7 @@ from sqlalchemy import Connection
 
 from tollway.api.auth import SESSION_COOKIE, authenticate
 from tollway.api.context import AppContext
+from tollway.api.transaction import request_transaction
 from tollway.domain.errors import Forbidden, Unauthenticated
 from tollway.domain.principal import Principal
 
@@ -21,10 +21,15 @@ def get_ctx(request: Request) -> AppContext:
     return ctx
 
 
-def get_conn(request: Request) -> Iterator[Connection]:
-    ctx = get_ctx(request)
-    with ctx.tx(read_only=request.method in SAFE) as conn:
-        yield conn
+def get_conn(request: Request) -> Connection:
+    """The request's transaction (``api.transaction``): opened on first use, committed by
+    the middleware after the handler returned and BEFORE the response is sent; a failed
+    commit replaces the response with its error. Routes never commit it themselves."""
+    return request_transaction(request.scope).connection()
+
+
+#: The request's transaction; committed before the response is sent (see ``get_conn``).
+Conn = Annotated[Connection, Depends(get_conn)]
 
 
 def _raw_token(request: Request) -> str:
@@ -43,7 +48,7 @@ def _raw_token(request: Request) -> str:
     raise Unauthenticated("missing or invalid credentials")
 
 
-def get_principal(request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> Principal:
+def get_principal(request: Request, conn: Conn) -> Principal:
     return authenticate(conn, _raw_token(request), get_ctx(request).clock.now())
 
 
@@ -77,7 +82,6 @@ def require_publisher(principal: Annotated[Principal, Depends(get_principal)]) -
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
-Conn = Annotated[Connection, Depends(get_conn)]
 Caller = Annotated[Principal, Depends(get_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]
 Publisher = Annotated[Principal, Depends(require_publisher)]
