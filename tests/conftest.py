@@ -147,7 +147,7 @@ class Actor:
 
 @pytest.fixture
 def app(ctx: Any) -> Any:
-    from tollway.api.app import create_app
+    from tollway.control_plane import create_app
 
     return create_app(ctx)
 
@@ -162,7 +162,7 @@ def http(app: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def admin(ctx: Any, http: Any) -> Actor:
-    from tollway.api.auth import create_token
+    from tollway.services.sessions import create_token
     from tollway.store import users_repo
 
     now = ctx.clock.now()

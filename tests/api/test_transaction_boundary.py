@@ -5,7 +5,7 @@
 * A client that got a 2xx can use what it wrote at once, through another control-plane
   process on the same database (create-then-use pairs through real servers).
 * Routes never own the request's transaction, so a route added later cannot get this
-  wrong (``api.transaction``).
+  wrong (``http.transaction``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, create_engine, event, select, text
 
 from tests.support.servers import serve_in_thread
-from tollway.api.app import create_app
 from tollway.api.deps import Conn
+from tollway.control_plane import create_app
 from tollway.runtime import build_context
 from tollway.store import db
 from tollway.store.tables import organizations, plans

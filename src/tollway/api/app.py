@@ -1,4 +1,6 @@
-"""The control-plane application: REST API under /api/v1, OAuth2 endpoints, health."""
+"""The REST API application: /api/v1, the OAuth2 endpoints, health; errors as problem+json.
+
+The composition root (``tollway.control_plane``) adds the pages (portal) to it."""
 
 from __future__ import annotations
 
@@ -12,16 +14,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tollway import __version__
 from tollway.api import problems
 from tollway.api.billing_routes import router as billing_router
-from tollway.api.context import AppContext
 from tollway.api.routes_apis import router as apis_router
 from tollway.api.routes_apps import router as apps_router
 from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_subscriptions import router as subs_router
 from tollway.api.routes_users import router as users_router
-from tollway.api.transaction import TransactionPerRequest
+from tollway.context import AppContext
 from tollway.domain.errors import TollwayError
-from tollway.portal.routes import router as portal_router
+from tollway.http.transaction import TransactionPerRequest
 
 
 class RefuseNul:
@@ -63,7 +64,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     def render_error(scope: Scope, exc: TollwayError) -> JSONResponse:
         return problems.from_error(exc, scope["path"])
 
-    # Every request's transaction commits before its response is sent (api.transaction).
+    # Every request's transaction commits before its response is sent (http.transaction).
     app.add_middleware(TransactionPerRequest, open_tx=open_tx, render_error=render_error)
     app.add_middleware(RefuseNul)
     for router in (
@@ -74,7 +75,6 @@ def create_app(ctx: AppContext) -> FastAPI:
         subs_router,
         oauth_router,
         billing_router,
-        portal_router,
     ):
         app.include_router(router)
 

@@ -19,9 +19,10 @@ from tollway.billing import invoices as billing_invoices
 from tollway.billing import records
 from tollway.billing.credentials import StripeCredentials, masked, store_credentials
 from tollway.billing.stripe.keys import validate_keys
-from tollway.billing.wiring import runtime_of
+from tollway.context import AppContext
 from tollway.domain.errors import NotFound, TollwayError
 from tollway.domain.subscriptions import Cause, SubState
+from tollway.http.deps import get_ctx
 from tollway.store import db as store_db
 from tollway.store.tables import api_plans, plans
 from tollway.webhooks import inbox
@@ -58,7 +59,7 @@ class StripeSettingsOut(BaseModel):
     provisioning_errors: list[str] = []
 
 
-def _settings_out(ctx: Any, row: Any, **extra: Any) -> StripeSettingsOut:
+def _settings_out(ctx: AppContext, row: Any, **extra: Any) -> StripeSettingsOut:
     if row is None:
         return StripeSettingsOut(configured=False)
     return StripeSettingsOut(
@@ -86,7 +87,7 @@ def put_stripe_settings(
 ) -> StripeSettingsOut:
     """Validate and store the organization's Stripe keys (secrets encrypted), then
     provision every paid plan enabled on its APIs. Secrets are never returned."""
-    rt = runtime_of(ctx)
+    rt = ctx.billing
     secrets = [s.strip() for s in body.webhook_secret.splitlines() if s.strip()]
     check = validate_keys(
         body.secret_key.strip(), body.publishable_key.strip(), secrets, base_url=rt.api_base
@@ -101,7 +102,7 @@ def put_stripe_settings(
         key_kind=check.kind,
     )
     store_credentials(conn, ctx.secrets, creds, ctx.clock.now())
-    engine = rt.engines.build(creds.secret_key)  # type: ignore[attr-defined]
+    engine = rt.engines.build(creds.secret_key)
     pairs = conn.execute(
         select(api_plans.c.api_id, api_plans.c.plan_id)
         .join(plans, plans.c.id == api_plans.c.plan_id)
@@ -133,8 +134,8 @@ class JobOut(BaseModel):
     detail: dict[str, Any] | None = None
 
 
-def _run_publish(ctx: Any, job_id: str) -> None:
-    rt = runtime_of(ctx)
+def _run_publish(ctx: AppContext, job_id: str) -> None:
+    rt = ctx.billing
     jobs.start(ctx.engine, job_id, ctx.clock.now())
     try:
         result = rt.usage.flush()
@@ -231,7 +232,7 @@ class PortalOut(BaseModel):
 @router.get("/api/v1/billing/invoices", response_model=InvoiceListOut)
 def list_invoices(ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, Any]:
     """The caller's Stripe invoices: number, period, amount, status, hosted link/PDF."""
-    engines = runtime_of(ctx).engines
+    engines = ctx.billing.engines
     found = [
         invoice
         for org, customer in billing_invoices.customers_of(conn, caller.user_id)
@@ -246,7 +247,7 @@ def upcoming_invoice(
     ctx: Ctx, conn: Conn, caller: Caller, subscription_id: str = Query(max_length=64)
 ) -> dict[str, Any]:
     """Stripe's preview of the next invoice next to Tollway's own estimate."""
-    rt = runtime_of(ctx)
+    rt = ctx.billing
     consumer = None if caller.is_admin else caller.user_id
     # Ownership first: someone else's subscription is a 404 like a nonexistent one, never
     # a 409 from its organization's Stripe configuration.
@@ -260,7 +261,7 @@ def portal(sub_id: str, ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, str]:
     """A Stripe customer-portal URL — for the caller's own subscriptions only (anyone
     else's is a 404, exactly as for an id that does not exist)."""
     records.load_own_sub(conn, sub_id, caller.user_id)
-    url = runtime_of(ctx).service.portal_url(sub_id, caller.user_id, conn)
+    url = ctx.billing.service.portal_url(sub_id, caller.user_id, conn)
     return {"url": url}
 
 
@@ -268,7 +269,7 @@ def portal(sub_id: str, ctx: Ctx, conn: Conn, caller: Caller) -> dict[str, str]:
 def checkout_success(ctx: Ctx, session_id: str = Query(max_length=255)) -> HTMLResponse:
     """Stripe Checkout's success redirect: activates the subscription if the webhook has
     not yet (exactly once either way)."""
-    service = runtime_of(ctx).service
+    service = ctx.billing.service
     try:
         service.activate_from_checkout(session_id, cause=Cause.USER)
         state = service.checkout_state(session_id)
@@ -312,8 +313,8 @@ def checkout_cancelled(subscription_id: str = Query(max_length=64)) -> HTMLRespo
 async def stripe_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
     """Verify on the raw body, store in the inbox (keyed by event id), answer 200,
     apply in the background (and by the webhook worker if that fails)."""
-    ctx = request.app.state.ctx
-    rt = runtime_of(ctx)
+    ctx = get_ctx(request)
+    rt = ctx.billing
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_WEBHOOK_BYTES):
         return JSONResponse({"error": "payload too large or malformed"}, status_code=413)

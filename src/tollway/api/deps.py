@@ -1,35 +1,31 @@
-"""FastAPI dependencies: the context, a transaction per request, the caller."""
+"""FastAPI dependencies of the REST API: the caller (bearer token or session cookie),
+role checks, pagination; the context and the request's transaction come from
+``tollway.http.deps``."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Connection
 
-from tollway.api.auth import SESSION_COOKIE, authenticate
-from tollway.api.context import AppContext
-from tollway.api.transaction import request_transaction
 from tollway.domain.errors import Forbidden, Unauthenticated
 from tollway.domain.principal import Principal
+from tollway.http.deps import SESSION_COOKIE, Conn, Ctx, get_ctx
+from tollway.services import sessions
+
+__all__ = [
+    "Admin",
+    "After",
+    "Caller",
+    "CallerOutsideTx",
+    "Conn",
+    "Ctx",
+    "Limit",
+    "Publisher",
+    "PublisherOutsideTx",
+]
 
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def get_ctx(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
-
-
-def get_conn(request: Request) -> Connection:
-    """The request's transaction (``api.transaction``): opened on first use, committed by
-    the middleware after the handler returned and BEFORE the response is sent; a failed
-    commit replaces the response with its error. Routes never commit it themselves."""
-    return request_transaction(request.scope).connection()
-
-
-#: The request's transaction; committed before the response is sent (see ``get_conn``).
-Conn = Annotated[Connection, Depends(get_conn)]
 
 
 def _raw_token(request: Request) -> str:
@@ -48,8 +44,8 @@ def _raw_token(request: Request) -> str:
     raise Unauthenticated("missing or invalid credentials")
 
 
-def get_principal(request: Request, conn: Conn) -> Principal:
-    return authenticate(conn, _raw_token(request), get_ctx(request).clock.now())
+def get_principal(request: Request, ctx: Ctx, conn: Conn) -> Principal:
+    return sessions.authenticate(conn, _raw_token(request), ctx.clock.now())
 
 
 def get_caller_outside_tx(request: Request) -> Principal:
@@ -59,7 +55,7 @@ def get_caller_outside_tx(request: Request) -> Principal:
     raw = _raw_token(request)
     ctx = get_ctx(request)
     with ctx.tx(read_only=True) as conn:
-        return authenticate(conn, raw, ctx.clock.now())
+        return sessions.authenticate(conn, raw, ctx.clock.now())
 
 
 def get_publisher_outside_tx(
@@ -81,7 +77,6 @@ def require_publisher(principal: Annotated[Principal, Depends(get_principal)]) -
     return principal
 
 
-Ctx = Annotated[AppContext, Depends(get_ctx)]
 Caller = Annotated[Principal, Depends(get_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]
 Publisher = Annotated[Principal, Depends(require_publisher)]

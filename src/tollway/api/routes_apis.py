@@ -27,6 +27,7 @@ from tollway.api.schemas import (
 from tollway.domain.errors import BadRequest, Conflict, InvalidInput, UnsafeUrl
 from tollway.openapi.parse import parse_openapi
 from tollway.security.ssrf import UrlGuard
+from tollway.services import billing
 from tollway.store import apis_repo, plans_repo
 from tollway.store.rows import paginate
 from tollway.store.tables import apis
@@ -257,6 +258,6 @@ def set_api_plan(
     if body.enabled and plan["status"] != "active":
         raise Conflict("a retired plan cannot be enabled")
     apis_repo.set_plan(conn, api_id, plan_id, body.enabled, ctx.clock.now())
-    if body.enabled and ctx.billing is not None and not plans_repo.is_free(plan):
-        ctx.billing.plan_enabled(conn, api_id, plan_id)
+    if body.enabled and not plans_repo.is_free(plan):
+        billing.plan_enabled(ctx, conn, api_id, plan_id)
     return ApiPlanOut(api_id=api_id, plan_id=plan_id, enabled=body.enabled)

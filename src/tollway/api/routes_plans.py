@@ -11,6 +11,7 @@ from sqlalchemy import select
 from tollway.api.deps import After, Caller, Conn, Ctx, Limit, Publisher
 from tollway.api.schemas import MeterIn, MeterOut, PageOut, PlanCreateIn, PlanOut, PlanUpdateIn
 from tollway.metering.meters import DEFAULT_METER
+from tollway.services import billing
 from tollway.store import plans_repo
 from tollway.store.rows import paginate
 from tollway.store.tables import plans
@@ -97,10 +98,10 @@ def update_plan(
     values.update(_limits(body, fields))
     if values:
         plans_repo.update_fields(conn, plan_id, values, ctx.clock.now())
-    if "pricing" in values and ctx.billing is not None and ctx.billing.is_configured():
+    if "pricing" in values and billing.is_configured(ctx):
         # A new price at the provider for new subscriptions; existing ones move at renewal.
         for api_id in plans_repo.enabled_api_ids(conn, plan_id):
-            ctx.billing.plan_enabled(conn, api_id, plan_id)
+            billing.plan_enabled(ctx, conn, api_id, plan_id)
     return plan_out(plans_repo.get(conn, plan_id, caller, manage=True))
 
 

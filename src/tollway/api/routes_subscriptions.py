@@ -17,6 +17,7 @@ from tollway.domain.errors import Conflict, IllegalTransition, NotFound
 from tollway.domain.lifecycle import SUBSCRIBABLE, Lifecycle
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
+from tollway.services import billing
 from tollway.store import apis_repo, apps_repo, plans_repo, subscriptions_repo
 from tollway.store.rows import paginate
 from tollway.store.tables import subscriptions
@@ -50,8 +51,8 @@ def subscribe(body: SubscriptionIn, ctx: Ctx, conn: Conn, caller: Caller) -> Sub
         now=ctx.clock.now(),
     )
     checkout_url = None
-    if not free and ctx.billing is not None and ctx.billing.is_configured():
-        checkout_url = ctx.billing.start_checkout(conn, str(row["id"]))
+    if not free and billing.is_configured(ctx):
+        checkout_url = billing.start_checkout(ctx, conn, str(row["id"]))
     return SubscriptionOut.model_validate({**row, "checkout_url": checkout_url})
 
 
@@ -85,11 +86,11 @@ def cancel(sub_id: str, body: ReasonIn, ctx: Ctx, caller: CallerOutsideTx) -> Su
     """Cancel now, here and at the billing provider (usage so far is pushed first)."""
     with ctx.tx(read_only=True) as conn:
         subscriptions_repo.get(conn, sub_id, caller)  # 404 for anyone else's
-    billing = ctx.billing if ctx.billing is not None and ctx.billing.is_configured() else None
-    if billing is not None:
+    billed = billing.is_configured(ctx)
+    if billed:
         # Outside the cancel's transaction: if the cancel below fails and rolls back, the
         # usage pushed here stays recorded as sent (nothing can be pushed twice or lost).
-        billing.flush_usage(sub_id)
+        billing.flush_usage(ctx, sub_id)
     with ctx.tx() as conn:
         subscriptions_repo.transition(
             conn,
@@ -100,8 +101,8 @@ def cancel(sub_id: str, body: ReasonIn, ctx: Ctx, caller: CallerOutsideTx) -> Su
             reason=body.reason,
             now=ctx.clock.now(),
         )
-        if billing is not None:
-            billing.cancel(conn, sub_id)
+        if billed:
+            billing.cancel_at_provider(ctx, conn, sub_id)
         return SubscriptionOut.model_validate(subscriptions_repo.get(conn, sub_id, caller))
 
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 from fastapi import APIRouter, Response, status
 from sqlalchemy import select, update
 
-from tollway.api import auth
 from tollway.api.deps import Admin, After, Caller, Conn, Ctx, Limit
 from tollway.api.schemas import (
     LoginIn,
@@ -22,12 +21,14 @@ from tollway.api.schemas import (
     UserOut,
 )
 from tollway.domain.errors import NotFound, Unauthenticated
+from tollway.http.deps import SESSION_COOKIE
 from tollway.security.passwords import (
     check_password_policy,
     hash_password,
     needs_rehash,
     verify_password,
 )
+from tollway.services import sessions
 from tollway.store import users_repo
 from tollway.store.rows import paginate
 from tollway.store.tables import organizations, users
@@ -36,15 +37,12 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
 
 
 def _session(ctx: Ctx, conn: Conn, user: dict[str, object], response: Response) -> SessionOut:
-    now = ctx.clock.now()
-    lifetime = timedelta(seconds=ctx.settings.session_lifetime_s)
-    tok = auth.create_token(
-        conn, str(user["id"]), name="session", kind="session", now=now, lifetime=lifetime
-    )
+    lifetime_s = ctx.settings.session_lifetime_s
+    tok = sessions.create_session(conn, str(user["id"]), now=ctx.clock.now(), lifetime_s=lifetime_s)
     response.set_cookie(
-        auth.SESSION_COOKIE,
+        SESSION_COOKIE,
         tok.raw,
-        max_age=int(lifetime.total_seconds()),
+        max_age=lifetime_s,
         httponly=True,
         samesite="strict",
         path="/",
@@ -92,19 +90,9 @@ def login(body: LoginIn, ctx: Ctx, conn: Conn, response: Response) -> SessionOut
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(ctx: Ctx, conn: Conn, caller: Caller, response: Response) -> Response:
     """Ends every session of the caller (personal tokens stay)."""
-    from tollway.store.tables import api_tokens
-
-    conn.execute(
-        update(api_tokens)
-        .where(
-            api_tokens.c.user_id == caller.user_id,
-            api_tokens.c.kind == "session",
-            api_tokens.c.revoked_at.is_(None),
-        )
-        .values(revoked_at=ctx.clock.now())
-    )
+    sessions.end_sessions(conn, caller.user_id, ctx.clock.now())
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
@@ -116,7 +104,7 @@ def me(conn: Conn, caller: Caller) -> UserOut:
 @router.post("/users/me/tokens", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
 def create_personal_token(body: TokenCreateIn, ctx: Ctx, conn: Conn, caller: Caller) -> TokenOut:
     lifetime = timedelta(days=body.expires_in_days) if body.expires_in_days else None
-    tok = auth.create_token(
+    tok = sessions.create_token(
         conn,
         caller.user_id,
         name=body.name,

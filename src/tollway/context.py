@@ -1,4 +1,9 @@
-"""What a running control plane holds: settings, the database, the secret box, hooks."""
+"""What a running Tollway holds, typed: the one ``AppContext`` of a process.
+
+The composition root (``tollway.runtime``) builds it from settings; everything above the
+workers layer (services, the HTTP adapters) receives it. Every field is typed: there is
+no untyped bag of extras, so mypy checks each use of the context.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +11,32 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
+from tollway.billing.credentials import EngineProvider
+from tollway.billing.service import BillingService
 from tollway.domain.clock import Clock, SystemClock
 from tollway.security.secretbox import SecretBox
 from tollway.settings import Settings
 from tollway.store import db
 from tollway.store.changes import RedisPublisher
+from tollway.webhooks.processor import WebhookProcessor
+from tollway.workers.usage_sync import UsageSync
 
-log = logging.getLogger("tollway.api")
+log = logging.getLogger("tollway")
 
 
-class SubscriptionBilling(Protocol):
-    """What the subscription flow needs from billing (implemented in ``tollway.billing``)."""
+@dataclass(frozen=True)
+class BillingRuntime:
+    """Billing as a running Tollway uses it: the service the control plane calls, the
+    engine per organization, the webhook processor and the usage sync worker."""
 
-    def is_configured(self) -> bool: ...
-
-    def start_checkout(self, conn: Connection, subscription_id: str) -> str:
-        """Create a checkout for an on-hold paid subscription and return its URL."""
-        ...
-
-    def cancel(self, conn: Connection, subscription_id: str) -> None:
-        """End the subscription at the billing provider too."""
-        ...
-
-    def flush_usage(self, subscription_id: str) -> None:
-        """Push the subscription's usage so far, in transactions of its own (each push is
-        recorded before it is sent, so a later rollback elsewhere cannot orphan it)."""
-        ...
-
-    def plan_enabled(self, conn: Connection, api_id: str, plan_id: str) -> None:
-        """A plan was enabled on an API: provision it at the provider (idempotent)."""
-        ...
+    service: BillingService
+    engines: EngineProvider
+    webhooks: WebhookProcessor
+    usage: UsageSync
+    api_base: str | None  # Stripe API base URL (the emulator); None: Stripe itself
 
 
 @dataclass
@@ -47,10 +44,9 @@ class AppContext:
     settings: Settings
     engine: Engine
     secrets: SecretBox
+    billing: BillingRuntime
     clock: Clock = field(default_factory=SystemClock)
-    billing: SubscriptionBilling | None = None
     publisher: RedisPublisher = field(default_factory=lambda: RedisPublisher(None))
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
     def tx(self, *, read_only: bool = False) -> Iterator[Connection]:
