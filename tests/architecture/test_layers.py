@@ -71,6 +71,10 @@ OFFENCES = {
         {"services/_offence.py": "import stripe  # noqa\n"},
         "tollway.services._offence -> stripe",
     ),
+    "an HTTP adapter going past the services": (
+        {"api/_offence.py": "from tollway.store import plans_repo  # noqa\n"},
+        "tollway.api._offence -> tollway.store.plans_repo",
+    ),
     "a package left out of the contract": (
         {"newpkg/__init__.py": ""},
         "tollway.newpkg",

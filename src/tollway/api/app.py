@@ -13,13 +13,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tollway import __version__
 from tollway.api import problems
-from tollway.api.billing_routes import router as billing_router
 from tollway.api.routes_apis import router as apis_router
 from tollway.api.routes_apps import router as apps_router
+from tollway.api.routes_billing_portal import router as billing_portal_router
+from tollway.api.routes_invoices import router as invoices_router
+from tollway.api.routes_jobs import router as jobs_router
 from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plans import router as plans_router
+from tollway.api.routes_stripe import router as stripe_router
 from tollway.api.routes_subscriptions import router as subs_router
 from tollway.api.routes_users import router as users_router
+from tollway.api.routes_webhooks import router as webhooks_router
 from tollway.context import AppContext
 from tollway.domain.errors import TollwayError
 from tollway.http.transaction import TransactionPerRequest
@@ -74,7 +78,11 @@ def create_app(ctx: AppContext) -> FastAPI:
         apps_router,
         subs_router,
         oauth_router,
-        billing_router,
+        stripe_router,
+        jobs_router,
+        invoices_router,
+        billing_portal_router,
+        webhooks_router,
     ):
         app.include_router(router)
 

@@ -1,23 +1,22 @@
 """Developer-portal pages (server-rendered). For now: the billing page that Stripe
-Checkout and the customer portal return to."""
+Checkout and the customer portal return to, and Checkout's return pages."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from tollway.http.deps import Conn, SessionUser
-from tollway.store import subscriptions_repo
+from tollway.portal import checkout
+from tollway.portal.pages import render
+from tollway.services import subscriptions
 
 router = APIRouter(include_in_schema=False)
-templates = Environment(
-    loader=PackageLoader("tollway.portal", "templates"), autoescape=select_autoescape()
-)
+router.include_router(checkout.router)
 
 
 @router.get("/portal/billing", response_class=HTMLResponse)
 def billing_page(user: SessionUser, conn: Conn) -> HTMLResponse:
-    rows = [] if user is None else subscriptions_repo.of_consumer_with_names(conn, user.user_id)
-    html = templates.get_template("billing.html").render(user=user, subscriptions=rows)
+    rows = [] if user is None else subscriptions.of_consumer(conn, user)
+    html = render("billing.html", user=user, subscriptions=rows)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from tollway.context import AppContext
 from tollway.domain.errors import Unauthenticated
 from tollway.domain.principal import Principal
 from tollway.store import tokens_repo
@@ -92,3 +93,9 @@ def revoke(conn: Connection, raw: str, now: datetime) -> None:
 def end_sessions(conn: Connection, user_id: str, now: datetime) -> None:
     """Log the user out everywhere: every session ends (personal tokens stay)."""
     tokens_repo.revoke_sessions(conn, user_id, now)
+
+
+def authenticate_in(ctx: AppContext, raw: str) -> Principal:
+    """``authenticate`` in a short read-only transaction of its own."""
+    with ctx.tx(read_only=True) as conn:
+        return authenticate(conn, raw, ctx.clock.now())

@@ -10,11 +10,12 @@ from sqlalchemy.exc import IntegrityError
 
 from tollway.domain.errors import Conflict
 from tollway.domain.ids import new_id
+from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import LIVE, Cause, SubState
 from tollway.domain.subscriptions import transition as sub_transition
 from tollway.store import changes
-from tollway.store.rows import one_or_404
+from tollway.store.rows import one_or_404, paginate
 from tollway.store.tables import apis, plans, subscription_events, subscriptions
 
 
@@ -160,3 +161,9 @@ def of_consumer_with_names(conn: Connection, consumer_id: str) -> list[dict[str,
         .order_by(subscriptions.c.id.desc())
     )
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def page(conn: Connection, principal: Principal, *, limit: int, after: str | None) -> Page:
+    """The subscriptions the caller may see, by id (creation order)."""
+    query = select(subscriptions).where(visible(principal))
+    return paginate(conn, query, subscriptions.c.id, limit=limit, after=after)
