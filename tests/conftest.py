@@ -76,6 +76,18 @@ def database_url(_database_template: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_database_url(database_url: str) -> str:
+    """``database_url`` for a PostgreSQL-only test (marked ``pg``: the SQLite run leaves it
+    out; the PostgreSQL run of ``scripts/test`` runs it)."""
+    if not database_url.startswith("postgresql"):
+        message = f"PostgreSQL-only test: set {PG_ENV}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return database_url
+
+
+@pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     from tollway.store import db
 
@@ -135,7 +147,7 @@ class Actor:
 
 @pytest.fixture
 def app(ctx: Any) -> Any:
-    from tollway.api.app import create_app
+    from tollway.control_plane import create_app
 
     return create_app(ctx)
 
@@ -150,7 +162,7 @@ def http(app: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def admin(ctx: Any, http: Any) -> Actor:
-    from tollway.api.auth import create_token
+    from tollway.services.sessions import create_token
     from tollway.store import users_repo
 
     now = ctx.clock.now()
@@ -203,7 +215,10 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         module = getattr(getattr(item, "module", None), "__dict__", {})
-        if "pg_engine" in names:  # PostgreSQL-only: not part of the SQLite run
+        if names & {"pg_engine", "pg_database_url"}:  # PostgreSQL-only: not in the SQLite run
             item.add_marker(pytest.mark.pg)
-        if names & {"database_url", "pg_engine", "sql_engine"} or "private_engine" in module:
+        if (
+            names & {"database_url", "pg_engine", "pg_database_url", "sql_engine"}
+            or "private_engine" in module
+        ):
             item.add_marker(pytest.mark.db)

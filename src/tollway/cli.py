@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 from tollway.domain.errors import TollwayError
 from tollway.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tollway.context import AppContext
 
 app = typer.Typer(
     help="Tollway: self-hosted API monetization.",
@@ -102,8 +105,8 @@ def create_token(
     name: Annotated[str, typer.Option(help="A name for the token")] = "cli",
 ) -> None:
     """Create an admin API token; the token is the last line printed."""
-    from tollway.api.auth import create_token as make_token
     from tollway.runtime import build_context
+    from tollway.services.sessions import create_token as make_token
     from tollway.store import users_repo
 
     ctx = build_context(_settings(config, data_dir))
@@ -275,27 +278,56 @@ def stripe_emulator(
 @app.command()
 def reconcile(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Compare ledger totals with Stripe's meter summaries; exit 1 if any differ."""
-    from tollway.billing.cli import reconcile_main
+    from tollway.runtime import build_context
 
-    settings = _settings(config, data_dir)
     try:
-        code = reconcile_main(settings)
+        ctx = build_context(_settings(config, data_dir), migrate=False)
+        code = reconcile_report(ctx, sys.stdout)
     except TollwayError as exc:
         raise _fail(exc.detail) from None
     raise typer.Exit(code=code)
+
+
+def reconcile_report(ctx: AppContext, out: TextIO) -> int:
+    """Compare ledger totals with Stripe's meter event summaries per subscription, meter
+    and period. Prints every difference; returns the exit code (1 if any, else 0)."""
+    from tollway.workers.reconcile import reconcile as compare
+
+    lines = compare(ctx.engine, ctx.billing.engines, clock=ctx.clock)
+    differences = [ln for ln in lines if ln.differs]
+    for ln in differences:
+        print(f"DIFF {ln.describe()}", file=out)
+    print(
+        f"{len(lines)} subscription period(s) compared, {len(differences)} difference(s)",
+        file=out,
+    )
+    return 1 if differences else 0
 
 
 @app.command("publish-usage")
 def publish_usage(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Push all metered usage to Stripe now (what the usage worker does on its interval)."""
-    from tollway.billing.cli import publish_usage_main
+    from tollway.runtime import build_context
 
-    settings = _settings(config, data_dir)
     try:
-        code = publish_usage_main(settings)
+        ctx = build_context(_settings(config, data_dir), migrate=False)
+        code = publish_usage_report(ctx, sys.stdout)
     except TollwayError as exc:
         raise _fail(exc.detail) from None
     raise typer.Exit(code=code)
+
+
+def publish_usage_report(ctx: AppContext, out: TextIO) -> int:
+    """Push all usage to Stripe now (open windows included); 1 if anything failed."""
+    result = ctx.billing.usage.flush()
+    print(
+        f"pushed {result.pushed} meter event(s), {result.value_pushed} unit(s); "
+        f"{len(result.errors)} error(s)",
+        file=out,
+    )
+    for err in result.errors:
+        print(f"ERROR {err}", file=out)
+    return 1 if result.errors else 0
 
 
 @app.command()

@@ -10,20 +10,24 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
-from tollway.api.app import create_app
-from tollway.api.context import AppContext
+from tollway.context import AppContext
+from tollway.control_plane import create_app
 from tollway.domain.errors import ConfigurationError
+from tollway.gateway.server import main_gateway, run_gateway
+from tollway.gateway.settings import GatewaySettings
 from tollway.runtime import build_context
 from tollway.settings import Settings
+from tollway.store.keys_repo import current_signing_key
+from tollway.workers.config_relay import ConfigRelay
+from tollway.workers.runner import run_workers
 
 log = logging.getLogger("tollway.server")
 
 
-def gateway_settings(settings: Settings) -> Any:
+def gateway_settings(settings: Settings) -> GatewaySettings:
     """Map Tollway settings onto the gateway's own settings object."""
-    from tollway.gateway.settings import GatewaySettings
-
     return GatewaySettings(
         host=settings.gateway_host,
         port=settings.gateway_port,
@@ -57,7 +61,7 @@ async def _guarded(server: uvicorn.Server, host: str, port: int) -> None:
         ) from None
 
 
-ExtraApp = tuple[Any, str, int]  # (ASGI app, host, port) served next to the control plane
+ExtraApp = tuple[ASGIApp, str, int]  # (ASGI app, host, port) served next to the control plane
 AfterStart = Callable[[], None]
 
 
@@ -90,15 +94,19 @@ async def _serve_all(
         servers.append(side)
         tasks.append(asyncio.create_task(_guarded(side, host, port), name=f"server on {port}"))
     if gateway:
-        from tollway.gateway.server import run_gateway
-
         tasks.append(
             asyncio.create_task(run_gateway(gateway_settings(settings), stop=stop), name="gateway")
         )
     if workers:
-        from tollway.workers.runner import run_workers
-
-        tasks.append(asyncio.create_task(run_workers(ctx, stop=stop), name="workers"))
+        relay = ConfigRelay(ctx.engine, ctx.publisher) if settings.redis_url else None
+        run = run_workers(
+            webhooks=ctx.billing.webhooks,
+            usage=ctx.billing.usage,
+            usage_interval_s=settings.usage_sync_interval_s,
+            relay=relay,
+            stop=stop,
+        )
+        tasks.append(asyncio.create_task(run, name="workers"))
     log.info("control plane on http://%s:%s", settings.host, settings.port)
     if after_start is not None:
         while not all(s.started for s in servers) and not any(t.done() for t in tasks):
@@ -153,13 +161,9 @@ def run_all(
 
 def ensure_signing_key(ctx: AppContext) -> None:
     """Create the token-signing key at start, so gateways know it before the first token."""
-    from tollway.store.keys_repo import current_signing_key
-
     with ctx.tx() as conn:
         current_signing_key(conn, ctx.secrets, ctx.clock.now())
 
 
 def run_gateway_only(settings: Settings) -> None:
-    from tollway.gateway.server import main_gateway
-
     main_gateway(gateway_settings(settings))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tollway.api.auth import create_token
+from tollway.services.sessions import create_token
 from tollway.store.tables import api_tokens
 
 

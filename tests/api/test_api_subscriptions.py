@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tollway.services import billing
 from tollway.store import changes
 
 PAID = {"flat_fee": "10.00"}
@@ -21,7 +22,7 @@ def test_free_active_paid_on_hold_and_conflicts(ctx: Any, cat: Any, make_actor: 
     paid = cat.plan(pub, "Pro", PAID, api_id=api["id"])
     off = cat.plan(pub, "Off")  # never enabled
     app1, app2, app3 = cat.app(con, "one"), cat.app(con, "two"), cat.app(con, "three")
-    assert ctx.billing is None or not ctx.billing.is_configured()
+    assert not billing.is_configured(ctx)
 
     r = cat.subscribe(con, app1["id"], api["id"], free["id"])
     assert r.status_code == 201, r.text

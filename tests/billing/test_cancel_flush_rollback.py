@@ -11,7 +11,6 @@ import pytest
 
 from tollway.billing.errors import RetryableProviderError
 from tollway.billing.stripe.engine import StripeBillingEngine
-from tollway.billing.wiring import runtime_of
 
 from .helpers import insert_usage, pay_checkout, seed_world, store_keys
 
@@ -49,7 +48,7 @@ def test_failed_cancel_does_not_orphan_pushed_usage(
     monkeypatch.undo()
 
     insert_usage(ctx.engine, w, sub["id"], [ts] * 5)  # 5 more calls, same window
-    runtime_of(ctx).usage.flush()
+    ctx.billing.usage.flush()
     up = consumer.get(f"/api/v1/billing/upcoming?subscription_id={sub['id']}").json()
     assert up["tollway_estimate"]["usage_quantity"] == 15
     assert up["stripe"]["total"] == up["tollway_estimate"]["total"] == "15.00"

@@ -21,7 +21,6 @@ import stripe
 from sqlalchemy import select, update
 
 from stripe_emulator.testing import Emulator
-from tollway.billing.wiring import runtime_of
 from tollway.store.billing_tables import billing_subscriptions
 from tollway.store.tables import subscriptions
 
@@ -138,7 +137,7 @@ def test_paid_checkout_for_an_ended_subscription_is_cancelled_not_kept(
     assert row.cancelled_at is not None and row.activated_at is None
     # the webhook's path (the same service call) after the redirect: no change, no error
     session_id = row.checkout_session_id
-    assert runtime_of(ctx).service.activate_from_checkout(session_id) is False
+    assert ctx.billing.service.activate_from_checkout(session_id) is False
     assert stripe_client.v1.subscriptions.retrieve(stripe_sub).status == "canceled"
 
 
@@ -196,7 +195,7 @@ def test_portal_and_upcoming_answer_404_for_someone_elses_subscription(
     sub = _subscribe(owner, w)
     assert pay_checkout(sub["checkout_url"]).status_code == 303
     session_id = _billing(ctx, sub["id"]).checkout_session_id
-    assert runtime_of(ctx).service.activate_from_checkout(session_id) is True
+    assert ctx.billing.service.activate_from_checkout(session_id) is True
     missing = "sub_doesnotexist0000000000"
     assert owner.post(f"/api/v1/subscriptions/{sub['id']}/portal").status_code == 200
     assert owner.get(f"/api/v1/billing/upcoming?subscription_id={sub['id']}").status_code == 200

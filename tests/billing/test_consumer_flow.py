@@ -74,9 +74,8 @@ def test_paid_subscription_through_the_api(
     assert other.get("/api/v1/billing/invoices").json()["data"] == []
 
     insert_usage(ctx.engine, w, sub["id"], [int(time.time() * 1000) + i for i in range(25)])
-    from tollway.billing.wiring import runtime_of
 
-    assert not runtime_of(ctx).usage.flush().errors
+    assert not ctx.billing.usage.flush().errors
     up = consumer.get(f"/api/v1/billing/upcoming?subscription_id={sub['id']}")
     assert up.status_code == 200, up.text
     body = up.json()

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from stripe_emulator.testing import Emulator
 from tollway.billing import invoices as billing_invoices
 from tollway.billing import records
-from tollway.billing.wiring import runtime_of
 from tollway.store.billing_tables import billing_subscriptions
 
 from .helpers import (
@@ -104,7 +103,7 @@ def test_preview_agrees_with_estimate_and_the_final_invoice(
 ) -> None:
     w = seed_world(ctx.engine, pricing)
     store_keys(ctx, w, emu)
-    rt = runtime_of(ctx)
+    rt = ctx.billing
     now = int(time.time())
     clock, customer = customer_with_clock(stripe_client, ctx.engine, w, now)
     sub = new_subscription(ctx.engine, w)

@@ -10,7 +10,6 @@ from sqlalchemy import update
 
 from stripe_emulator.testing import Emulator
 from tollway.billing.stripe import StripeBillingEngine, make_client
-from tollway.billing.wiring import runtime_of
 from tollway.store.tables import plans
 
 from .helpers import seed_world, store_keys
@@ -38,7 +37,7 @@ def test_provisioning_twice_creates_nothing_twice(
 ) -> None:
     w = seed_world(ctx.engine, FLAT_AND_USAGE)
     store_keys(ctx, w, emu)
-    service = runtime_of(ctx).service
+    service = ctx.billing.service
     first = service.provision_plan(w.api_id, w.plan_id)
     assert first is not None and first.flat_price_id and first.usage_price_id and first.meter_id
     assert len(first.created) == 4  # product, flat price, meter, usage price
@@ -67,7 +66,7 @@ def test_provisioning_after_a_crash_halfway_reuses_what_exists(
 ) -> None:
     w = seed_world(ctx.engine, FLAT_AND_USAGE)
     store_keys(ctx, w, emu)
-    rt = runtime_of(ctx)
+    rt = ctx.billing
     crashing = _CrashAfter(make_client(emu.api_key, base_url=emu.base_url))
     with pytest.raises(RuntimeError):
         rt.service.provision_plan(w.api_id, w.plan_id, engine=crashing)
@@ -83,7 +82,7 @@ def test_price_change_creates_a_new_price_and_retires_the_old(
 ) -> None:
     w = seed_world(ctx.engine, PAYG)
     store_keys(ctx, w, emu)
-    service = runtime_of(ctx).service
+    service = ctx.billing.service
     old = service.provision_plan(w.api_id, w.plan_id)
     assert old is not None and old.usage_price_id
     with ctx.engine.begin() as conn:

@@ -12,10 +12,10 @@ from tollway.billing.stripe import STRIPE_API_VERSION, mapping
 from tollway.domain.errors import InvalidInput
 from tollway.domain.subscriptions import SubState
 from tollway.metering.meters import DEFAULT_METER
+from tollway.metering.usage_windows import identifier, window_of
 from tollway.pricing.spec import parse_pricing
 from tollway.webhooks import access
 from tollway.webhooks.signature import SignatureError, header, sign, verify
-from tollway.workers.windows import identifier, window_of
 
 BODY = b'{"id": "evt_1", "type": "checkout.session.completed"}'
 NOW = 1_800_000_000

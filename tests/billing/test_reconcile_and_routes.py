@@ -12,9 +12,8 @@ import stripe
 from sqlalchemy import select
 
 from stripe_emulator.testing import Emulator
-from tollway.billing.cli import reconcile_main
 from tollway.billing.stripe.keys import REQUIRED_PERMISSIONS
-from tollway.billing.wiring import runtime_of
+from tollway.cli import reconcile_report
 from tollway.domain.clock import FixedClock
 from tollway.store.billing_tables import billing_plans, billing_subscriptions, stripe_accounts
 
@@ -38,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("immediate_meter_events")
 def test_reconcile_reports_every_difference(ctx: Any, emu: Emulator) -> None:
     w = seed_world(ctx.engine, PAYG)
     store_keys(ctx, w, emu)
-    rt = runtime_of(ctx)
+    rt = ctx.billing
     sub = new_subscription(ctx.engine, w)
     assert pay_checkout(rt.service.start_checkout(sub)).status_code == 303
     with ctx.engine.connect() as conn:
@@ -49,11 +48,11 @@ def test_reconcile_reports_every_difference(ctx: Any, emu: Emulator) -> None:
     assert not rt.usage.flush().errors
     ctx.clock = FixedClock(datetime.fromtimestamp(now_ms / 1000 + 600, UTC))
     out = io.StringIO()
-    assert reconcile_main(ctx=ctx, out=out) == 0, out.getvalue()
+    assert reconcile_report(ctx, out) == 0, out.getvalue()
     assert "1 subscription period(s) compared, 0 difference(s)" in out.getvalue()
     insert_usage(ctx.engine, w, sub, [now_ms + 5 for _ in range(3)])  # never pushed
     out = io.StringIO()
-    assert reconcile_main(ctx=ctx, out=out) == 1
+    assert reconcile_report(ctx, out) == 1
     assert f"DIFF {sub} requests" in out.getvalue() and "ledger 43, stripe 40" in out.getvalue()
 
 

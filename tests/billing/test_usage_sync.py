@@ -16,7 +16,6 @@ import stripe
 from sqlalchemy import func, select
 
 from stripe_emulator.testing import Emulator
-from tollway.billing.wiring import runtime_of
 from tollway.store.billing_tables import billing_plans, billing_subscriptions, usage_push_windows
 
 from .helpers import (
@@ -40,7 +39,7 @@ pytestmark = pytest.mark.usefixtures("immediate_meter_events")
 def _active_sub(ctx: Any, emu: Emulator) -> tuple[World, str]:
     w = seed_world(ctx.engine, PAYG)
     store_keys(ctx, w, emu)
-    rt = runtime_of(ctx)
+    rt = ctx.billing
     sub = new_subscription(ctx.engine, w)
     resp = pay_checkout(rt.service.start_checkout(sub))
     assert resp.status_code == 303
@@ -52,7 +51,7 @@ def _active_sub(ctx: Any, emu: Emulator) -> tuple[World, str]:
 
 
 def _stripe_total(ctx: Any, sub: str, start_s: int, end_s: int) -> int:
-    rt = runtime_of(ctx)
+    rt = ctx.billing
     with ctx.engine.connect() as conn:
         meter_id = conn.execute(select(billing_plans.c.meter_id)).scalar()
         customer = conn.execute(
@@ -112,7 +111,7 @@ def test_crash_after_stripe_accepted_before_marked_sent(
     before = _stripe_total(ctx, sub, stamps[0] // 1000, stamps[-1] // 1000)
     assert before > 0
     events_before = len(emu.runtime.state.meter_events)
-    result = runtime_of(ctx).usage.flush()  # the restarted worker
+    result = ctx.billing.usage.flush()  # the restarted worker
     assert not result.errors
     after = _stripe_total(ctx, sub, stamps[0] // 1000, stamps[-1] // 1000)
     assert after == 300  # the ledger's billable total, to the unit
@@ -134,7 +133,7 @@ def test_100k_events_match_stripe_to_the_unit(ctx: Any, emu: Emulator) -> None:
     stamps = [start + (i * 3 * 3600_000) // n for i in range(n)]
     insert_usage(ctx.engine, w, sub, stamps)
     insert_usage(ctx.engine, w, sub, stamps[:1234], status=404)
-    usage = runtime_of(ctx).usage
+    usage = ctx.billing.usage
     first = usage.run_once()
     assert not first.errors
     late = [start + 17, start + 61_000, start + 61_001]  # late events in pushed windows
@@ -157,7 +156,7 @@ def test_rate_limited_pushes_back_off_and_complete(ctx: Any, emu: Emulator) -> N
     now_ms = int(time.time() * 1000)
     stamps = [now_ms - 300_000 + i * 500 for i in range(200)]
     insert_usage(ctx.engine, w, sub, stamps)
-    usage = runtime_of(ctx).usage
+    usage = ctx.billing.usage
     slept: list[float] = []
     usage.sleep = slept.append
     emu.rate_limit(4)  # the next four API calls answer 429
@@ -192,7 +191,7 @@ def test_distinct_meter_pushes_period_to_date_value_to_a_last_meter(
             )
         )
     store_keys(ctx, w, emu)
-    rt = runtime_of(ctx)
+    rt = ctx.billing
     sub = new_subscription(ctx.engine, w)
     assert pay_checkout(rt.service.start_checkout(sub)).status_code == 303
     with ctx.engine.connect() as conn:
@@ -240,7 +239,7 @@ def test_usage_is_flushed_before_the_period_closes(ctx: Any, emu: Emulator) -> N
     w, sub = _active_sub(ctx, emu)
     now_ms = int(time.time() * 1000)
     insert_usage(ctx.engine, w, sub, [now_ms + i for i in range(5)])
-    rt = runtime_of(ctx)
+    rt = ctx.billing
     clock = FixedClock(datetime.fromtimestamp((now_ms + 1000) / 1000, UTC))  # window still open
     usage = UsageSync(ctx.engine, rt.engines, clock=clock)
     assert usage.run_once().planned == 0  # an open window waits...
@@ -257,7 +256,7 @@ def test_two_workers_planning_the_same_window_never_double_bill(ctx: Any, emu: E
     now_ms = int(time.time() * 1000)
     stamps = [now_ms - 240_000 + i * 1000 for i in range(120)]
     insert_usage(ctx.engine, w, sub, stamps)
-    rt = runtime_of(ctx)
+    rt = ctx.billing
     first = UsageSync(ctx.engine, rt.engines)
     second = UsageSync(ctx.engine, rt.engines)
     second._planned = lambda *a, **k: {}  # type: ignore[method-assign]  # a stale read
@@ -280,7 +279,7 @@ def test_late_event_after_a_renewal_keeps_the_old_period_cut(ctx: Any, emu: Emul
             )
         )
     insert_usage(ctx.engine, w, sub, [p * 1000 + d for d in range(-5000, 5000, 1000)])
-    usage = runtime_of(ctx).usage
+    usage = ctx.billing.usage
     assert usage.run_once().value_pushed == 10
     with ctx.engine.connect() as conn:
         starts = sorted(conn.execute(select(usage_push_windows.c.window_start_ms)).scalars())

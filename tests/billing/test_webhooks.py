@@ -17,7 +17,7 @@ import stripe
 from sqlalchemy import select
 
 from stripe_emulator.testing import Emulator
-from tollway.billing.wiring import BillingRuntime, runtime_of
+from tollway.context import BillingRuntime
 from tollway.store.billing_tables import billing_subscriptions, webhook_inbox
 from tollway.webhooks.signature import header
 
@@ -59,7 +59,7 @@ def env(ctx: Any, emu: Emulator, served: str, stripe_client: stripe.StripeClient
     )
     assert we.secret
     store_keys(ctx, w, emu, we.secret)
-    return Env(ctx, w, runtime_of(ctx), served, stripe_client)
+    return Env(ctx, w, ctx.billing, served, stripe_client)
 
 
 def _state(env: Env, sub: str, want: str, timeout: float = 15) -> None:
@@ -392,7 +392,7 @@ def test_oversized_chunked_webhook_is_refused_while_reading(env: Env) -> None:
     """A body without Content-Length is read with a running limit, not buffered whole."""
     import asyncio
 
-    from tollway.api.app import create_app
+    from tollway.control_plane import create_app
 
     app = create_app(env.ctx)
     consumed = 0

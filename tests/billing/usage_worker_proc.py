@@ -12,7 +12,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tollway.billing.wiring import runtime_of
 from tollway.runtime import build_context
 from tollway.settings import load_settings
 
@@ -23,7 +22,7 @@ def main() -> None:
         data_dir=Path(data_dir), database_url=database_url, stripe_api_base=base
     )
     ctx = build_context(settings, migrate=False)
-    usage = runtime_of(ctx).usage
+    usage = ctx.billing.usage
 
     def hang(accepted: Sequence[str]) -> None:
         Path(marker).write_text(",".join(accepted))

@@ -58,7 +58,7 @@ class _ThreadServer(uvicorn.Server):
 
 @pytest.fixture
 def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
-    from tollway.api.app import create_app
+    from tollway.control_plane import create_app
     from tollway.runtime import build_context
     from tollway.settings import load_settings
 

@@ -12,10 +12,11 @@ from sql_catalog import seed_consumer
 from sqlalchemy import func, select
 
 from tollway.metering.events import UsageEvent
-from tollway.metering.ledger import MemoryLedger, SqlLedger
+from tollway.metering.ledger import MemoryLedger
 from tollway.metering.spool import Spool, SpoolFlusher, decode_event, encode_event
 from tollway.security.apikeys import generate_api_key
 from tollway.store import tables as t
+from tollway.store.ledger import SqlLedger
 
 
 def ev(i: int, usage: Decimal | None = None) -> UsageEvent:

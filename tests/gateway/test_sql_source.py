@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from conftest import GatewayThread, private_engine
 from tollway.gateway.config_source import SqlConfigSource
 from tollway.gateway.snapshot_sql import load_snapshot
-from tollway.metering.ledger import SqlLedger
 from tollway.store import tables as t
+from tollway.store.ledger import SqlLedger
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tollway.domain.errors import Conflict, IllegalTransition
+from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
+from tollway.services import plans
 from tollway.store import apis_repo, apps_repo, changes, db, keys_repo, plans_repo, users_repo
 from tollway.store import subscriptions_repo as subs
 from tollway.store.tables import revoked_tokens, subscription_events
@@ -164,9 +166,13 @@ def test_revoke_token_is_idempotent_and_purges_expired(engine: Engine) -> None:
 
 def test_plan_delete_refused_when_in_use(engine: Engine, world: dict[str, Any]) -> None:
     _sub(engine, world)
+    admin = Principal("usr_admin", "admin", world["plan"]["organization_id"], "a@example.com")
     with db.transaction(engine) as conn:
         assert plans_repo.in_use(conn, world["plan"]["id"])
-        with pytest.raises(Conflict):
-            plans_repo.delete_plan(conn, world["plan"]["id"])
+        with pytest.raises(Conflict):  # the rule (services.plans)
+            plans.delete_plan(conn, admin, world["plan"]["id"])
+    with pytest.raises(Conflict), db.transaction(engine) as conn:  # and the foreign key
+        plans_repo.delete_plan(conn, world["plan"]["id"])
+    with db.transaction(engine) as conn:
         plans_repo.retire(conn, world["plan"]["id"], NOW)
         assert plans_repo.get_any(conn, world["plan"]["id"])["status"] == "retired"

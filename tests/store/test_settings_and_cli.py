@@ -74,7 +74,7 @@ def test_cli_create_token_prints_a_working_token(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from tollway.api.app import create_app
+    from tollway.control_plane import create_app
     from tollway.runtime import build_context
 
     data = tmp_path / "data"

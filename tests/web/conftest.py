@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 @pytest.fixture
 def web_app(tmp_path: Path) -> Iterator[Any]:
-    from tollway.api.app import create_app
+    from tollway.control_plane import create_app
     from tollway.runtime import build_context
     from tollway.settings import load_settings
 

@@ -268,7 +268,7 @@ def test_brand_settings_are_checked(tmp_path: Path) -> None:
 
 
 def test_the_brand_shows_in_the_header(tmp_path: Path) -> None:
-    from tollway.api.app import create_app
+    from tollway.control_plane import create_app
     from tollway.runtime import build_context
 
     settings = load_settings(
@@ -286,7 +286,7 @@ def test_the_brand_shows_in_the_header(tmp_path: Path) -> None:
 
 
 def test_style_guide_is_off_unless_enabled(tmp_path: Path) -> None:
-    from tollway.api.app import create_app
+    from tollway.control_plane import create_app
     from tollway.runtime import build_context
 
     ctx = build_context(load_settings(data_dir=tmp_path))
@@ -297,7 +297,7 @@ def test_style_guide_is_off_unless_enabled(tmp_path: Path) -> None:
 def test_session_cookie_name_matches_the_control_plane() -> None:
     import inspect
 
-    from tollway.api.auth import SESSION_COOKIE
+    from tollway.http.deps import SESSION_COOKIE
     from tollway.web import install
 
     assert inspect.signature(install).parameters["session_cookie"].default == SESSION_COOKIE

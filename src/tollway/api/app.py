@@ -1,24 +1,34 @@
-"""The control-plane application: REST API under /api/v1, OAuth2 endpoints, health."""
+"""The REST API application: /api/v1, the OAuth2 endpoints, health; errors as problem+json.
+
+The composition root (``tollway.control_plane``) adds the pages (portal) to it."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tollway import __version__, web
+from tollway import __version__
 from tollway.api import problems
-from tollway.api.billing_routes import MAX_WEBHOOK_BYTES
-from tollway.api.billing_routes import router as billing_router
 from tollway.api.body_guard import BodyGuard
-from tollway.api.context import AppContext
 from tollway.api.routes_apis import router as apis_router
 from tollway.api.routes_apps import router as apps_router
+from tollway.api.routes_billing_portal import router as billing_portal_router
+from tollway.api.routes_invoices import router as invoices_router
+from tollway.api.routes_jobs import router as jobs_router
 from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plans import router as plans_router
+from tollway.api.routes_stripe import router as stripe_router
 from tollway.api.routes_subscriptions import router as subs_router
 from tollway.api.routes_users import router as users_router
-from tollway.portal.routes import router as portal_router
+from tollway.api.routes_webhooks import MAX_WEBHOOK_BYTES
+from tollway.api.routes_webhooks import router as webhooks_router
+from tollway.context import AppContext
+from tollway.domain.errors import TollwayError
+from tollway.http.transaction import TransactionPerRequest
 
 
 class RefuseNul:
@@ -53,6 +63,16 @@ def create_app(ctx: AppContext) -> FastAPI:
     )
     app.state.ctx = ctx
     problems.install(app)
+
+    def open_tx(scope: Scope, read_only: bool) -> AbstractContextManager[Connection]:
+        return ctx.tx(read_only=read_only)
+
+    def render_error(scope: Scope, exc: TollwayError) -> JSONResponse:
+        return problems.from_error(exc, scope["path"])
+
+    # Every request's transaction commits before its response is sent (http.transaction).
+    app.add_middleware(TransactionPerRequest, open_tx=open_tx, render_error=render_error)
+    # Bodies are bounded (and JSON depth checked) before any transaction is opened.
     app.add_middleware(
         BodyGuard,
         max_bytes=ctx.settings.control_max_body_bytes,
@@ -66,12 +86,13 @@ def create_app(ctx: AppContext) -> FastAPI:
         apps_router,
         subs_router,
         oauth_router,
-        billing_router,
-        portal_router,
+        stripe_router,
+        jobs_router,
+        invoices_router,
+        billing_portal_router,
+        webhooks_router,
     ):
         app.include_router(router)
-
-    web.install(app, ctx)  # /static (vendored assets) and /api/v1/docs
 
     @app.get("/healthz", tags=["health"], include_in_schema=False)
     def healthz() -> JSONResponse:

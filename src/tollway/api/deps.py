@@ -1,30 +1,31 @@
-"""FastAPI dependencies: the context, a transaction per request, the caller."""
+"""FastAPI dependencies of the REST API: the caller (bearer token or session cookie),
+role checks, pagination; the context and the request's transaction come from
+``tollway.http.deps``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Connection
 
-from tollway.api.auth import SESSION_COOKIE, authenticate
-from tollway.api.context import AppContext
 from tollway.domain.errors import Forbidden, Unauthenticated
 from tollway.domain.principal import Principal
+from tollway.http.deps import SESSION_COOKIE, Conn, Ctx, get_ctx
+from tollway.services import sessions
+
+__all__ = [
+    "Admin",
+    "After",
+    "Caller",
+    "CallerOutsideTx",
+    "Conn",
+    "Ctx",
+    "Limit",
+    "Publisher",
+    "PublisherOutsideTx",
+]
 
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def get_ctx(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
-
-
-def get_conn(request: Request) -> Iterator[Connection]:
-    ctx = get_ctx(request)
-    with ctx.tx(read_only=request.method in SAFE) as conn:
-        yield conn
 
 
 def _raw_token(request: Request) -> str:
@@ -43,8 +44,8 @@ def _raw_token(request: Request) -> str:
     raise Unauthenticated("missing or invalid credentials")
 
 
-def get_principal(request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> Principal:
-    return authenticate(conn, _raw_token(request), get_ctx(request).clock.now())
+def get_principal(request: Request, ctx: Ctx, conn: Conn) -> Principal:
+    return sessions.authenticate(conn, _raw_token(request), ctx.clock.now())
 
 
 def get_caller_outside_tx(request: Request) -> Principal:
@@ -54,7 +55,7 @@ def get_caller_outside_tx(request: Request) -> Principal:
     raw = _raw_token(request)
     ctx = get_ctx(request)
     with ctx.tx(read_only=True) as conn:
-        return authenticate(conn, raw, ctx.clock.now())
+        return sessions.authenticate(conn, raw, ctx.clock.now())
 
 
 def get_publisher_outside_tx(
@@ -76,8 +77,6 @@ def require_publisher(principal: Annotated[Principal, Depends(get_principal)]) -
     return principal
 
 
-Ctx = Annotated[AppContext, Depends(get_ctx)]
-Conn = Annotated[Connection, Depends(get_conn)]
 Caller = Annotated[Principal, Depends(get_principal)]
 Admin = Annotated[Principal, Depends(require_admin)]
 Publisher = Annotated[Principal, Depends(require_publisher)]

@@ -16,6 +16,7 @@ from tollway.domain.errors import (
     RateLimited,
     TollwayError,
     Unauthenticated,
+    Unavailable,
 )
 
 log = logging.getLogger("tollway.api")
@@ -36,6 +37,11 @@ def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> JS
 
 def _from_tollway(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TollwayError)
+    return from_error(exc, request.url.path)
+
+
+def from_error(exc: TollwayError, path: str) -> JSONResponse:
+    """The problem+json response for a domain error raised while answering ``path``."""
     extra: dict[str, Any] = {}
     headers: dict[str, str] = {}
     if isinstance(exc, InvalidInput):
@@ -45,15 +51,13 @@ def _from_tollway(request: Request, exc: Exception) -> Response:
     if isinstance(exc, IllegalTransition):
         extra["current"] = exc.current
         extra["allowed"] = list(exc.allowed)
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Unavailable):
         headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="tollway"'
     if exc.status >= 500:
         log.error("request failed: %s", exc.detail)
-    resp = problem(
-        exc.status, exc.title, exc.detail, exc.type_slug, instance=request.url.path, **extra
-    )
+    resp = problem(exc.status, exc.title, exc.detail, exc.type_slug, instance=path, **extra)
     resp.headers.update(headers)
     return resp
 

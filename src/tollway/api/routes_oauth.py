@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Connection
 
 from tollway.api.deps import Ctx
-from tollway.security.tokens import TokenVerifier, issue_access_token, verify_client_secret
-from tollway.store import apps_repo, keys_repo
+from tollway.services import applications
 
 router = APIRouter(tags=["oauth2"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -76,41 +73,17 @@ def token(
     cid, secret = basic if basic is not None else (client_id or "", client_secret or "")
     if not cid or not secret or "\x00" in cid:
         return _error(401, "invalid_client", "client authentication failed", basic=True)
-    now = ctx.clock.now()
-    with ctx.tx() as conn:
-        client = _authenticated_client(conn, cid, secret)
-        if client is None:
-            return _error(401, "invalid_client", "client authentication failed", basic=True)
-        key = keys_repo.current_signing_key(conn, ctx.secrets, now)
-    lifetime = int(client["token_lifetime_s"])
-    issued = issue_access_token(
-        key,
-        client_id=cid,
-        application_id=str(client["application_id"]),
-        environment=str(client["environment"]),
-        lifetime_s=lifetime,
-        now_s=int(now.timestamp()),
-    )
+    issued = applications.issue_token(ctx, cid, secret)
+    if issued is None:
+        return _error(401, "invalid_client", "client authentication failed", basic=True)
     body: dict[str, Any] = {
-        "access_token": issued.token,
+        "access_token": issued.access_token,
         "token_type": "Bearer",
-        "expires_in": lifetime,
+        "expires_in": issued.expires_in,
     }
     if scope:
         body["scope"] = scope
     return JSONResponse(body, headers=NO_STORE)
-
-
-def _authenticated_client(conn: Connection, cid: str, secret: str) -> dict[str, Any] | None:
-    """The OAuth client row if it exists, is not revoked and ``secret`` is its secret."""
-    client = apps_repo.client_by_client_id(conn, cid)
-    if (
-        client is None
-        or client["revoked_at"] is not None
-        or not verify_client_secret(str(client["secret_hash"]), secret)
-    ):
-        return None
-    return client
 
 
 @router.post("/oauth2/revoke", responses={200: {"description": "Revoked (or unknown)"}})
@@ -124,13 +97,6 @@ def revoke(
     """Revoke an access token (RFC 7009). The client must authenticate and own the token."""
     basic = _basic(request)
     cid, secret = basic if basic is not None else (client_id or "", client_secret or "")
-    now = ctx.clock.now()
-    with ctx.tx() as conn:
-        client = _authenticated_client(conn, cid, secret) if cid and "\x00" not in cid else None
-        if client is None:
-            return _error(401, "invalid_client", "client authentication failed", basic=True)
-        claims = TokenVerifier(keys_repo.public_keys(conn, now)).verify(token, int(now.timestamp()))
-        if claims is not None and claims.client_id == cid:
-            expires = datetime.fromtimestamp(claims.expires_at_s, UTC)
-            keys_repo.revoke_token(conn, claims.jti, expires, now)
+    if not applications.revoke_token(ctx, cid, secret, token):
+        return _error(401, "invalid_client", "client authentication failed", basic=True)
     return Response(status_code=200, headers=NO_STORE)

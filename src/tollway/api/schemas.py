@@ -7,7 +7,7 @@ from typing import Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from tollway.store.rows import Page
+from tollway.domain.paging import Page
 
 Role = Literal["admin", "publisher", "consumer"]
 Environment = Literal["development", "production"]

@@ -41,6 +41,10 @@ class StripeCredentials:
 class EngineProvider(Protocol):
     def for_org(self, organization_id: str) -> BillingEngine: ...
 
+    def build(self, secret_key: str) -> BillingEngine:
+        """An engine for keys that are not stored yet (provisioning right after storing)."""
+        ...
+
     def webhook_secrets(self) -> list[tuple[str, tuple[str, ...]]]:
         """(organization_id, signing secrets) of every configured organization."""
         ...

@@ -13,11 +13,11 @@ from tollway.billing.engine import BillingEngine, InvoiceInfo
 from tollway.billing.service import meter_definition
 from tollway.domain.errors import NotFound
 from tollway.domain.money import from_minor, to_minor
+from tollway.metering.usage_windows import measure
 from tollway.pricing.rating import rate
 from tollway.pricing.spec import PricingSpec, parse_pricing
 from tollway.store.billing_tables import billing_customers
 from tollway.store.tables import plans
-from tollway.workers.windows import measure
 
 
 def invoice_dict(inv: InvoiceInfo) -> dict[str, Any]:

@@ -20,12 +20,11 @@ from sqlalchemy import Connection, Engine, select, update
 from tollway.domain.errors import IllegalTransition, NotFound
 from tollway.domain.ids import new_id
 from tollway.domain.subscriptions import Cause, SubState, transition
-from tollway.metering.events import UsageEvent
+from tollway.metering.events import FIELDS, UsageEvent
 from tollway.store import changes
 from tollway.store import db as store_db
 from tollway.store.billing_tables import billing_subscriptions, stripe_accounts
 from tollway.store.tables import plans, subscription_events, subscriptions, usage_events
-from tollway.workers.windows import EVENT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +194,7 @@ def ledger_events(
 ) -> list[UsageEvent]:
     """The subscription's ledger events with ``start_ms <= timestamp_ms < end_ms``."""
     rows = conn.execute(
-        select(*(usage_events.c[name] for name in EVENT_COLUMNS)).where(
+        select(*(usage_events.c[name] for name in FIELDS)).where(
             usage_events.c.subscription_id == subscription_id,
             usage_events.c.timestamp_ms >= start_ms,
             usage_events.c.timestamp_ms < end_ms,

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from tollway.api.auth import create_token
-from tollway.api.context import AppContext
+from tollway.context import AppContext
+from tollway.services.sessions import create_token
 from tollway.store import users_repo
 
 PASSWORD = "tollway-demo-password"  # noqa: S105 - a documented demo credential

@@ -132,6 +132,19 @@ class FetchFailed(TollwayError):
     type_slug = "fetch-failed"
 
 
+class Unavailable(TollwayError):
+    """A service Tollway depends on (the database) is unreachable or lost the change;
+    nothing was stored and the caller may retry (503)."""
+
+    status = 503
+    title = "Service unavailable"
+    type_slug = "unavailable"
+
+    def __init__(self, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class BillingProviderError(TollwayError):
     """The billing provider (Stripe) refused or failed a call."""
 

@@ -16,7 +16,7 @@ from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter
 from tollway.gateway.settings import GatewaySettings
 from tollway.gateway.snapshot import Snapshot
 from tollway.gateway.upstream import UpstreamPool
-from tollway.metering.spool import Spool
+from tollway.metering.spool import Spool, encode_line
 
 if TYPE_CHECKING:
     from tollway.gateway.exchange import Exchange
@@ -101,19 +101,31 @@ class GatewayApp:
         latency_ms = (time.perf_counter_ns() - ex.start_ns) // 1_000_000
         route = adm.route
         cred = adm.credential
-        usage = ex.usage_value
-        # Same line as tollway.metering.spool.encode_event, without building a UsageEvent.
-        # Lines are batched per event-loop iteration (see ``commit``); output to clients is
-        # held until the batch is written.
+        # The spool line of the UsageEvent these fields make (``metering.spool.encode_line``
+        # takes every field by name), without building the event object. Lines are batched
+        # per event-loop iteration (see ``commit``); client output waits for the batch.
         if not self._commit_scheduled:
             self._commit_scheduled = True
             asyncio.get_running_loop().call_soon(self.commit)
         self._lines.append(
-            f"1\tue_{ex.request_id}\t{ex.ts_ms}\t{route.organization_id}\t{route.api_id}\t"
-            f"{adm.operation_id or ''}\t{ex.method}\t{ex.status}\t{latency_ms}\t"
-            f"{ex.request_bytes}\t{ex.response_bytes}\t{cred.application_id}\t"
-            f"{adm.subscription.id}\t{cred.id}\t{adm.subscription.consumer_id}\t"
-            f"{cred.environment}\t{'' if usage is None else usage}\n".encode()
+            encode_line(
+                event_id=f"ue_{ex.request_id}",
+                timestamp_ms=ex.ts_ms,
+                organization_id=route.organization_id,
+                api_id=route.api_id,
+                operation_id=adm.operation_id,
+                method=ex.method,
+                status=ex.status,
+                latency_ms=latency_ms,
+                request_bytes=ex.request_bytes,
+                response_bytes=ex.response_bytes,
+                application_id=cred.application_id,
+                subscription_id=adm.subscription.id,
+                credential_id=cred.id,
+                consumer_id=adm.subscription.consumer_id,
+                environment=cred.environment,
+                usage_value=ex.usage_value,
+            )
         )
         if self.settings.access_log:
             access_log.info(

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from tollway.gateway.logs import configure_json_logging
-from tollway.metering.ledger import SqlLedger
 from tollway.metering.spool import SpoolFlusher
 from tollway.store.db import make_engine
+from tollway.store.ledger import SqlLedger
 
 log = logging.getLogger("tollway.gateway.flush_worker")
 

@@ -21,8 +21,9 @@ from tollway.gateway.metrics import GatewayMetrics
 from tollway.gateway.proxy import ClientProtocol
 from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from tollway.gateway.settings import GatewaySettings
-from tollway.metering.ledger import LedgerWriter, SqlLedger
+from tollway.metering.ledger import LedgerWriter
 from tollway.metering.spool import Spool, SpoolFlusher
+from tollway.store.ledger import SqlLedger
 
 log = logging.getLogger("tollway.gateway")
 

@@ -1,198 +1,22 @@
-"""The usage ledger writer: batches of usage events into ``usage_events``.
+"""The usage ledger seam: where metered usage events are stored.
 
-One transaction per batch (never one per call): insert every event, skipping event ids
-already present (``INSERT ... ON CONFLICT (event_id) DO NOTHING`` on SQLite and
-PostgreSQL), and move ``api_keys.last_used_at`` forward for the keys in the batch.
-Replaying a batch is therefore harmless.
+``LedgerWriter`` is what the gateway's spool flusher writes to; ``store.ledger.SqlLedger``
+is the real one (the ``usage_events`` table), ``MemoryLedger`` the in-memory one with the
+same idempotence for tests. Pure: no I/O here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, Protocol
-
-from sqlalchemy import Engine, bindparam, update
-from sqlalchemy.dialects import postgresql, sqlite
+from typing import Protocol
 
 from tollway.metering.events import UsageEvent
-from tollway.metering.spool import LINE_FIELDS
-from tollway.store.tables import api_keys, usage_events
-
-# spool line field positions (after the version tag at 0); recorded_at is appended last
-_LINE_FIELDS = {name: i for i, name in enumerate((*LINE_FIELDS, "recorded_at"), start=1)}
 
 
 class LedgerWriter(Protocol):
     def write(self, events: Sequence[UsageEvent]) -> int:
         """Store the events (idempotent by event id); returns how many were new."""
         ...
-
-
-def event_row(e: UsageEvent, recorded_at: datetime) -> dict[str, Any]:
-    return {
-        "event_id": e.event_id,
-        "timestamp_ms": e.timestamp_ms,
-        "organization_id": e.organization_id,
-        "api_id": e.api_id,
-        "operation_id": e.operation_id,
-        "method": e.method,
-        "status": e.status,
-        "latency_ms": e.latency_ms,
-        "request_bytes": e.request_bytes,
-        "response_bytes": e.response_bytes,
-        "application_id": e.application_id,
-        "subscription_id": e.subscription_id,
-        "credential_id": e.credential_id,
-        "consumer_id": e.consumer_id,
-        "environment": e.environment,
-        "usage_value": e.usage_value,
-        "recorded_at": recorded_at,
-    }
-
-
-class SqlLedger:
-    """Batch writer for SQLite and PostgreSQL."""
-
-    def __init__(self, engine: Engine, *, chunk: int = 1000) -> None:
-        self.engine = engine
-        self._chunk = chunk
-        dialect = engine.dialect.name
-        if dialect == "postgresql":
-            self._insert: Any = postgresql.insert(usage_events).on_conflict_do_nothing(
-                index_elements=["event_id"]
-            )
-        elif dialect == "sqlite":
-            self._insert = sqlite.insert(usage_events).on_conflict_do_nothing(
-                index_elements=["event_id"]
-            )
-        else:  # pragma: no cover - only the two supported databases
-            raise ValueError(f"unsupported database: {dialect}")
-        self._compiled: tuple[str, Any] | None = None
-        self._line_sql: tuple[str, list[int], dict[str, Any]] | None = None
-        self._touch = (
-            update(api_keys)
-            .where(api_keys.c.id == bindparam("key_id"))
-            .where(
-                (api_keys.c.last_used_at.is_(None))
-                | (api_keys.c.last_used_at < bindparam("used_at"))
-            )
-            .values(last_used_at=bindparam("used_at"))
-        )
-
-    def write(self, events: Sequence[UsageEvent]) -> int:
-        if not events:
-            return 0
-        now = datetime.now(UTC)
-        last_used: dict[str, int] = {}
-        for e in events:
-            if e.timestamp_ms > last_used.get(e.credential_id, 0):
-                last_used[e.credential_id] = e.timestamp_ms
-        inserted = 0
-        with self.engine.begin() as conn:
-            fast = self._fast_insert(conn)
-            for i in range(0, len(events), self._chunk):
-                part = events[i : i + self._chunk]
-                if fast is not None:
-                    sql, to_params = fast
-                    result = conn.exec_driver_sql(sql, [to_params(e, now) for e in part])
-                else:
-                    result = conn.execute(self._insert, [event_row(e, now) for e in part])
-                inserted += max(0, result.rowcount or 0)
-            self._touch_keys(conn, last_used)
-        return inserted
-
-    def write_lines(self, lines: Sequence[bytes]) -> int:
-        """Fast path for spool lines (``tollway.metering.spool`` format): no UsageEvent
-        objects, values converted once per batch where possible."""
-        if not lines:
-            return 0
-        recorded_at = datetime.now(UTC)
-        last_used: dict[str, int] = {}
-        inserted = 0
-        with self.engine.begin() as conn:
-            sql, order, processors = self._line_insert(conn)
-            sqlite_dialect = conn.dialect.name == "sqlite"
-            to_db = processors.get("recorded_at")
-            rec = to_db(recorded_at) if to_db is not None else recorded_at
-            rows: list[Any] = []
-            for line in lines:
-                p: list[Any] = line.decode("utf-8").rstrip("\n").split("\t")
-                ts = int(p[2])
-                if ts > last_used.get(p[13], 0):
-                    last_used[p[13]] = ts
-                p[5] = p[5] or None
-                p[16] = p[16] or None
-                if sqlite_dialect:
-                    # SQLite's column affinity turns the digit strings into integers/reals.
-                    p.append(rec)
-                    rows.append(tuple(p[i] for i in order))
-                else:
-                    for i in (2, 7, 8, 9, 10):
-                        p[i] = int(p[i])
-                    if p[16] is not None:
-                        p[16] = Decimal(p[16])
-                    p.append(recorded_at)
-                    rows.append({name: p[i] for name, i in _LINE_FIELDS.items()})
-            for i in range(0, len(rows), self._chunk):
-                result = conn.exec_driver_sql(sql, rows[i : i + self._chunk])
-                inserted += max(0, result.rowcount or 0)
-            self._touch_keys(conn, last_used)
-        return inserted
-
-    def _touch_keys(self, conn: Any, last_used: dict[str, int]) -> None:
-        """Move each key's ``last_used_at`` forward to its latest event (ms since epoch)."""
-        conn.execute(
-            self._touch,
-            [
-                {"key_id": k, "used_at": datetime.fromtimestamp(ms / 1000, UTC)}
-                for k, ms in sorted(last_used.items())
-            ],
-        )
-
-    def _line_insert(self, conn: Any) -> tuple[str, list[int], dict[str, Any]]:
-        if self._line_sql is None:
-            compiled = self._insert.compile(dialect=conn.dialect)
-            names = list(compiled.positiontup or _LINE_FIELDS)
-            self._line_sql = (
-                str(compiled),
-                [_LINE_FIELDS[n] for n in names],
-                dict(compiled._bind_processors),
-            )
-        return self._line_sql
-
-    def _fast_insert(self, conn: Any) -> tuple[str, Any] | None:
-        """The insert compiled once and run through the driver's ``executemany`` (the ORM-free
-        path is several times cheaper per row, which matters on a gateway host)."""
-        if self._compiled is not None:
-            return self._compiled
-        dialect = conn.dialect
-        compiled = self._insert.compile(dialect=dialect)
-        processors = compiled._bind_processors
-        names = list(compiled.positiontup or [])
-        if dialect.name == "sqlite" and names:
-            procs = [(name, processors.get(name)) for name in names]
-
-            def to_tuple(e: UsageEvent, now: datetime) -> tuple[Any, ...]:
-                row = event_row(e, now)
-                return tuple(
-                    proc(row[name]) if proc is not None and row[name] is not None else row[name]
-                    for name, proc in procs
-                )
-
-            self._compiled = (str(compiled), to_tuple)
-        elif dialect.name == "postgresql":
-
-            def to_dict(e: UsageEvent, now: datetime) -> dict[str, Any]:
-                row = event_row(e, now)
-                for name, proc in processors.items():
-                    if name in row and row[name] is not None:
-                        row[name] = proc(row[name])
-                return row
-
-            self._compiled = (str(compiled), to_dict)
-        return self._compiled
 
 
 class MemoryLedger:

@@ -12,9 +12,10 @@ from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.ids import new_id
 from tollway.domain.lifecycle import REACHABLE, Lifecycle
 from tollway.domain.lifecycle import transition as lifecycle_transition
+from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.store import changes
-from tollway.store.rows import one_or_404
+from tollway.store.rows import one_or_404, paginate
 from tollway.store.tables import api_deployments, api_operations, api_plans, apis
 
 
@@ -207,3 +208,10 @@ def plan_enabled(conn: Connection, api_id: str, plan_id: str) -> bool:
         )
     ).first()
     return bool(row and row[0])
+
+
+def page(conn: Connection, principal: Principal, *, limit: int, after: str | None) -> Page:
+    """The APIs the caller may see, by id (creation order)."""
+    return paginate(
+        conn, select(apis).where(visible(principal)), apis.c.id, limit=limit, after=after
+    )

@@ -9,11 +9,12 @@ from sqlalchemy import Connection, select, update
 
 from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.ids import new_id
+from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.security.apikeys import generate_api_key
 from tollway.security.tokens import generate_client_credentials, hash_client_secret
 from tollway.store import changes
-from tollway.store.rows import one_or_404
+from tollway.store.rows import one_or_404, paginate
 from tollway.store.tables import api_keys, applications, oauth_clients
 
 
@@ -154,3 +155,9 @@ def client_by_client_id(conn: Connection, client_id: str) -> dict[str, Any] | No
     )
     row = conn.execute(q).mappings().first()
     return None if row is None else dict(row)
+
+
+def page(conn: Connection, principal: Principal, *, limit: int, after: str | None) -> Page:
+    """The applications the caller may see, by id (creation order)."""
+    query = select(applications).where(visible(principal))
+    return paginate(conn, query, applications.c.id, limit=limit, after=after)

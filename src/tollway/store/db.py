@@ -1,8 +1,9 @@
-"""Engines, sessions and schema migration."""
+"""Engines, transactions (with after-commit hooks) and schema migration."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,15 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from tollway.domain.errors import Conflict, Unavailable
+
+log = logging.getLogger("tollway.store")
 MIGRATIONS = Path(__file__).parent / "migrations"
+_HOOKS = "tollway_after_commit"  # key in Connection.info: hooks of the open transaction
+#: PostgreSQL SQLSTATEs of a transaction that lost a race with another one.
+_RACE_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -70,10 +78,68 @@ def current_revision(engine: Engine) -> str | None:
         return None if row is None else str(row[0])
 
 
+def after_commit(conn: Connection, hook: Callable[[], object]) -> None:
+    """Run ``hook`` once the transaction ``conn`` is in (opened by ``transaction``) has
+    committed; never if it rolls back. Hooks run in order, after the connection went back
+    to the pool; one that raises is logged and does not undo the commit."""
+    hooks: list[Callable[[], object]] | None = conn.info.get(_HOOKS)
+    if hooks is None:
+        raise RuntimeError("after_commit needs a transaction opened by store.db.transaction")
+    hooks.append(hook)
+
+
 @contextmanager
 def transaction(engine: Engine, *, read_only: bool = False) -> Iterator[Connection]:
-    """A transaction; on SQLite a writer takes the lock at BEGIN, a reader does not."""
-    with engine.connect() as conn:
+    """A transaction that has committed when the ``with`` block is left without an error.
+
+    On SQLite a writer takes the lock at BEGIN, a reader does not. A failed commit (or a
+    database error inside the block) is raised as a domain error: a constraint or a lost
+    race as ``Conflict`` (409), a lost or unreachable database as ``Unavailable`` (503);
+    nothing of the transaction is stored then. ``after_commit`` hooks run after a commit.
+    """
+    hooks: list[Callable[[], object]] = []
+    with database_errors(), engine.connect() as conn:
         conn.info["read_only"] = read_only
-        with conn.begin():
-            yield conn
+        conn.info[_HOOKS] = hooks
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info.pop(_HOOKS, None)
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:  # the change is committed; a hook must not turn it into an error
+            log.exception("after-commit hook %r failed", hook)
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Database failures as domain errors (no SQL or driver text reaches a client)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        log.warning("transaction refused by a constraint: %s", _first_line(exc))
+        raise Conflict(
+            "the change conflicts with data stored meanwhile (a constraint refused it); "
+            "nothing was stored"
+        ) from exc
+    except (OperationalError, InterfaceError) as exc:
+        if _sqlstate(exc) in _RACE_STATES:
+            log.info("transaction lost a race: %s", _first_line(exc))
+            raise Conflict(
+                "a concurrent change got there first; nothing was stored, try again"
+            ) from exc
+        log.error("database unavailable: %s", _first_line(exc))
+        raise Unavailable(
+            "the database is unavailable; the change was not stored, try again"
+        ) from exc
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return str(code) if code else None
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc).__name__

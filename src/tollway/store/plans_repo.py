@@ -7,13 +7,12 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from tollway.domain.errors import Conflict, InvalidInput, NotFound
+from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.ids import new_id
+from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
-from tollway.metering.meters import DEFAULT_METER, parse_meter
-from tollway.pricing.spec import PricingSpec, parse_pricing
 from tollway.store import changes
-from tollway.store.rows import one_or_404
+from tollway.store.rows import one_or_404, paginate
 from tollway.store.tables import api_plans, meters, plans, subscriptions
 
 
@@ -40,32 +39,11 @@ def get_any(conn: Connection, plan_id: str) -> dict[str, Any]:
     return one_or_404(conn, plans, plan_id, "plan")
 
 
-def spec_of(plan: dict[str, Any]) -> PricingSpec:
-    return parse_pricing(plan["pricing"], str(plan["currency"]))
-
-
-def is_free(plan: dict[str, Any]) -> bool:
-    return spec_of(plan).is_free
-
-
-def validate_pricing(
-    conn: Connection, organization_id: str, pricing: dict[str, Any], currency: str
-) -> PricingSpec:
-    if "currency" in pricing:
-        raise InvalidInput.at(
-            ("pricing", "currency"), "the currency is set on the plan, not in pricing"
-        )
-    spec = parse_pricing(pricing, currency)
-    meter = spec.meter
-    if meter is not None and meter != DEFAULT_METER.key:
-        found = conn.execute(
-            select(meters.c.id).where(
-                meters.c.organization_id == organization_id, meters.c.key == meter
-            )
-        ).first()
-        if not found:
-            raise InvalidInput.at(("pricing", "usage", "meter"), f"no meter with key '{meter}'")
-    return spec
+def meter_exists(conn: Connection, organization_id: str, key: str) -> bool:
+    found = conn.execute(
+        select(meters.c.id).where(meters.c.organization_id == organization_id, meters.c.key == key)
+    ).first()
+    return found is not None
 
 
 def create(
@@ -105,8 +83,6 @@ def in_use(conn: Connection, plan_id: str) -> bool:
 
 
 def delete_plan(conn: Connection, plan_id: str) -> None:
-    if in_use(conn, plan_id):
-        raise Conflict("the plan has subscriptions; retire it instead of deleting it")
     conn.execute(delete(api_plans).where(api_plans.c.plan_id == plan_id))
     conn.execute(delete(plans).where(plans.c.id == plan_id))
     changes.bump(conn)
@@ -122,23 +98,13 @@ def retire(conn: Connection, plan_id: str, now: datetime) -> None:
 
 
 def create_meter(
-    conn: Connection, organization_id: str, definition: dict[str, Any], now: datetime
+    conn: Connection, organization_id: str, key: str, definition: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
-    meter = parse_meter(definition, ("definition",))
-    if meter.key == DEFAULT_METER.key:
-        raise Conflict(f"'{meter.key}' is the built-in meter")
-    taken = conn.execute(
-        select(meters.c.id).where(
-            meters.c.organization_id == organization_id, meters.c.key == meter.key
-        )
-    ).first()
-    if taken:
-        raise Conflict(f"a meter with key '{meter.key}' already exists")
     row = {
         "id": new_id("mtr"),
         "organization_id": organization_id,
-        "key": meter.key,
-        "definition": meter.to_dict(),
+        "key": key,
+        "definition": definition,
         "created_at": now,
     }
     conn.execute(meters.insert().values(**row))
@@ -156,3 +122,20 @@ def enabled_api_ids(conn: Connection, plan_id: str) -> list[str]:
         api_plans.c.plan_id == plan_id, api_plans.c.enabled.is_(True)
     )
     return [str(r[0]) for r in conn.execute(q.order_by(api_plans.c.api_id))]
+
+
+def page(conn: Connection, principal: Principal, *, limit: int, after: str | None) -> Page:
+    """The plans the caller may see, by id (creation order)."""
+    query = select(plans).where(visible(principal))
+    return paginate(conn, query, plans.c.id, limit=limit, after=after)
+
+
+def enabled_pairs(conn: Connection, organization_id: str) -> list[tuple[str, str]]:
+    """(API id, plan id) of every plan of the organization enabled on an API."""
+    q = (
+        select(api_plans.c.api_id, api_plans.c.plan_id)
+        .join(plans, plans.c.id == api_plans.c.plan_id)
+        .where(api_plans.c.enabled.is_(True), plans.c.organization_id == organization_id)
+        .order_by(api_plans.c.api_id, api_plans.c.plan_id)
+    )
+    return [(str(a), str(p)) for a, p in conn.execute(q)]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, Table, select
 
 from tollway.domain.errors import NotFound
+from tollway.domain.paging import Page
 
 
 def one_or_404(
@@ -19,15 +19,13 @@ def one_or_404(
     return dict(row)
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    has_more: bool
-    next_cursor: str | None
-
-
 def paginate(
-    conn: Connection, query: Select[Any], id_col: Any, *, limit: int, after: str | None
+    conn: Connection,
+    query: Select[Any],
+    id_col: ColumnElement[Any],
+    *,
+    limit: int,
+    after: str | None,
 ) -> Page:
     """Keyset pagination on a time-ordered id column (ULIDs sort by creation)."""
     if after:

@@ -10,12 +10,13 @@ from sqlalchemy.exc import IntegrityError
 
 from tollway.domain.errors import Conflict
 from tollway.domain.ids import new_id
+from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import LIVE, Cause, SubState
 from tollway.domain.subscriptions import transition as sub_transition
 from tollway.store import changes
-from tollway.store.rows import one_or_404
-from tollway.store.tables import apis, subscription_events, subscriptions
+from tollway.store.rows import one_or_404, paginate
+from tollway.store.tables import apis, plans, subscription_events, subscriptions
 
 
 def visible(principal: Principal) -> Any:
@@ -147,3 +148,22 @@ def events(conn: Connection, sub_id: str) -> list[dict[str, Any]]:
         .order_by(subscription_events.c.id)
     )
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def of_consumer_with_names(conn: Connection, consumer_id: str) -> list[dict[str, Any]]:
+    """The consumer's subscriptions, newest first, with the API's and the plan's names
+    (``api_name``, ``plan_name``)."""
+    q = (
+        select(subscriptions, apis.c.name.label("api_name"), plans.c.name.label("plan_name"))
+        .join(apis, apis.c.id == subscriptions.c.api_id)
+        .join(plans, plans.c.id == subscriptions.c.plan_id)
+        .where(subscriptions.c.consumer_id == consumer_id)
+        .order_by(subscriptions.c.id.desc())
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def page(conn: Connection, principal: Principal, *, limit: int, after: str | None) -> Page:
+    """The subscriptions the caller may see, by id (creation order)."""
+    query = select(subscriptions).where(visible(principal))
+    return paginate(conn, query, subscriptions.c.id, limit=limit, after=after)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 
 from tollway.domain.errors import Conflict
 from tollway.domain.ids import new_id
+from tollway.domain.paging import Page
 from tollway.security.passwords import hash_password
-from tollway.store.rows import one_or_404
+from tollway.store.rows import one_or_404, paginate
 from tollway.store.tables import organizations, users
 
 DEFAULT_ORG_SLUG = "default"
@@ -77,3 +78,15 @@ def find_by_email(conn: Connection, email: str) -> dict[str, Any] | None:
         .first()
     )
     return None if row is None else dict(row)
+
+
+def set_password_hash(conn: Connection, user_id: str, password_hash: str) -> None:
+    conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+
+
+def page_users(conn: Connection, *, limit: int, after: str | None) -> Page:
+    return paginate(conn, select(users), users.c.id, limit=limit, after=after)
+
+
+def page_orgs(conn: Connection, *, limit: int, after: str | None) -> Page:
+    return paginate(conn, select(organizations), organizations.c.id, limit=limit, after=after)

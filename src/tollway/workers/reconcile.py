@@ -19,9 +19,9 @@ from tollway.billing.credentials import EngineProvider
 from tollway.billing.service import meter_definition
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
+from tollway.metering.usage_windows import floor_to, measure
 from tollway.store.billing_tables import billing_plans, billing_subscriptions
 from tollway.store.tables import plans, subscriptions
-from tollway.workers.windows import floor_to, measure
 
 
 @dataclass(frozen=True, slots=True)

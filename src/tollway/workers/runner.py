@@ -1,33 +1,80 @@
 """Background workers of ``tollway serve``: webhook inbox, usage sync and (with Redis)
 the config relay.
 
-``run_workers(ctx, stop=event)`` is what ``tollway.server`` awaits; the work itself runs
-in daemon threads (it is blocking I/O: database and Stripe) until ``stop`` is set.
+``run_workers(...)`` is what ``tollway.server`` awaits; the work itself runs in daemon
+threads (it is blocking I/O: database and Stripe) until ``stop`` is set. The server
+passes the workers in (the composition root builds them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from typing import Any
+from collections.abc import Callable
 
-from tollway.billing.wiring import start_workers
+from tollway.webhooks.processor import WebhookProcessor
 from tollway.workers.config_relay import ConfigRelay
+from tollway.workers.usage_sync import UsageSync
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_INTERVAL_S = 5.0
 
 
-async def run_workers(ctx: Any, *, stop: asyncio.Event) -> None:
-    halt = start_workers(ctx)
+def start_threads(
+    webhooks: WebhookProcessor, usage: UsageSync, *, usage_interval_s: float
+) -> Callable[[], None]:
+    """Run the webhook worker (every 5 s; deliveries are also applied as they arrive)
+    and the usage sync (every ``usage_interval_s``) in daemon threads. Returns a function
+    that stops them."""
+    stop = threading.Event()
+
+    def loop(name: str, every: float, fn: Callable[[], object]) -> None:
+        while not stop.is_set():
+            try:
+                fn()
+            except Exception:
+                log.exception("%s failed; retrying", name)
+            stop.wait(every)
+
+    threads = [
+        threading.Thread(
+            target=loop, args=("webhooks", WEBHOOK_INTERVAL_S, webhooks.run_pending), daemon=True
+        ),
+        threading.Thread(
+            target=loop, args=("usage sync", usage_interval_s, usage.run_once), daemon=True
+        ),
+    ]
+    for t in threads:
+        t.start()
+
+    def halt() -> None:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+
+    return halt
+
+
+async def run_workers(
+    *,
+    webhooks: WebhookProcessor,
+    usage: UsageSync,
+    usage_interval_s: float,
+    relay: ConfigRelay | None,
+    stop: asyncio.Event,
+) -> None:
+    halt = start_threads(webhooks, usage, usage_interval_s=usage_interval_s)
     relay_stop = threading.Event()
-    relay: threading.Thread | None = None
-    if ctx.settings.redis_url:
-        relay = threading.Thread(
-            target=ConfigRelay(ctx.engine, ctx.publisher).run, args=(relay_stop,), daemon=True
-        )
-        relay.start()
+    relay_thread: threading.Thread | None = None
+    if relay is not None:
+        relay_thread = threading.Thread(target=relay.run, args=(relay_stop,), daemon=True)
+        relay_thread.start()
     try:
         await stop.wait()
     finally:
         relay_stop.set()
         await asyncio.to_thread(halt)
-        if relay is not None:
-            await asyncio.to_thread(relay.join, 5)
+        if relay_thread is not None:
+            await asyncio.to_thread(relay_thread.join, 5)

@@ -44,13 +44,13 @@ from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
 from tollway.metering.events import UsageEvent
 from tollway.metering.meters import MeterDefinition
+from tollway.metering.usage_windows import by_window, identifier, measure, window_of
 from tollway.store.billing_tables import (
     billing_state,
     usage_push_windows,
 )
 from tollway.store.tables import usage_events
 from tollway.workers.billed import Billed, billed_subscriptions
-from tollway.workers.windows import by_window, identifier, measure, window_of
 
 log = logging.getLogger(__name__)
 

@@ -113,24 +113,3 @@ def _merged(table: AggregateTable) -> dict[int, Decimal]:
         else:
             into.merge_in(agg)
     return {start: agg.value for start, agg in per_window.items()}
-
-
-#: The ledger columns a meter can look at, in ``UsageEvent`` field order.
-EVENT_COLUMNS = (
-    "event_id",
-    "timestamp_ms",
-    "organization_id",
-    "api_id",
-    "operation_id",
-    "method",
-    "status",
-    "latency_ms",
-    "request_bytes",
-    "response_bytes",
-    "application_id",
-    "subscription_id",
-    "credential_id",
-    "consumer_id",
-    "environment",
-    "usage_value",
-)

@@ -1,0 +1,95 @@
+"""Request and response bodies of the billing endpoints (Stripe settings, usage jobs,
+invoices, customer-portal sessions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class StripeSettingsIn(BaseModel):
+    secret_key: str = Field(min_length=1, max_length=255)
+    publishable_key: str = Field(min_length=1, max_length=255)
+    webhook_secret: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Webhook signing secret (whsec_…); several, one per line, during a rotation",
+    )
+
+
+class StripeSettingsOut(BaseModel):
+    configured: bool
+    account_id: str | None = None
+    livemode: bool | None = None
+    key_kind: str | None = None
+    secret_key: str | None = Field(None, description="Only the last four characters")
+    publishable_key: str | None = None
+    webhook_secret: str | None = Field(None, description="Only the last four characters")
+    webhook_url: str | None = None
+    provisioned_plans: int | None = None
+    provisioning_errors: list[str] = []
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    state: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    events: int = 0
+    errors: int = 0
+    detail: dict[str, Any] | None = None
+
+
+class InvoiceLineOut(BaseModel):
+    description: str
+    amount_minor: int
+    quantity: int | None
+    price_id: str | None
+
+
+class InvoiceOut(BaseModel):
+    id: str | None = Field(description="None for a preview")
+    number: str | None
+    status: str | None
+    currency: str
+    total: str = Field(description='Decimal amount, e.g. "12.50"')
+    total_minor: int
+    amount_due: str
+    amount_due_minor: int
+    period_start: str
+    period_end: str
+    link: str | None = Field(description="Hosted invoice page (or PDF)")
+    hosted_url: str | None
+    pdf_url: str | None
+    subscription_id: str | None
+    created: int
+    lines: list[InvoiceLineOut]
+
+
+class InvoiceListOut(BaseModel):
+    data: list[InvoiceOut]
+
+
+class EstimateOut(BaseModel):
+    usage_quantity: int
+    currency: str
+    total: str
+    total_minor: int
+    lines: list[dict[str, Any]]
+
+
+class UpcomingOut(BaseModel):
+    subscription_id: str
+    period_start: str | None
+    period_end: str | None
+    stripe: InvoiceOut | None = Field(description="Stripe's preview of the next invoice")
+    tollway_estimate: EstimateOut = Field(description="Tollway's own estimate (pricing core)")
+    agrees: bool | None = Field(description="Whether both totals are equal to the cent")
+
+
+class PortalOut(BaseModel):
+    url: str

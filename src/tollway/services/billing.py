@@ -1,0 +1,269 @@
+"""Billing as the control plane's rules see it: connecting Stripe, checkout for a paid
+subscription and its return, cancelling at the provider, provisioning enabled plans,
+publishing usage, invoices and the customer portal, receiving Stripe's webhooks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from tollway.billing import invoices as billing_invoices
+from tollway.billing import records
+from tollway.billing.credentials import StripeCredentials, masked, store_credentials
+from tollway.billing.stripe.keys import validate_keys
+from tollway.context import AppContext
+from tollway.domain.errors import BadRequest, Forbidden, NotFound, TollwayError
+from tollway.domain.principal import Principal
+from tollway.domain.subscriptions import Cause, SubState
+from tollway.store import db, plans_repo
+from tollway.store.billing_tables import stripe_accounts
+from tollway.store.tables import plans, subscriptions
+from tollway.webhooks import inbox
+from tollway.webhooks.signature import SignatureError, verify
+from tollway.workers import jobs
+
+log = logging.getLogger(__name__)
+
+
+def _require_admin(caller: Principal) -> None:
+    if not caller.is_admin:
+        raise Forbidden("admin only")
+
+
+# -- connecting Stripe ----------------------------------------------------------------
+
+
+def is_configured(ctx: AppContext) -> bool:
+    """Whether any organization has connected Stripe."""
+    with ctx.tx(read_only=True) as conn:
+        return conn.execute(select(stripe_accounts.c.organization_id)).first() is not None
+
+
+def stripe_settings(ctx: AppContext, conn: Connection, caller: Principal) -> dict[str, Any]:
+    """The organization's Stripe connection as shown to an admin: never a secret, only
+    the last four characters of each."""
+    _require_admin(caller)
+    row = records.stripe_account(conn, caller.organization_id)
+    if row is None:
+        return {"configured": False}
+    return {
+        "configured": True,
+        "account_id": row.account_id,
+        "livemode": row.livemode,
+        "key_kind": row.key_kind,
+        "secret_key": f"…{row.secret_key_last4}",
+        "publishable_key": masked(row.publishable_key),
+        "webhook_secret": f"…{row.webhook_secret_last4}",
+        "webhook_url": f"{ctx.settings.resolved_public_url}/webhooks/stripe",
+    }
+
+
+def connect_stripe(
+    ctx: AppContext,
+    conn: Connection,
+    caller: Principal,
+    *,
+    secret_key: str,
+    publishable_key: str,
+    webhook_secret: str,
+) -> dict[str, Any]:
+    """Validate and store the organization's Stripe keys (secrets encrypted), then
+    provision every paid plan enabled on its APIs. ``webhook_secret`` may hold several
+    secrets, one per line (during a rotation). Returns ``stripe_settings`` plus
+    ``provisioned_plans`` and ``provisioning_errors``."""
+    _require_admin(caller)
+    secrets = [s.strip() for s in webhook_secret.splitlines() if s.strip()]
+    check = validate_keys(
+        secret_key.strip(), publishable_key.strip(), secrets, base_url=ctx.billing.api_base
+    )
+    creds = StripeCredentials(
+        organization_id=caller.organization_id,
+        secret_key=secret_key.strip(),
+        publishable_key=publishable_key.strip(),
+        webhook_secrets=tuple(secrets),
+        account_id=check.account_id,
+        livemode=check.livemode,
+        key_kind=check.kind,
+    )
+    store_credentials(conn, ctx.secrets, creds, ctx.clock.now())
+    engine = ctx.billing.engines.build(creds.secret_key)
+    done, errors = 0, []
+    for api_id, plan_id in plans_repo.enabled_pairs(conn, caller.organization_id):
+        try:
+            if ctx.billing.service.provision_plan(api_id, plan_id, conn, engine=engine):
+                done += 1
+        except TollwayError as exc:
+            errors.append(f"plan {plan_id} on API {api_id}: {exc.detail}")
+    return {
+        **stripe_settings(ctx, conn, caller),
+        "provisioned_plans": done,
+        "provisioning_errors": errors,
+    }
+
+
+def plan_enabled(ctx: AppContext, conn: Connection, api_id: str, plan_id: str) -> None:
+    """A paid plan was enabled on an API (or its price changed): provision it at the
+    provider (idempotent); later, when Stripe is connected, if it is not yet."""
+    org = conn.execute(select(plans.c.organization_id).where(plans.c.id == plan_id)).scalar()
+    if not records.stripe_configured(conn, org):
+        log.info("plan %s enabled before Stripe is connected: provisioned later", plan_id)
+        return
+    ctx.billing.service.provision_plan(api_id, plan_id, conn)
+
+
+# -- subscriptions ----------------------------------------------------------------------
+
+
+def _org_of_subscription(conn: Connection, subscription_id: str) -> str | None:
+    org = conn.execute(
+        select(plans.c.organization_id)
+        .join(subscriptions, subscriptions.c.plan_id == plans.c.id)
+        .where(subscriptions.c.id == subscription_id)
+    ).scalar()
+    return None if org is None else str(org)
+
+
+def start_checkout(ctx: AppContext, conn: Connection, subscription_id: str) -> str:
+    """A Checkout URL for an on-hold paid subscription."""
+    return ctx.billing.service.start_checkout(subscription_id, conn)
+
+
+def complete_checkout(ctx: AppContext, session_id: str) -> SubState:
+    """Checkout's success redirect: activate the subscription if Stripe says it is paid
+    and the webhook has not yet (exactly once either way; each step commits in its own
+    transaction before this returns). Returns the subscription's state now; NotFound
+    for a session Tollway did not start."""
+    ctx.billing.service.activate_from_checkout(session_id, cause=Cause.USER)
+    return ctx.billing.service.checkout_state(session_id)
+
+
+def cancel_at_provider(ctx: AppContext, conn: Connection, subscription_id: str) -> None:
+    """End the subscription at the billing provider too (if its organization bills)."""
+    if records.stripe_configured(conn, _org_of_subscription(conn, subscription_id)):
+        ctx.billing.service.cancel(subscription_id, Cause.USER, conn=conn)
+
+
+def flush_usage(ctx: AppContext, subscription_id: str) -> None:
+    """Push the subscription's usage so far, in transactions of its own (each push is
+    recorded before it is sent, so a later rollback elsewhere cannot orphan it)."""
+    result = ctx.billing.usage.flush(subscription_id)
+    if result.errors:
+        log.warning("usage flush before cancel: %s", "; ".join(result.errors))
+
+
+def portal_url(ctx: AppContext, conn: Connection, caller: Principal, sub_id: str) -> str:
+    """A Stripe customer-portal URL for the caller's own subscription (anyone else's is
+    a 404, exactly as for an id that does not exist)."""
+    records.load_own_sub(conn, sub_id, caller.user_id)
+    return ctx.billing.service.portal_url(sub_id, caller.user_id, conn)
+
+
+# -- usage ------------------------------------------------------------------------------
+
+
+def publish_usage(ctx: AppContext, conn: Connection, caller: Principal) -> dict[str, Any]:
+    """Queue a job pushing all usage to Stripe now (open windows included); the job runs
+    once its row is committed (never for a request that rolled back). Returns the job."""
+    _require_admin(caller)
+    job_id = jobs.create(conn, jobs.PUBLISH_USAGE, caller.user_id, ctx.clock.now())
+    job = jobs.get(conn, job_id)
+    assert job is not None
+    worker = threading.Thread(target=_run_publish, args=(ctx, job_id), daemon=True)
+    db.after_commit(conn, worker.start)
+    return job
+
+
+def _run_publish(ctx: AppContext, job_id: str) -> None:
+    jobs.start(ctx.engine, job_id, ctx.clock.now())
+    try:
+        result = ctx.billing.usage.flush()
+        jobs.finish(
+            ctx.engine,
+            job_id,
+            ctx.clock.now(),
+            events=result.pushed,
+            errors=result.errors,
+            detail={"planned": result.planned, "value_pushed": result.value_pushed},
+        )
+    except Exception as exc:
+        log.exception("publish usage job %s failed", job_id)
+        jobs.finish(ctx.engine, job_id, ctx.clock.now(), events=0, errors=[str(exc)])
+
+
+def publish_usage_status(conn: Connection, caller: Principal) -> dict[str, Any]:
+    _require_admin(caller)
+    job = jobs.last(conn, jobs.PUBLISH_USAGE)
+    if job is None:
+        raise NotFound("usage has not been published yet")
+    return job
+
+
+# -- invoices ---------------------------------------------------------------------------
+
+
+def invoices(ctx: AppContext, conn: Connection, caller: Principal) -> list[dict[str, Any]]:
+    """The caller's invoices from every Stripe account billing them, newest first."""
+    engines = ctx.billing.engines
+    found = [
+        invoice
+        for org, customer in billing_invoices.customers_of(conn, caller.user_id)
+        for invoice in engines.for_org(org).list_invoices(customer)
+    ]
+    found.sort(key=lambda i: i.created, reverse=True)
+    return [billing_invoices.invoice_dict(i) for i in found]
+
+
+def upcoming_invoice(
+    ctx: AppContext, conn: Connection, caller: Principal, subscription_id: str
+) -> dict[str, Any]:
+    """Stripe's preview of the next invoice next to Tollway's own estimate (pricing core)."""
+    consumer = None if caller.is_admin else caller.user_id
+    # Ownership first: someone else's subscription is a 404 like a nonexistent one, never
+    # a 409 from its organization's Stripe configuration.
+    sub = records.load_own_sub(conn, subscription_id, consumer)
+    engine = ctx.billing.engines.for_org(sub.organization_id)
+    return billing_invoices.upcoming(conn, engine, subscription_id, consumer)
+
+
+# -- webhooks ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    event_id: str
+    new: bool  # False for a duplicate delivery
+
+
+def receive_webhook(ctx: AppContext, payload: bytes, signature: str | None) -> ReceivedEvent:
+    """Verify a Stripe delivery on its raw body against every organization's signing
+    secrets and store it in the inbox (committed before this returns). BadRequest for a
+    bad signature or a body that is not an event; apply it with ``apply_webhook``."""
+    now = int(ctx.clock.now().timestamp())
+    organization_id: str | None = None
+    error = "no webhook signing secret is configured"
+    for org, secrets in ctx.billing.engines.webhook_secrets():
+        try:
+            verify(payload, signature, secrets, now=now)
+            organization_id = org
+            break
+        except SignatureError as exc:
+            error = str(exc)
+    if organization_id is None:
+        raise BadRequest(f"invalid signature: {error}")
+    try:
+        event = json.loads(payload)
+        event_id = str(event["id"])
+    except (ValueError, KeyError, TypeError):
+        raise BadRequest("the body is not a Stripe event") from None
+    new = inbox.record(ctx.engine, event, organization_id, ctx.clock.now())
+    return ReceivedEvent(event_id, new)
+
+
+def apply_webhook(ctx: AppContext, event_id: str) -> None:
+    """Apply a stored event (the webhook worker retries it if this fails)."""
+    ctx.billing.webhooks.process(event_id)
