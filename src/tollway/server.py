@@ -14,16 +14,15 @@ import uvicorn
 from tollway.api.app import create_app
 from tollway.api.context import AppContext
 from tollway.domain.errors import ConfigurationError
+from tollway.gateway.settings import GatewaySettings
 from tollway.runtime import build_context
 from tollway.settings import Settings
 
 log = logging.getLogger("tollway.server")
 
 
-def gateway_settings(settings: Settings) -> Any:
+def gateway_settings(settings: Settings) -> GatewaySettings:
     """Map Tollway settings onto the gateway's own settings object."""
-    from tollway.gateway.settings import GatewaySettings
-
     return GatewaySettings(
         host=settings.gateway_host,
         port=settings.gateway_port,
@@ -159,6 +158,6 @@ def ensure_signing_key(ctx: AppContext) -> None:
 
 
 def run_gateway_only(settings: Settings) -> None:
-    from tollway.gateway.server import main_gateway
+    from tollway.gateway.supervisor import main_gateway
 
     main_gateway(gateway_settings(settings))

@@ -7,7 +7,7 @@ import logging
 import os
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from tollway.domain.ids import ulid
 from tollway.gateway.auth import Authenticator
@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tollway.gateway")
 access_log = logging.getLogger("tollway.gateway.access")
+
+
+class HeldOutput(Protocol):
+    """A client connection whose output waits for this iteration's spool write."""
+
+    def release_held(self) -> None: ...
 
 
 class GatewayApp:
@@ -57,7 +63,7 @@ class GatewayApp:
         self._prefix = ulid(time.time_ns() // 1_000_000, secrets.token_bytes(10))[:16]
         self._counter = 0
         self._lines: list[bytes] = []  # usage lines of this loop iteration, not yet spooled
-        self._holding: list[Any] = []  # client protocols whose output waits for the spool
+        self._holding: list[HeldOutput] = []  # client protocols whose output waits for the spool
         self._commit_scheduled = False
         self.peer_pid = os.getpid()
 
@@ -72,7 +78,7 @@ class GatewayApp:
     def spool_pending(self) -> bool:
         return bool(self._lines)
 
-    def hold(self, side: Any) -> None:
+    def hold(self, side: HeldOutput) -> None:
         self._holding.append(side)
 
     def commit(self) -> None:
