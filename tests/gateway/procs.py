@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -29,7 +30,9 @@ def port_open(port: int) -> bool:
 
 
 class GatewayProcess:
-    def __init__(self, log_dir: Path, **settings: Any) -> None:
+    def __init__(self, log_dir: Path, *, nofile: int | None = None, **settings: Any) -> None:
+        """``nofile``: the process's limit of open files (soft and hard), when given."""
+        self.nofile = nofile
         self.port = settings.setdefault("port", free_port())
         settings.setdefault("host", "127.0.0.1")
         settings.setdefault("admin_port", 0)
@@ -46,9 +49,14 @@ class GatewayProcess:
                 [sys.executable, "-m", "tollway.gateway", json.dumps(self.settings)],
                 stdout=log,
                 stderr=log,
+                preexec_fn=self._limit_files if self.nofile else None,
             )
         wait_for(lambda: port_open(self.port) or self._died(), timeout=20)
         assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+
+    def _limit_files(self) -> None:
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _died(self) -> bool:
         return self.proc is not None and self.proc.poll() is not None

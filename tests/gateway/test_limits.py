@@ -92,7 +92,7 @@ def test_redis_limits_and_failure_modes(make_gateway, catalog, private_redis, mo
     limiter_box = {}
 
     def limiter():
-        limiter_box["l"] = RedisRateLimiter(private_redis["url"], failure_mode=mode)
+        limiter_box["l"] = RedisRateLimiter(private_redis.url, failure_mode=mode)
         return limiter_box["l"]
 
     gw = make_gateway(catalog.snapshot(), limiter=None)
@@ -100,8 +100,7 @@ def test_redis_limits_and_failure_modes(make_gateway, catalog, private_redis, mo
     key = {"apikey": catalog.key}
     codes = [httpx.get(gw.url + "/books/v1/a", headers=key).status_code for _ in range(6)]
     assert codes == [200] * 4 + [429] * 2
-    private_redis["proc"].terminate()
-    private_redis["proc"].wait(5)
+    private_redis.stop()
     r = httpx.get(gw.url + "/books/v1/a", headers=key)
     if mode == "open":
         assert r.status_code == 200
@@ -123,8 +122,8 @@ def test_redis_quota_is_shared(private_redis):
     import asyncio
 
     async def run() -> list[bool]:
-        a = RedisRateLimiter(private_redis["url"])
-        b = RedisRateLimiter(private_redis["url"])
+        a = RedisRateLimiter(private_redis.url)
+        b = RedisRateLimiter(private_redis.url)
         plan = Plan("plan_1", "month", None, None, 3, "hard")
         now = time.time()
         out = []
@@ -141,11 +140,8 @@ def test_unlimited_plan_never_asks_redis(make_gateway, catalog, private_redis):
     """No rate limit and no hard quota: admitted even with the store down and failing closed."""
     catalog.plan = Plan("plan_1", "month", None, None, None, "overage")
     gw = make_gateway(catalog.snapshot(), limiter=None)
-    gw.call(
-        _swap_limiter(gw, lambda: RedisRateLimiter(private_redis["url"], failure_mode="closed"))
-    )
-    private_redis["proc"].terminate()
-    private_redis["proc"].wait(5)
+    gw.call(_swap_limiter(gw, lambda: RedisRateLimiter(private_redis.url, failure_mode="closed")))
+    private_redis.stop()
     key = {"apikey": catalog.key}
     codes = [httpx.get(gw.url + "/books/v1/a", headers=key).status_code for _ in range(3)]
     assert codes == [200] * 3

@@ -50,7 +50,7 @@ def test_changes_reach_three_processes_within_a_second(
     tmp_path, engine, upstream, channel, private_redis
 ):
     key = seed(engine, upstream.url)
-    extra = {"redis_url": private_redis["url"]} if channel == "redis" else {}
+    extra = {"redis_url": private_redis.url} if channel == "redis" else {}
     gws = _three(tmp_path, engine, **extra)
     try:
 
@@ -58,7 +58,7 @@ def test_changes_reach_three_processes_within_a_second(
             return httpx.get(gw.url + "/books/v1/a", headers={"apikey": k}).status_code
 
         assert [status(g) for g in gws] == [200, 200, 200]
-        publisher = redis.Redis.from_url(private_redis["url"])
+        publisher = redis.Redis.from_url(private_redis.url)
         for change, expected in (
             (lambda: set_subscription_state(engine, "blocked"), 403),
             (lambda: set_subscription_state(engine, "active"), 200),
@@ -82,7 +82,7 @@ def test_changes_reach_three_processes_within_a_second(
 def test_redis_rate_limit_holds_across_three_processes(tmp_path, engine, upstream, private_redis):
     limit = 10
     key = seed(engine, upstream.url, rate_limit=limit, rate_unit="hour")
-    gws = _three(tmp_path, engine, redis_url=private_redis["url"])
+    gws = _three(tmp_path, engine, redis_url=private_redis.url)
     try:
         barrier = threading.Barrier(20)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from tollway.domain.ids import ulid
 from tollway.gateway.auth import Authenticator
+from tollway.gateway.clients import ClientTracker, connection_cap
 from tollway.gateway.metrics import GatewayMetrics
 from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter
 from tollway.gateway.settings import GatewaySettings
@@ -58,6 +59,12 @@ class GatewayApp:
             guard=guard,
         )
         self.connections: set[ClientProtocol] = set()
+        self.clients = ClientTracker(
+            max_connections=connection_cap(settings.max_connections, 1 << 20),
+            header_timeout_s=settings.header_timeout_s,
+            keepalive_timeout_s=settings.keepalive_timeout_s,
+            metrics=self.metrics,
+        )
         self.inflight = 0
         self.draining = False
         self._prefix = ulid(time.time_ns() // 1_000_000, secrets.token_bytes(10))[:16]

@@ -96,6 +96,7 @@ class GatewayMetrics:
         self.config_version = FastGauge()
         self.fanout_lag = FastHistogram(LAG_BUCKETS)
         self.connections = FastGauge()
+        self.client_closes = LabelledCounter()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -161,6 +162,15 @@ class GatewayMetrics:
             "Open client connections.",
             value=self.connections.value,
         )
+        shed = CounterMetricFamily(
+            "tollway_gateway_client_connections_shed",
+            "Client connections closed by the gateway: header_timeout, idle_timeout, "
+            "evicted_waiting / evicted_idle (to make room at the cap), refused_at_cap.",
+            labels=["reason"],
+        )
+        for reason, value in sorted(self.client_closes.values.items()):
+            shed.add_metric([reason], value)
+        yield shed
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import resource
@@ -14,6 +15,7 @@ from typing import Any
 
 from tollway.gateway.admin import AdminEndpoint
 from tollway.gateway.app import GatewayApp
+from tollway.gateway.clients import connection_cap
 from tollway.gateway.config_source import ConfigSource, MemoryConfigSource, SqlConfigSource
 from tollway.gateway.flush_child import FlushChild, remove_stale_status_files
 from tollway.gateway.metrics import GatewayMetrics
@@ -35,6 +37,48 @@ def raise_fd_limit() -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
     return soft
+
+
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class ResourceErrorLog:
+    """A loop exception handler that turns a storm of identical resource errors (accept
+    failing with EMFILE under a connection flood) into one log line per interval with
+    a count, and passes everything else on."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval_s: float = 10.0) -> None:
+        self._loop = loop
+        self._previous = loop.get_exception_handler()
+        self._interval_s = interval_s
+        self._next_log = 0.0
+        self.suppressed = 0
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if not (isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS):
+            if self._previous is not None:
+                self._previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        now = time.monotonic()
+        if now < self._next_log:
+            self.suppressed += 1
+            return
+        self._next_log = now + self._interval_s
+        log.error(
+            "out of system resources: %s",
+            context.get("message", "error"),
+            extra={
+                "error": errno.errorcode.get(exc.errno or 0, "?"),
+                "suppressed_since_last": self.suppressed,
+            },
+        )
+        self.suppressed = 0
+
+    def restore(self) -> None:
+        self._loop.set_exception_handler(self._previous)
 
 
 class Gateway:
@@ -102,6 +146,7 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_lock = asyncio.Lock()
+        self._error_log: ResourceErrorLog | None = None
 
     @property
     def port(self) -> int:
@@ -117,6 +162,11 @@ class Gateway:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._error_log = ResourceErrorLog(loop)
+        loop.set_exception_handler(self._error_log)
+        self.app.clients.max_connections = connection_cap(
+            self.settings.max_connections, raise_fd_limit()
+        )
         remove_stale_status_files(self.settings.spool_dir)
         self.app.apply(await self.source.load())
         if self.flusher is not None:
@@ -137,7 +187,10 @@ class Gateway:
             asyncio.create_task(self._flush_loop()),
             asyncio.create_task(self._sweep()),
         ]
-        log.info("gateway listening", extra={"port": self.port, "pid": os.getpid()})
+        log.info(
+            "gateway listening",
+            extra={"port": self.port, "admin_port": self.admin_port, "pid": os.getpid()},
+        )
 
     # --- usage flushing -------------------------------------------------------------
     def _update_pending(self) -> None:
@@ -191,26 +244,17 @@ class Gateway:
 
     # --- timers ---------------------------------------------------------------------
     async def _sweep(self) -> None:
-        """Upstream timeouts and idle keep-alive connections, checked by one timer
-        instead of a timer per call."""
+        """Deadlines (request head and body, upstream, idle keep-alive), checked by one
+        timer instead of a timer per call."""
         loop = asyncio.get_running_loop()
-        interval = min(0.25, self.settings.upstream_timeout_s / 4)
-        next_idle_check = 0.0
+        s = self.settings
+        interval = min(0.25, s.upstream_timeout_s / 4, s.header_timeout_s / 4, s.body_timeout_s / 4)
         while True:
             await asyncio.sleep(interval)
             now = loop.time()
             for conn in list(self.app.connections):
                 conn.check_timeout(now)
-            mono = time.monotonic()
-            if mono < next_idle_check:
-                continue
-            next_idle_check = mono + 1.0
-            limit = mono - self.settings.keepalive_timeout_s
-            for conn in list(self.app.connections):
-                if conn.active is None and not conn.queue and conn.last_active < limit:
-                    conn.closing = True
-                    if conn.transport is not None:
-                        conn.transport.close()
+            self.app.clients.expire(now)
 
     # --- shutdown -------------------------------------------------------------------
     async def stop(self) -> None:
@@ -246,6 +290,8 @@ class Gateway:
         await self.source.close()
         await app.limiter.close()
         self.spool.close()
+        if self._error_log is not None:
+            self._error_log.restore()
         log.info("gateway stopped", extra={"pid": os.getpid()})
 
 

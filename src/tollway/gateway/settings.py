@@ -27,6 +27,9 @@ class GatewaySettings:
     poll_interval_s: float = 0.25  # config_version polling when no push channel exists
     drain_timeout_s: float = 10.0
     keepalive_timeout_s: float = 75.0  # idle client connection lifetime
+    header_timeout_s: float = 10.0  # a request head must arrive within this -> 408
+    body_timeout_s: float = 30.0  # longest pause while a request body arrives -> 408
+    max_connections: int = 0  # client connections per process; 0 = from the open-files limit
     upstream_pool_size: int = 256  # idle pooled connections kept per upstream
     workers: int = 1  # processes sharing the port with SO_REUSEPORT (main_gateway only)
     access_log: bool = False  # one JSON line per call (costs throughput)
