@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
+import uvloop
 
 from tollway.api.app import create_app
 from tollway.api.context import AppContext
@@ -35,6 +36,10 @@ def gateway_settings(settings: Settings) -> GatewaySettings:
         redis_url=settings.redis_url,
         database_url=settings.resolved_database_url,
         ssrf_allow=tuple(settings.ssrf_allow),  # re-checked on every new upstream connection
+        workers=settings.gateway_workers,  # used by `tollway gateway` only
+        max_connections=settings.gateway_max_connections,
+        header_timeout_s=settings.gateway_header_timeout_s,
+        body_timeout_s=settings.gateway_body_timeout_s,
     )
 
 
@@ -142,7 +147,7 @@ def run_all(
     )
     if gateway:
         print(f"Tollway gateway:       {settings.resolved_gateway_url}", flush=True)
-    asyncio.run(
+    uvloop.run(  # the gateway's hot path and accept handling want uvloop (README)
         _serve_all(
             ctx, gateway=gateway, workers=workers, extra_apps=extra_apps, after_start=after_start
         )
