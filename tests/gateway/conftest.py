@@ -9,11 +9,11 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import uvloop
@@ -43,6 +43,7 @@ from tollway.metering.ledger import MemoryLedger  # noqa: E402
 from tollway.security.apikeys import generate_api_key  # noqa: E402
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -175,7 +176,7 @@ class GatewayThread:
         self.port = self.gateway.port
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def call(self, coro, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def set_snapshot(self, snapshot: Snapshot) -> None:
@@ -189,7 +190,7 @@ class GatewayThread:
         assert done.wait(5)
 
     def flush(self) -> int:
-        return int(self.call(self.gateway.flush()))
+        return self.call(self.gateway.flush())
 
     def stop(self) -> None:
         self.call(self.gateway.stop())

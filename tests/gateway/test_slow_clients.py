@@ -19,6 +19,7 @@ import pytest
 from helpers import wait_for
 from procs import GatewayProcess
 from sql_catalog import seed
+from sqlalchemy import Engine
 from upstream_server import Upstream
 
 from conftest import Catalog, MakeGateway, private_engine
@@ -167,21 +168,21 @@ def _attack(port: int, stop: threading.Event, opened: list[int]) -> None:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[object]:
+def engine(tmp_path: Path) -> Iterator[Engine]:
     with private_engine(tmp_path) as engine:
         yield engine
 
 
 @pytest.mark.slow
 def test_normal_clients_are_served_during_a_slowloris(
-    tmp_path: Path, engine: object, upstream: Upstream
+    tmp_path: Path, engine: Engine, upstream: Upstream
 ) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard < ATTACKERS + 500:
         pytest.skip(f"needs {ATTACKERS + 500} open files (hard limit {hard})")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     key = seed(engine, upstream.url)
-    url = engine.url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+    url = engine.url.render_as_string(hide_password=False)
     # Default settings, but only 1024 open files: the attack is three times what the
     # process could hold, so without a cap below its limit it would run out of files.
     gw = GatewayProcess(tmp_path, nofile=1024, database_url=url, spool_dir=str(tmp_path / "spool"))

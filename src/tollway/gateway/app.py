@@ -13,6 +13,7 @@ from tollway.domain.ids import ulid
 from tollway.gateway.auth import Authenticator
 from tollway.gateway.clients import ClientTracker, connection_cap
 from tollway.gateway.metrics import GatewayMetrics
+from tollway.gateway.quota_usage import InFlight
 from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter
 from tollway.gateway.settings import GatewaySettings
 from tollway.gateway.snapshot import Snapshot
@@ -66,6 +67,7 @@ class GatewayApp:
             metrics=self.metrics,
         )
         self.inflight = 0
+        self.quota_in_flight = InFlight()
         self.draining = False
         self._prefix = ulid(time.time_ns() // 1_000_000, secrets.token_bytes(10))[:16]
         self._counter = 0

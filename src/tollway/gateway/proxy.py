@@ -359,8 +359,12 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
                 api=adm,
             )
             return
-        assert ex.admission is not None
-        conn = self.app.pool.acquire_idle(ex.admission.upstream)
+        admitted = ex.admission
+        assert admitted is not None
+        if admitted.plan.hard_quota is not None:
+            ex.quota_sub = admitted.subscription.id
+            self.app.quota_in_flight.admitted(ex.quota_sub)
+        conn = self.app.pool.acquire_idle(admitted.upstream)
         if conn is not None:
             self.send_upstream(ex, conn)
         else:

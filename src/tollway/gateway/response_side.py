@@ -370,6 +370,8 @@ class ResponseSide:
         self.active = None
         app = self.app
         app.inflight -= 1
+        if ex.quota_sub is not None:
+            app.quota_in_flight.ended(ex.quota_sub)
         adm = ex.admission
         if adm is not None:
             app.metrics.count(adm.route.label or adm.route.api_id, ex.status)

@@ -20,9 +20,16 @@ from tollway.gateway.config_source import ConfigSource, MemoryConfigSource, SqlC
 from tollway.gateway.flush_child import FlushChild, remove_stale_status_files
 from tollway.gateway.metrics import GatewayMetrics
 from tollway.gateway.proxy import ClientProtocol
-from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from tollway.gateway.quota_usage import (
+    LedgerCounter,
+    MemoryLedgerCounter,
+    QuotaUsage,
+    SqlLedgerCounter,
+)
+from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter
+from tollway.gateway.ratelimit_redis import RedisRateLimiter
 from tollway.gateway.settings import GatewaySettings
-from tollway.metering.ledger import LedgerWriter, SqlLedger
+from tollway.metering.ledger import LedgerWriter, MemoryLedger, SqlLedger
 from tollway.metering.spool import Spool, SpoolFlusher
 
 log = logging.getLogger("tollway.gateway")
@@ -81,6 +88,14 @@ class ResourceErrorLog:
         self._loop.set_exception_handler(self._previous)
 
 
+def _ledger_counter(ledger: LedgerWriter | None) -> LedgerCounter | None:
+    if isinstance(ledger, SqlLedger):
+        return SqlLedgerCounter(ledger.engine)
+    if isinstance(ledger, MemoryLedger):
+        return MemoryLedgerCounter(ledger)
+    return None
+
+
 class Gateway:
     """One gateway process's server. ``await start()``, then ``await stop()``."""
 
@@ -131,6 +146,11 @@ class Gateway:
             )
         self.spool = Spool(settings.spool_dir)
         self.app = GatewayApp(settings, spool=self.spool, limiter=limiter, metrics=self.metrics)
+        self.quota_usage = QuotaUsage(
+            settings.spool_dir, _ledger_counter(ledger), self.app.quota_in_flight, self.app.commit
+        )
+        if isinstance(limiter, RedisRateLimiter) and limiter.usage is None:
+            limiter.usage = self.quota_usage
         self.flusher = (
             SpoolFlusher(
                 self.spool,
@@ -161,6 +181,8 @@ class Gateway:
         return "draining" if self.app.draining else None
 
     async def start(self) -> None:
+        """Replay what earlier processes left in the spool, load the configuration (so its
+        quota and rate state includes those calls), then listen."""
         loop = asyncio.get_running_loop()
         self._error_log = ResourceErrorLog(loop)
         loop.set_exception_handler(self._error_log)
@@ -168,9 +190,9 @@ class Gateway:
             self.settings.max_connections, raise_fd_limit()
         )
         remove_stale_status_files(self.settings.spool_dir)
-        self.app.apply(await self.source.load())
         if self.flusher is not None:
-            await self.flush()  # replay what earlier processes left in the spool
+            await self.flush()
+        self.app.apply(await self.source.load())
         self._server = await loop.create_server(
             lambda: ClientProtocol(self.app),
             self.settings.host,

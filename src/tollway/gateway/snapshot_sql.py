@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, func, or_, select
 
 from tollway.domain.periods import period_containing
+from tollway.gateway.ratelimit import gcra_params, rebuilt_tat
 from tollway.gateway.snapshot import (
     Credential,
     Operation,
@@ -208,6 +209,38 @@ def load_quota_used(
     return quota_used
 
 
+def load_rate_tat(
+    conn: Connection, subs: Iterable[Subscription], plans: Mapping[str, Plan], now: datetime
+) -> dict[str, float]:
+    """Subscription id -> GCRA state rebuilt from the ledger (``ratelimit.rebuilt_tat``),
+    for active subscriptions on a rate-limited plan that made calls in the last period.
+    One grouped query per distinct rate period."""
+    by_period: dict[float, list[tuple[Subscription, Plan]]] = defaultdict(list)
+    for sub in subs:
+        plan = plans.get(sub.plan_id)
+        params = gcra_params(plan) if plan is not None and sub.state == "active" else None
+        if plan is not None and params is not None:
+            by_period[params[1]].append((sub, plan))
+    now_s = now.timestamp()
+    u = t.usage_events.c
+    out: dict[str, float] = {}
+    for period, members in by_period.items():
+        plan_of = {sub.id: plan for sub, plan in members}
+        ids = list(plan_of)
+        for i in range(0, len(ids), 500):
+            query = (
+                select(u.subscription_id, func.count(), func.max(u.timestamp_ms))
+                .where(u.subscription_id.in_(ids[i : i + 500]))
+                .where(u.timestamp_ms > int((now_s - period) * 1000))
+                .group_by(u.subscription_id)
+            )
+            for sub_id, calls, last_ms in conn.execute(query):
+                tat = rebuilt_tat(plan_of[sub_id], int(calls), int(last_ms), now_s)
+                if tat is not None and tat > now_s:
+                    out[sub_id] = tat
+    return out
+
+
 def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
     now = now or datetime.now(UTC)
     with engine.connect() as conn:
@@ -226,4 +259,5 @@ def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
             public_keys=load_public_keys(conn, now),
             revoked_jtis=load_revoked_jtis(conn, now),
             quota_used=load_quota_used(conn, subs, plans, now),
+            rate_tat=load_rate_tat(conn, subs, plans, now),
         )
