@@ -40,6 +40,7 @@ def gateway_settings(settings: Settings) -> GatewaySettings:
         max_connections=settings.gateway_max_connections,
         header_timeout_s=settings.gateway_header_timeout_s,
         body_timeout_s=settings.gateway_body_timeout_s,
+        spool_min_free_bytes=settings.gateway_spool_min_free_bytes,
     )
 
 

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     gateway_body_timeout_s: float = Field(
         30.0, gt=0, description="Longest pause while a request body arrives (then 408)"
     )
+    gateway_spool_min_free_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=0,
+        description="Free disk the usage spool needs; below it the gateway answers 503",
+    )
     api_key_header: str = Field("apikey", description="Header carrying API keys")
     upstream_timeout_s: float = Field(30.0, gt=0, description="Upstream response timeout")
     max_body_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Request body limit")

@@ -54,6 +54,15 @@ class GatewayProcess:
         wait_for(lambda: port_open(self.port) or self._died(), timeout=20)
         assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
 
+    def admin_url(self) -> str:
+        """The admin endpoint, from the port the process logged at start (the tests
+        let it bind any free port)."""
+        for line in self.log_path.read_text().splitlines():
+            doc = json.loads(line) if line.startswith("{") else {}
+            if doc.get("msg") == "gateway listening" and doc.get("pid") == self.pid:
+                return f"http://127.0.0.1:{doc['admin_port']}"
+        raise AssertionError("no admin port in the log")
+
     def _limit_files(self) -> None:
         assert self.nofile is not None
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))

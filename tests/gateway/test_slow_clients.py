@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import resource
 import socket
 import statistics
@@ -202,7 +201,7 @@ def test_normal_clients_are_served_during_a_slowloris(
             latencies.append(time.monotonic() - started)
             statuses.append(r.status_code)
             time.sleep(0.1)
-        metrics = httpx.get(f"http://127.0.0.1:{_admin_port(gw)}/metrics").text
+        metrics = httpx.get(gw.admin_url() + "/metrics").text
     finally:
         stop.set()
         attack.join(30)
@@ -214,12 +213,3 @@ def test_normal_clients_are_served_during_a_slowloris(
         f"\n{opened[0]} slowloris connections opened; {len(latencies)} probes, "
         f"p50 {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
     )
-
-
-def _admin_port(gw: GatewayProcess) -> int:
-    """The admin port the process logged at start (it binds port 0 in the tests)."""
-    for line in gw.log_path.read_text().splitlines():
-        doc = json.loads(line) if line.startswith("{") else {}
-        if doc.get("msg") == "gateway listening" and "admin_port" in doc:
-            return int(doc["admin_port"])
-    raise AssertionError("no admin port in the log")

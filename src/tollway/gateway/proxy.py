@@ -30,6 +30,12 @@ PAUSE_UPSTREAM_FULL = 1
 PAUSE_BUFFER = 2
 PAUSE_PIPELINE = 4
 BUFFER_LIMIT = 256 * 1024
+RECORDING_UNAVAILABLE = (
+    503,
+    "Usage cannot be recorded right now, so the call was not forwarded; try again shortly.",
+    "recording_unavailable",
+    [(b"Retry-After", b"5")],
+)
 
 
 class ClientProtocol(ResponseSide, asyncio.Protocol):
@@ -308,6 +314,9 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         )
         if isinstance(result, Refusal):
             self._refuse(ex, result.status, result.detail, result.reason, list(result.headers))
+            return
+        if not self.app.recording.ok:  # never forward a call whose usage cannot be recorded
+            self._refuse(ex, *RECORDING_UNAVAILABLE, api=result)
             return
         ex.admission = result
         limiter = self.app.limiter

@@ -90,6 +90,13 @@ class ResponseSide:
             self._close_held = False
             transport.close()
 
+    def abort_held(self) -> None:
+        self._held = None
+        self._close_held = False
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
     def _close_transport(self) -> None:
         if self._held is not None:
             self._close_held = True

@@ -178,7 +178,9 @@ class Gateway:
         return self.admin.port
 
     def _health(self) -> str | None:
-        return "draining" if self.app.draining else None
+        if self.app.draining:
+            return "draining"
+        return None if self.app.recording.ok else "recording_unavailable"
 
     async def start(self) -> None:
         """Replay what earlier processes left in the spool, load the configuration (so its
@@ -190,6 +192,7 @@ class Gateway:
             self.settings.max_connections, raise_fd_limit()
         )
         remove_stale_status_files(self.settings.spool_dir)
+        self.app.recording.check_space()
         if self.flusher is not None:
             await self.flush()
         self.app.apply(await self.source.load())
@@ -271,12 +274,22 @@ class Gateway:
         loop = asyncio.get_running_loop()
         s = self.settings
         interval = min(0.25, s.upstream_timeout_s / 4, s.header_timeout_s / 4, s.body_timeout_s / 4)
+        app = self.app
         while True:
             await asyncio.sleep(interval)
             now = loop.time()
-            for conn in list(self.app.connections):
+            for conn in list(app.connections):
                 conn.check_timeout(now)
-            self.app.clients.expire(now)
+            app.clients.expire(now)
+            app.recording.check_space()
+            if (
+                not app.recording.ok
+                and time.monotonic() - app.recording.blocked_since > s.upstream_timeout_s
+                and app.abort_held_output()
+            ):
+                log.error(
+                    "connections waiting for the spool cut", extra={"after_s": s.upstream_timeout_s}
+                )
 
     # --- shutdown -------------------------------------------------------------------
     async def stop(self) -> None:
@@ -293,9 +306,14 @@ class Gateway:
             else:
                 conn.close_after = True
         deadline = time.monotonic() + self.settings.drain_timeout_s
-        while app.inflight > 0 and time.monotonic() < deadline:
+        while (app.inflight > 0 or app.backlog_events) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         app.commit()
+        if app.backlog_events:
+            log.error(
+                "usage events lost: the spool could not be written before the exit",
+                extra={"events": app.backlog_events, "reason": app.recording.reason},
+            )
         for conn in list(app.connections):
             if conn.transport is not None:
                 conn.transport.abort()

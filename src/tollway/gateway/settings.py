@@ -18,6 +18,7 @@ class GatewaySettings:
     max_body_bytes: int = 10 * 1024 * 1024  # request body limit -> 413
     max_header_bytes: int = 64 * 1024
     spool_dir: str = "./data/spool"
+    spool_min_free_bytes: int = 16 * 1024 * 1024  # below this on the spool's disk -> 503
     flush_interval_s: float = 0.5
     flush_batch_size: int = 5000
     flush_worker: bool = True  # ledger writes in a separate process (with a database_url)
