@@ -26,6 +26,9 @@ from sqlalchemy import Engine, select
 from upstream_server import Upstream
 
 from conftest import private_engine
+from tollway.metering.events import UsageEvent
+from tollway.metering.ledger import MemoryLedger
+from tollway.metering.spool import Spool, SpoolFlusher, SpoolWriteFailed, encode_event
 from tollway.store import tables as t
 
 pytestmark = pytest.mark.slow
@@ -37,13 +40,12 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
         yield engine
 
 
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs of our own."""
-    mount = tmp_path / "small"
+@contextlib.contextmanager
+def tmpfs(mount: Path, options: str) -> Iterator[Path]:
+    """A tmpfs of our own mounted at ``mount``."""
     mount.mkdir()
     result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
         capture_output=True,
         check=False,
     )
@@ -56,6 +58,13 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs."""
+    with tmpfs(tmp_path / "small", "size=4m") as mount:
+        yield mount
 
 
 def _fill(directory: Path) -> Path:
@@ -145,4 +154,69 @@ def test_disk_full_refuses_cleanly_keeps_every_event_and_recovers(
     print(
         f"\n503 {time_to_503 * 1000:.0f} ms after the disk filled; "
         f"{len(ledger)} events kept, {len(served)} 2xx served"
+    )
+
+
+def test_a_write_cut_short_by_a_full_disk_is_finished_not_repeated(small_fs: Path) -> None:
+    """The spool says how much of a refused block got in, so the rest is appended later
+    without splitting a line (writing the whole block again used to corrupt one)."""
+    spool = Spool(small_fs / "spool")
+    events = [ev(i) for i in range(200)]
+    block = b"".join(encode_event(e) for e in events)
+    filler = _fill(small_fs)
+    written = 0
+    with pytest.raises(SpoolWriteFailed) as refused:
+        spool.append_block(block, len(events))
+    written = refused.value.written
+    assert 0 <= written < len(block)
+    filler.unlink()
+    spool.append_block(block[written:], len(events))
+    ledger = MemoryLedger()
+    assert SpoolFlusher(spool, ledger.write).flush_once() == len(events)
+    assert sorted(ledger.events) == sorted(e.event_id for e in events)
+    spool.close()
+
+
+def test_a_segment_that_cannot_rotate_keeps_taking_events(tmp_path: Path) -> None:
+    """No inode left for a new segment: the full one stays active (it used to be marked
+    finished, so a flusher could delete it while it still took events)."""
+    with tmpfs(tmp_path / "few_inodes", "size=4m,nr_inodes=8") as mount:
+        spool = Spool(mount / "spool", segment_bytes=2000)
+        fillers: list[Path] = []
+        with contextlib.suppress(OSError):  # use up the inodes
+            while True:
+                fillers.append(mount / f"f{len(fillers)}")
+                fillers[-1].touch()
+        for i in range(30):  # several segments' worth: every rotation fails
+            spool.append(ev(i))
+        for filler in fillers[:-1]:
+            filler.unlink()
+        ledger = MemoryLedger()
+        flusher = SpoolFlusher(spool, ledger.write)
+        assert flusher.flush_once() == 30
+        for i in range(30, 40):  # the segment is still ours and still taking events
+            spool.append(ev(i))
+        flusher.flush_once()
+        assert sorted(ledger.events) == [f"ue_{i:06d}" for i in range(40)]
+        spool.close()
+
+
+def ev(i: int) -> UsageEvent:
+    return UsageEvent(
+        event_id=f"ue_{i:06d}",
+        timestamp_ms=1_760_000_000_000 + i,
+        organization_id="org_1",
+        api_id="api_1",
+        operation_id=None,
+        method="GET",
+        status=200,
+        latency_ms=3,
+        request_bytes=0,
+        response_bytes=10,
+        application_id="app_1",
+        subscription_id="sub_1",
+        credential_id="key_1",
+        consumer_id="usr_1",
+        environment="production",
+        usage_value=None,
     )
