@@ -1,6 +1,7 @@
 """Create a SQLite catalog for the gateway benchmark: one published API (``/bench/v1``)
 whose production upstream is the benchmark nginx, one active subscription on a plan with a
-rate limit far above the load and no quota, and one API key. Prints the raw key.
+rate limit far above the load and no quota (``faults.py`` sets other limits), and one
+API key. Prints the raw key.
 
 Rows are written straight into the product's tables (``tollway.store.tables``), as the
 control plane would leave them; nothing here comes from the test suite."""
@@ -17,7 +18,15 @@ from tollway.store import tables as t
 from tollway.store.db import make_engine
 
 
-def seed(database_url: str, upstream_url: str, *, rate_limit: int = 1_000_000_000) -> str:
+def seed(
+    database_url: str,
+    upstream_url: str,
+    *,
+    rate_limit: int | None = 1_000_000_000,
+    rate_unit: str = "second",
+    quota: int | None = None,
+) -> str:
+    """The catalog; ``quota`` makes it a hard quota (the benchmark has none)."""
     engine = make_engine(database_url)
     t.metadata.create_all(engine)
     now = datetime.now(UTC)
@@ -90,9 +99,9 @@ def seed(database_url: str, upstream_url: str, *, rate_limit: int = 1_000_000_00
                 "currency": "usd",
                 "billing_interval": "month",
                 "rate_limit_count": rate_limit,
-                "rate_limit_unit": "second",
-                "quota_limit": None,
-                "quota_mode": "overage",
+                "rate_limit_unit": rate_unit if rate_limit else None,
+                "quota_limit": quota,
+                "quota_mode": "hard" if quota else "overage",
                 "pricing": {},
                 "status": "active",
                 "updated_at": now,
