@@ -7,7 +7,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field, replace
@@ -17,16 +16,13 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 import uvloop
+from upstream_server import Upstream
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from upstream_server import Upstream  # noqa: E402
-
-from tollway.gateway.config_source import MemoryConfigSource  # noqa: E402
-from tollway.gateway.ratelimit import RateLimiter  # noqa: E402
-from tollway.gateway.server import Gateway  # noqa: E402
-from tollway.gateway.settings import GatewaySettings  # noqa: E402
-from tollway.gateway.snapshot import (  # noqa: E402
+from tollway.gateway.config_source import MemoryConfigSource
+from tollway.gateway.ratelimit import RateLimiter
+from tollway.gateway.server import Gateway
+from tollway.gateway.settings import GatewaySettings
+from tollway.gateway.snapshot import (
     Credential,
     Operation,
     OperationMatcher,
@@ -39,8 +35,8 @@ from tollway.gateway.snapshot import (  # noqa: E402
 from tollway.gateway.snapshot import (
     Upstream as UpstreamTarget,
 )
-from tollway.metering.ledger import MemoryLedger  # noqa: E402
-from tollway.security.apikeys import generate_api_key  # noqa: E402
+from tollway.metering.ledger import MemoryLedger
+from tollway.security.apikeys import generate_api_key
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
@@ -164,7 +160,8 @@ class GatewayThread:
         self.loop = uvloop.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.ledger = ledger
+        # the ledger the tests read (unused when ``ledger_obj`` writes elsewhere)
+        self.ledger = ledger if ledger is not None else MemoryLedger()
 
         async def build() -> Gateway:
             self.source = source_factory() if source_factory else MemoryConfigSource(snapshot)

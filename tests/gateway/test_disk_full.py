@@ -83,6 +83,10 @@ def _fill(directory: Path) -> Path:
     return filler
 
 
+def _refused(r: httpx.Response) -> httpx.Response | None:
+    return r if r.status_code == 503 else None
+
+
 def _metric(gw: GatewayProcess, name: str) -> float:
     for line in httpx.get(gw.admin_url() + "/metrics").text.splitlines():
         if line.startswith(name + " "):
@@ -121,7 +125,8 @@ def test_disk_full_refuses_cleanly_keeps_every_event_and_recovers(
         wait_for(lambda: len(upstream.seen) - before == 40, timeout=10)
         filled_at = time.monotonic()
         filler = _fill(small_fs)
-        r = wait_for(lambda: (x := call()).status_code == 503 and x, timeout=5)
+        r = wait_for(lambda: _refused(call()), timeout=5)
+        assert r is not None
         time_to_503 = time.monotonic() - filled_at
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["reason"] == "recording_unavailable"
