@@ -133,8 +133,9 @@ class Supervisor:
                 "restart_in_s": delay,
             },
         )
-        if delay:
-            time.sleep(delay)  # a signal ends the back-off early only by setting stopping
+        until = time.monotonic() + delay
+        while not self.stopping and time.monotonic() < until:
+            time.sleep(0.1)  # a SIGTERM during the back-off ends it
         if not self.stopping:
             self.spawn(index)
 
