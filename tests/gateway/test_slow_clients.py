@@ -213,3 +213,33 @@ def test_normal_clients_are_served_during_a_slowloris(
         f"\n{opened[0]} slowloris connections opened; {len(latencies)} probes, "
         f"p50 {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
     )
+
+
+def test_a_storm_of_accept_errors_is_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    """Out of file descriptors, asyncio reports every failed accept; the gateway's loop
+    handler logs the first and counts the rest instead of a traceback each."""
+    import errno
+    import logging
+
+    from tollway.gateway.server import ResourceErrorLog
+
+    loop = asyncio.new_event_loop()
+    try:
+        handler = ResourceErrorLog(loop, interval_s=3600)
+        loop.set_exception_handler(handler)
+        caplog.set_level(logging.ERROR)
+        for _ in range(10_000):
+            loop.call_exception_handler(
+                {
+                    "message": "socket.accept() out of system resource",
+                    "exception": OSError(errno.EMFILE, "Too many open files"),
+                }
+            )
+        loop.call_exception_handler({"message": "something else", "exception": ValueError()})
+        handler.restore()
+    finally:
+        loop.close()
+    resource_lines = [r for r in caplog.records if "out of system resources" in r.getMessage()]
+    assert len(resource_lines) == 1
+    assert handler.suppressed == 9_999
+    assert any("something else" in r.getMessage() for r in caplog.records)  # passed on
