@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from seed import seed  # bench/gateway/seed.py (the script's directory is on sys.path)
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from seed import seed  # noqa: E402
 
 BODY = '{"id":42,"title":"The Left Hand of Darkness","author":"Ursula K. Le Guin","year":1969}'
 

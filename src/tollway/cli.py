@@ -71,9 +71,21 @@ def serve(
 
 
 @app.command("gateway")
-def gateway_cmd(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+def gateway_cmd(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Gateway processes sharing the port; a supervisor restarts any that dies "
+            "(default TOLLWAY_GATEWAY_WORKERS, 1)",
+        ),
+    ] = None,
+) -> None:
     """Run only the gateway (start any number, against the same database and Redis)."""
-    settings = _settings(config, data_dir)
+    settings = _settings(config, data_dir, gateway_workers=workers)
     _logging(settings)
     from tollway.server import run_gateway_only
 

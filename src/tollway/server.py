@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
+import uvloop
 from starlette.types import ASGIApp
 
 from tollway.context import AppContext
 from tollway.control_plane import create_app
 from tollway.domain.errors import ConfigurationError
-from tollway.gateway.server import main_gateway, run_gateway
+from tollway.gateway.server import run_gateway
 from tollway.gateway.settings import GatewaySettings
+from tollway.gateway.supervisor import main_gateway
 from tollway.runtime import build_context
 from tollway.settings import Settings
 from tollway.store.keys_repo import current_signing_key
@@ -40,6 +42,11 @@ def gateway_settings(settings: Settings) -> GatewaySettings:
         redis_url=settings.redis_url,
         database_url=settings.resolved_database_url,
         ssrf_allow=tuple(settings.ssrf_allow),  # re-checked on every new upstream connection
+        workers=settings.gateway_workers,  # used by `tollway gateway` only
+        max_connections=settings.gateway_max_connections,
+        header_timeout_s=settings.gateway_header_timeout_s,
+        body_timeout_s=settings.gateway_body_timeout_s,
+        spool_min_free_bytes=settings.gateway_spool_min_free_bytes,
     )
 
 
@@ -152,7 +159,7 @@ def run_all(
     )
     if gateway:
         print(f"Tollway gateway:       {settings.resolved_gateway_url}", flush=True)
-    asyncio.run(
+    uvloop.run(  # the gateway's hot path and accept handling want uvloop (README)
         _serve_all(
             ctx, gateway=gateway, workers=workers, extra_apps=extra_apps, after_start=after_start
         )

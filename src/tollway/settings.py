@@ -36,6 +36,23 @@ class Settings(BaseSettings):
     gateway_port: int = Field(8080, ge=1, le=65535, description="Gateway port")
     gateway_admin_port: int = Field(9090, ge=1, le=65535, description="Gateway /metrics port")
     gateway_url: str | None = Field(None, description="Base URL consumers call the gateway at")
+    gateway_workers: int = Field(
+        1, ge=1, le=64, description="Gateway processes (`tollway gateway`), restarted if they die"
+    )
+    gateway_max_connections: int = Field(
+        0, ge=0, description="Client connections per gateway process; 0 = from the open-files limit"
+    )
+    gateway_header_timeout_s: float = Field(
+        10.0, gt=0, description="Time a client has to send a request head (then 408)"
+    )
+    gateway_body_timeout_s: float = Field(
+        30.0, gt=0, description="Longest pause while a request body arrives (then 408)"
+    )
+    gateway_spool_min_free_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=0,
+        description="Free disk the usage spool needs; below it the gateway answers 503",
+    )
     api_key_header: str = Field("apikey", description="Header carrying API keys")
     upstream_timeout_s: float = Field(30.0, gt=0, description="Upstream response timeout")
     max_body_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Request body limit")

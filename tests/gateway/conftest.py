@@ -7,26 +7,22 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import uvloop
+from upstream_server import Upstream
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from upstream_server import Upstream  # noqa: E402
-
-from tollway.gateway.config_source import MemoryConfigSource  # noqa: E402
-from tollway.gateway.ratelimit import RateLimiter  # noqa: E402
-from tollway.gateway.server import Gateway  # noqa: E402
-from tollway.gateway.settings import GatewaySettings  # noqa: E402
-from tollway.gateway.snapshot import (  # noqa: E402
+from tollway.gateway.config_source import MemoryConfigSource
+from tollway.gateway.ratelimit import RateLimiter
+from tollway.gateway.server import Gateway
+from tollway.gateway.settings import GatewaySettings
+from tollway.gateway.snapshot import (
     Credential,
     Operation,
     OperationMatcher,
@@ -39,10 +35,11 @@ from tollway.gateway.snapshot import (  # noqa: E402
 from tollway.gateway.snapshot import (
     Upstream as UpstreamTarget,
 )
-from tollway.metering.ledger import MemoryLedger  # noqa: E402
-from tollway.security.apikeys import generate_api_key  # noqa: E402
+from tollway.metering.ledger import MemoryLedger
+from tollway.security.apikeys import generate_api_key
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -163,7 +160,8 @@ class GatewayThread:
         self.loop = uvloop.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.ledger = ledger
+        # the ledger the tests read (unused when ``ledger_obj`` writes elsewhere)
+        self.ledger = ledger if ledger is not None else MemoryLedger()
 
         async def build() -> Gateway:
             self.source = source_factory() if source_factory else MemoryConfigSource(snapshot)
@@ -175,7 +173,7 @@ class GatewayThread:
         self.port = self.gateway.port
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def call(self, coro, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def set_snapshot(self, snapshot: Snapshot) -> None:
@@ -189,7 +187,7 @@ class GatewayThread:
         assert done.wait(5)
 
     def flush(self) -> int:
-        return int(self.call(self.gateway.flush()))
+        return self.call(self.gateway.flush())
 
     def stop(self) -> None:
         self.call(self.gateway.stop())
@@ -216,11 +214,19 @@ def settings(tmp_path: Path) -> GatewaySettings:
     )
 
 
+class MakeGateway(Protocol):
+    def __call__(
+        self, snapshot: Snapshot, limiter: RateLimiter | None = None, **overrides: Any
+    ) -> GatewayThread: ...
+
+
 @pytest.fixture
-def make_gateway(settings: GatewaySettings):  # type: ignore[no-untyped-def]
+def make_gateway(settings: GatewaySettings) -> Iterator[MakeGateway]:
     started: list[GatewayThread] = []
 
-    def make(snapshot: Snapshot, limiter: RateLimiter | None = None, **overrides) -> GatewayThread:  # type: ignore[no-untyped-def]
+    def make(
+        snapshot: Snapshot, limiter: RateLimiter | None = None, **overrides: Any
+    ) -> GatewayThread:
         gw = GatewayThread(replace(settings, **overrides), snapshot, MemoryLedger(), limiter)
         started.append(gw)
         return gw
@@ -232,50 +238,59 @@ def make_gateway(settings: GatewaySettings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def gateway(make_gateway, catalog: Catalog) -> GatewayThread:  # type: ignore[no-untyped-def]
+def gateway(make_gateway: MakeGateway, catalog: Catalog) -> GatewayThread:
     return make_gateway(catalog.snapshot())
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def private_redis(tmp_path):
-    """A Redis server of our own, so that stopping it disturbs nobody else."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+@dataclass
+class PrivateRedis:
+    """A Redis server of our own (no persistence), so that stopping, flushing or
+    restarting it disturbs nobody else."""
 
-    def up() -> bool:
+    directory: Path
+    port: int = field(default_factory=_free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+            + ["--save", "", "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+        )
+        from helpers import wait_for
+
+        wait_for(self._up)
+
+    def _up(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                 return True
         except OSError:
             return False
 
-    from helpers import wait_for
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
 
-    wait_for(up)
-    yield {"url": f"redis://127.0.0.1:{port}/0", "proc": proc}
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(5)
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server must be installed in CI")
+        pytest.skip("redis-server not installed")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def raw_exchange(port: int, data: bytes, *, timeout: float = 5.0) -> tuple[bytes, bool]:
     """Send raw bytes; return everything received and whether the server closed."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
-        chunks = []
+        chunks: list[bytes] = []
         deadline = time.monotonic() + timeout
         closed = False
         s.settimeout(0.5)
@@ -29,7 +33,7 @@ def raw_exchange(port: int, data: bytes, *, timeout: float = 5.0) -> tuple[bytes
         return b"".join(chunks), closed
 
 
-def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.02) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -9,25 +9,25 @@ import httpx
 import pytest
 from helpers import wait_for
 
-from conftest import Catalog
+from conftest import Catalog, GatewayThread, MakeGateway
 from tollway.gateway.snapshot import Credential, Operation, Route
-from tollway.security.tokens import generate_signing_key, issue_access_token
+from tollway.security.tokens import SigningKeyPair, generate_signing_key, issue_access_token
 
 
-def _body_without_id(r: httpx.Response) -> dict:
-    doc = r.json()
+def _body_without_id(r: httpx.Response) -> dict[str, object]:
+    doc: dict[str, object] = r.json()
     doc.pop("request_id", None)
     return doc
 
 
-def test_no_credential_is_401_with_challenge(gateway):
+def test_no_credential_is_401_with_challenge(gateway: GatewayThread) -> None:
     r = httpx.get(gateway.url + "/books/v1/a")
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith("Bearer")
     assert r.headers["content-type"] == "application/problem+json"
 
 
-def test_bad_credentials_all_look_the_same(gateway, catalog):
+def test_bad_credentials_all_look_the_same(gateway: GatewayThread, catalog: Catalog) -> None:
     from tollway.security.apikeys import generate_api_key
 
     unknown = generate_api_key("production").raw
@@ -47,7 +47,7 @@ def test_bad_credentials_all_look_the_same(gateway, catalog):
     assert all(a == answers[0] for a in answers)
 
 
-def test_key_in_query_string_is_refused(gateway, catalog):
+def test_key_in_query_string_is_refused(gateway: GatewayThread, catalog: Catalog) -> None:
     r = httpx.get(gateway.url + "/books/v1/a", params={"apikey": catalog.key})
     assert r.status_code == 401
     r = httpx.get(
@@ -58,7 +58,7 @@ def test_key_in_query_string_is_refused(gateway, catalog):
     assert r.status_code == 401
 
 
-def test_revoked_key_is_refused_without_restart(gateway, catalog):
+def test_revoked_key_is_refused_without_restart(gateway: GatewayThread, catalog: Catalog) -> None:
     assert (
         httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key}).status_code == 200
     )
@@ -69,7 +69,9 @@ def test_revoked_key_is_refused_without_restart(gateway, catalog):
     )
 
 
-def test_development_key_uses_development_upstream(make_gateway, catalog):
+def test_development_key_uses_development_upstream(
+    make_gateway: MakeGateway, catalog: Catalog
+) -> None:
     snap = catalog.snapshot()
     cred = Credential("key_1", "key", "app_1", "development", "usr_1")
     gw = make_gateway(replace(snap, keys={catalog.key_hash: cred}))
@@ -79,7 +81,7 @@ def test_development_key_uses_development_upstream(make_gateway, catalog):
 
 
 @pytest.fixture
-def token_catalog(catalog: Catalog):
+def token_catalog(catalog: Catalog) -> tuple[Catalog, SigningKeyPair]:
     pair = generate_signing_key()
     catalog.public_keys = {pair.kid: pair.public_pem}
     catalog.clients = {
@@ -88,7 +90,9 @@ def token_catalog(catalog: Catalog):
     return catalog, pair
 
 
-def test_bearer_token(make_gateway, token_catalog):
+def test_bearer_token(
+    make_gateway: MakeGateway, token_catalog: tuple[Catalog, SigningKeyPair]
+) -> None:
     catalog, pair = token_catalog
     gw = make_gateway(catalog.snapshot())
     now = int(time.time())
@@ -149,7 +153,9 @@ def test_bearer_token(make_gateway, token_catalog):
         ("expired", "subscription_expired"),
     ],
 )
-def test_inactive_subscription_is_403(gateway, catalog, state, reason):
+def test_inactive_subscription_is_403(
+    gateway: GatewayThread, catalog: Catalog, state: str, reason: str
+) -> None:
     catalog.state = state
     gateway.set_snapshot(catalog.snapshot())
     r = httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key})
@@ -164,7 +170,7 @@ def test_inactive_subscription_is_403(gateway, catalog, state, reason):
     )
 
 
-def test_no_subscription_is_403(gateway, catalog):
+def test_no_subscription_is_403(gateway: GatewayThread, catalog: Catalog) -> None:
     snap = catalog.snapshot()
     gateway.set_snapshot(replace(snap, subscriptions={}))
     r = httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key})
@@ -172,7 +178,9 @@ def test_no_subscription_is_403(gateway, catalog):
     assert r.json()["reason"] == "no_subscription"
 
 
-def test_subscription_to_another_api_does_not_cover_this_one(gateway, catalog):
+def test_subscription_to_another_api_does_not_cover_this_one(
+    gateway: GatewayThread, catalog: Catalog
+) -> None:
     snap = catalog.snapshot()
     other = replace(snap.routes[("books", "v1")], api_id="api_2", version="v2")
     gateway.set_snapshot(replace(snap, routes={**snap.routes, ("books", "v2"): other}))
@@ -180,7 +188,7 @@ def test_subscription_to_another_api_does_not_cover_this_one(gateway, catalog):
     assert r.status_code == 403
 
 
-def test_unknown_api_is_404(gateway, catalog):
+def test_unknown_api_is_404(gateway: GatewayThread, catalog: Catalog) -> None:
     for path in ("/nope/v1/a", "/books/v9/a", "/", "/books"):
         r = httpx.get(gateway.url + path, headers={"apikey": catalog.key})
         assert r.status_code == 404, path
@@ -188,14 +196,16 @@ def test_unknown_api_is_404(gateway, catalog):
 
 
 @pytest.mark.parametrize("lifecycle", ["retired", "blocked", "created"])
-def test_unreachable_lifecycles_are_404(gateway, catalog, lifecycle):
+def test_unreachable_lifecycles_are_404(
+    gateway: GatewayThread, catalog: Catalog, lifecycle: str
+) -> None:
     catalog.lifecycle = lifecycle
     gateway.set_snapshot(catalog.snapshot())
     r = httpx.get(gateway.url + "/books/v1/a", headers={"apikey": catalog.key})
     assert r.status_code == 404
 
 
-def test_deprecated_api_still_works(gateway, catalog):
+def test_deprecated_api_still_works(gateway: GatewayThread, catalog: Catalog) -> None:
     catalog.lifecycle = "deprecated"
     gateway.set_snapshot(catalog.snapshot())
     assert (
@@ -203,7 +213,7 @@ def test_deprecated_api_still_works(gateway, catalog):
     )
 
 
-def test_undeclared_operation_is_404(gateway, catalog):
+def test_undeclared_operation_is_404(gateway: GatewayThread, catalog: Catalog) -> None:
     catalog.operations = [
         Operation("op_list", "GET", "/items"),
         Operation("op_get", "GET", "/items/{id}"),
@@ -218,11 +228,11 @@ def test_undeclared_operation_is_404(gateway, catalog):
     assert httpx.get(gateway.url + "/books/v1/other", headers=key).status_code == 404
     gateway.flush()
     wait_for(lambda: gateway.flush() >= 0 and len(gateway.ledger.events) == 2)
-    ops = sorted(e.operation_id for e in gateway.ledger.events.values())
+    ops = sorted(e.operation_id or "" for e in gateway.ledger.events.values())
     assert ops == ["op_get", "op_new"]
 
 
-def test_refusals_are_not_metered(gateway, catalog):
+def test_refusals_are_not_metered(gateway: GatewayThread, catalog: Catalog) -> None:
     httpx.get(gateway.url + "/books/v1/a")
     httpx.get(gateway.url + "/nope/v1/a", headers={"apikey": catalog.key})
     catalog.state = "blocked"
@@ -232,7 +242,7 @@ def test_refusals_are_not_metered(gateway, catalog):
     assert gateway.ledger.events == {}
 
 
-def test_route_matching_unit():
+def test_route_matching_unit() -> None:
     from tollway.gateway.snapshot import OperationMatcher
 
     m = OperationMatcher(

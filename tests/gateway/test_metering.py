@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sql_catalog import seed_consumer
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from tollway.metering.events import UsageEvent
 from tollway.metering.ledger import MemoryLedger
@@ -40,13 +42,13 @@ def ev(i: int, usage: Decimal | None = None) -> UsageEvent:
     )
 
 
-def test_encode_decode_roundtrip():
+def test_encode_decode_roundtrip() -> None:
     for e in (ev(1), ev(2, Decimal("0.000000000001")), ev(3, Decimal("12345.5"))):
         assert decode_event(encode_event(e)) == e
     assert decode_event(b"garbage\n") is None
 
 
-def test_flush_moves_events_once_and_checkpoints(tmp_path):
+def test_flush_moves_events_once_and_checkpoints(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     ledger = MemoryLedger()
     flusher = SpoolFlusher(spool, ledger.write, batch_size=7)
@@ -60,7 +62,7 @@ def test_flush_moves_events_once_and_checkpoints(tmp_path):
     assert ledger.batches == 4  # 7 + 7 + 6, then 1
 
 
-def test_rotation_deletes_flushed_segments(tmp_path):
+def test_rotation_deletes_flushed_segments(tmp_path: Path) -> None:
     spool = Spool(tmp_path, segment_bytes=2000)
     ledger = MemoryLedger()
     flusher = SpoolFlusher(spool, ledger.write)
@@ -73,7 +75,7 @@ def test_rotation_deletes_flushed_segments(tmp_path):
     assert len(list(tmp_path.glob("*.spool"))) == 1  # only the active one is left
 
 
-def test_replay_after_crash_before_checkpoint_is_deduplicated(tmp_path):
+def test_replay_after_crash_before_checkpoint_is_deduplicated(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     ledger = MemoryLedger()
     for i in range(10):
@@ -99,7 +101,7 @@ os.kill(os.getpid(), 9)
 """
 
 
-def test_orphaned_segment_of_a_killed_process_is_replayed(tmp_path):
+def test_orphaned_segment_of_a_killed_process_is_replayed(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     code = ORPHAN_WRITER.format(tests=os.path.dirname(__file__), dir=str(spool_dir))
     proc = subprocess.run([sys.executable, "-c", code])
@@ -112,7 +114,7 @@ def test_orphaned_segment_of_a_killed_process_is_replayed(tmp_path):
     assert len(list(spool_dir.glob("*.spool"))) == 1  # the orphan is gone, ours remains
 
 
-def test_live_owner_segments_are_left_alone(tmp_path):
+def test_live_owner_segments_are_left_alone(tmp_path: Path) -> None:
     a = Spool(tmp_path)
     b = Spool(tmp_path)
     a.append(ev(1))
@@ -124,14 +126,14 @@ def test_live_owner_segments_are_left_alone(tmp_path):
 
 
 @pytest.fixture
-def sql_engine(tmp_path):
+def sql_engine(tmp_path: Path) -> Iterator[Engine]:
     from conftest import private_engine
 
     with private_engine(tmp_path) as engine:
         yield engine
 
 
-def test_sql_ledger_inserts_once_and_touches_keys(sql_engine):
+def test_sql_ledger_inserts_once_and_touches_keys(sql_engine: Engine) -> None:
     from datetime import UTC, datetime
 
     with sql_engine.begin() as c:
@@ -145,14 +147,12 @@ def test_sql_ledger_inserts_once_and_touches_keys(sql_engine):
         usage = c.execute(
             select(t.usage_events.c.usage_value).where(t.usage_events.c.event_id == "ue_000003")
         ).scalar()
-        assert Decimal(usage) == Decimal("1.25")
+        assert usage is not None and Decimal(usage) == Decimal("1.25")
         last = c.execute(select(t.api_keys.c.last_used_at)).scalar()
-        assert int(last.timestamp() * 1000) == 1_760_000_000_000 + 2499
+        assert last is not None and int(last.timestamp() * 1000) == 1_760_000_000_000 + 2499
 
 
-def test_raw_line_path_stores_the_same_rows(sql_engine, tmp_path):
-    from sqlalchemy import insert
-
+def test_raw_line_path_stores_the_same_rows(sql_engine: Engine, tmp_path: Path) -> None:
     ledger = SqlLedger(sql_engine)
     a = [ev(i, Decimal("2.5") if i % 3 == 0 else None) for i in range(0, 40, 2)]
     b = [ev(i, Decimal("2.5") if i % 3 == 0 else None) for i in range(1, 40, 2)]
@@ -175,4 +175,3 @@ def test_raw_line_path_stores_the_same_rows(sql_engine, tmp_path):
             e.response_bytes,
         )
         assert (None if r.usage_value is None else Decimal(r.usage_value)) == e.usage_value
-    assert insert  # imported for symmetry with the other test

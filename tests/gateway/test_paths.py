@@ -9,7 +9,9 @@ import json
 
 import pytest
 from helpers import raw_exchange
+from upstream_server import Upstream
 
+from conftest import Catalog, GatewayThread
 from tollway.gateway.enforce import unsafe_path
 from tollway.gateway.snapshot import Operation
 
@@ -61,7 +63,9 @@ def _get(port: int, path: bytes, key: str) -> bytes:
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["operations", "passthrough"])
-def test_unsafe_paths_are_400_and_never_reach_the_upstream(gateway, catalog, upstream, declared):
+def test_unsafe_paths_are_400_and_never_reach_the_upstream(
+    gateway: GatewayThread, catalog: Catalog, upstream: Upstream, declared: bool
+) -> None:
     if declared:  # only GET /books/{id}: nothing else may reach the upstream
         catalog.operations = [Operation("op_get_book", "GET", "/books/{id}")]
         gateway.set_snapshot(catalog.snapshot())
@@ -79,7 +83,9 @@ def test_unsafe_paths_are_400_and_never_reach_the_upstream(gateway, catalog, ups
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["operations", "passthrough"])
-def test_ordinary_paths_still_pass(gateway, catalog, upstream, declared):
+def test_ordinary_paths_still_pass(
+    gateway: GatewayThread, catalog: Catalog, upstream: Upstream, declared: bool
+) -> None:
     if declared:
         catalog.operations = [Operation("op_get_book", "GET", "/books/{id}")]
         gateway.set_snapshot(catalog.snapshot())
@@ -90,7 +96,7 @@ def test_ordinary_paths_still_pass(gateway, catalog, upstream, declared):
         assert forwarded == "/base" + path.decode()[len("/books/v1") :] + "?q=1"
 
 
-def test_unsafe_path_unit():
+def test_unsafe_path_unit() -> None:
     for path in BAD_PATHS:
         assert unsafe_path(path), path
     for path in GOOD_PATHS:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,30 +17,35 @@ import redis
 from helpers import wait_for
 from procs import GatewayProcess
 from sql_catalog import revoke_key, seed, set_subscription_state
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from upstream_server import Upstream
 
-from conftest import private_engine
+from conftest import PrivateRedis, private_engine
 from tollway.store import tables as t
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def engine(tmp_path):
+def engine(tmp_path: Path) -> Iterator[Engine]:
     with private_engine(tmp_path) as engine:
         yield engine
 
 
-def db_url(engine) -> str:
+def db_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-def event_ids(engine) -> list[str]:
+def event_ids(engine: Engine) -> list[str]:
     with engine.connect() as c:
         return [r[0] for r in c.execute(select(t.usage_events.c.event_id))]
 
 
-def _three(tmp_path, engine, **extra):
+def _is(status: Callable[[GatewayProcess], int], gw: GatewayProcess, expected: int) -> bool:
+    return status(gw) == expected
+
+
+def _three(tmp_path: Path, engine: Engine, **extra: Any) -> list[GatewayProcess]:
     return [
         GatewayProcess(
             tmp_path, database_url=db_url(engine), spool_dir=str(tmp_path / f"spool{i}"), **extra
@@ -47,30 +56,31 @@ def _three(tmp_path, engine, **extra):
 
 @pytest.mark.parametrize("channel", ["poll", "redis"])
 def test_changes_reach_three_processes_within_a_second(
-    tmp_path, engine, upstream, channel, private_redis
-):
+    tmp_path: Path, engine: Engine, upstream: Upstream, channel: str, private_redis: PrivateRedis
+) -> None:
     key = seed(engine, upstream.url)
-    extra = {"redis_url": private_redis["url"]} if channel == "redis" else {}
+    extra = {"redis_url": private_redis.url} if channel == "redis" else {}
     gws = _three(tmp_path, engine, **extra)
     try:
 
-        def status(gw, k=key) -> int:
+        def status(gw: GatewayProcess, k: str = key) -> int:
             return httpx.get(gw.url + "/books/v1/a", headers={"apikey": k}).status_code
 
         assert [status(g) for g in gws] == [200, 200, 200]
-        publisher = redis.Redis.from_url(private_redis["url"])
-        for change, expected in (
+        publisher = redis.Redis.from_url(private_redis.url)
+        changes: list[tuple[Callable[[], int], int]] = [
             (lambda: set_subscription_state(engine, "blocked"), 403),
             (lambda: set_subscription_state(engine, "active"), 200),
             (lambda: revoke_key(engine), 401),
-        ):
+        ]
+        for change, expected in changes:
             version = change()
             changed_at = time.monotonic()
             if channel == "redis":
                 publisher.publish("tollway:config", str(version))
             lags = []
             for gw in gws:
-                wait_for(lambda gw=gw: status(gw) == expected, timeout=5, interval=0.01)
+                wait_for(partial(_is, status, gw, expected), timeout=5, interval=0.01)
                 lags.append(time.monotonic() - changed_at)
             assert max(lags) < 1.0, lags
         publisher.close()
@@ -79,10 +89,12 @@ def test_changes_reach_three_processes_within_a_second(
             gw.terminate()
 
 
-def test_redis_rate_limit_holds_across_three_processes(tmp_path, engine, upstream, private_redis):
+def test_redis_rate_limit_holds_across_three_processes(
+    tmp_path: Path, engine: Engine, upstream: Upstream, private_redis: PrivateRedis
+) -> None:
     limit = 10
     key = seed(engine, upstream.url, rate_limit=limit, rate_unit="hour")
-    gws = _three(tmp_path, engine, redis_url=private_redis["url"])
+    gws = _three(tmp_path, engine, redis_url=private_redis.url)
     try:
         barrier = threading.Barrier(20)
 
@@ -105,7 +117,9 @@ def test_redis_rate_limit_holds_across_three_processes(tmp_path, engine, upstrea
             gw.terminate()
 
 
-def test_kill_9_under_load_loses_no_metered_call(tmp_path, engine, upstream):
+def test_kill_9_under_load_loses_no_metered_call(
+    tmp_path: Path, engine: Engine, upstream: Upstream
+) -> None:
     key = seed(engine, upstream.url)
     spool = str(tmp_path / "spool")
     gw = GatewayProcess(tmp_path, database_url=db_url(engine), spool_dir=spool)
@@ -146,7 +160,9 @@ def test_kill_9_under_load_loses_no_metered_call(tmp_path, engine, upstream):
     assert len(set(received)) == len(received)
 
 
-def test_sigterm_drains_in_flight_calls_and_flushes(tmp_path, engine, upstream):
+def test_sigterm_drains_in_flight_calls_and_flushes(
+    tmp_path: Path, engine: Engine, upstream: Upstream
+) -> None:
     key = seed(engine, upstream.url)
     gw = GatewayProcess(
         tmp_path, database_url=db_url(engine), spool_dir=str(tmp_path / "s"), flush_interval_s=60
@@ -169,7 +185,9 @@ def test_sigterm_drains_in_flight_calls_and_flushes(tmp_path, engine, upstream):
     assert ids == ["ue_" + result["r"].headers["x-request-id"]]
 
 
-def test_100mb_streams_both_ways_without_buffering(tmp_path, engine, upstream):
+def test_100mb_streams_both_ways_without_buffering(
+    tmp_path: Path, engine: Engine, upstream: Upstream
+) -> None:
     key = seed(engine, upstream.url)
     gw = GatewayProcess(
         tmp_path,
@@ -184,7 +202,7 @@ def test_100mb_streams_both_ways_without_buffering(tmp_path, engine, upstream):
         digest = hashlib.sha256()
         block = bytes(range(256)) * 4096  # 1 MiB
 
-        def body():
+        def body() -> Iterator[bytes]:
             for _ in range(size // len(block)):
                 digest.update(block)
                 yield block

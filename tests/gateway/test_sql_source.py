@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from helpers import wait_for
 from sql_catalog import revoke_key, seed, set_subscription_state
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
+from upstream_server import Upstream
 
 from conftest import GatewayThread, private_engine
 from tollway.gateway.config_source import SqlConfigSource
+from tollway.gateway.settings import GatewaySettings
 from tollway.gateway.snapshot_sql import load_snapshot
 from tollway.store import tables as t
 from tollway.store.ledger import SqlLedger
 
 
 @pytest.fixture
-def engine(tmp_path):
+def engine(tmp_path: Path) -> Iterator[Engine]:
     with private_engine(tmp_path) as engine:
         yield engine
 
 
-def test_snapshot_from_tables(engine, upstream):
+def test_snapshot_from_tables(engine: Engine, upstream: Upstream) -> None:
     seed(engine, upstream.url, rate_limit=5, rate_unit="second", quota=100)
     snap = load_snapshot(engine)
     assert snap.version == 1
@@ -34,13 +38,16 @@ def test_snapshot_from_tables(engine, upstream):
     assert len(snap.keys) == 1
     plan = snap.plans["plan_1"]
     assert (plan.rate_limit_count, plan.rate_limit_unit, plan.hard_quota) == (5, "second", 100)
-    assert snap.subscription_for("app_1", "api_1").state == "active"
+    sub = snap.subscription_for("app_1", "api_1")
+    assert sub is not None and sub.state == "active"
     revoke_key(engine)
     snap = load_snapshot(engine)
     assert snap.version == 2 and len(snap.keys) == 0
 
 
-def test_sql_gateway_follows_changes_and_writes_the_ledger(engine, upstream, settings):
+def test_sql_gateway_follows_changes_and_writes_the_ledger(
+    engine: Engine, upstream: Upstream, settings: GatewaySettings
+) -> None:
     key = seed(engine, upstream.url)
     url = engine.url.render_as_string(hide_password=False)
     gw = GatewayThread(
@@ -91,7 +98,7 @@ def test_sql_gateway_follows_changes_and_writes_the_ledger(engine, upstream, set
         gw.stop()
 
 
-def test_postgres_notify_wakes_the_gateway(pg_engine, upstream):
+def test_postgres_notify_wakes_the_gateway(pg_engine: Engine, upstream: Upstream) -> None:
     """On PostgreSQL the change notice is LISTEN/NOTIFY, not polling."""
     seed(pg_engine, upstream.url)
     url = pg_engine.url.render_as_string(hide_password=False)
@@ -108,7 +115,8 @@ def test_postgres_notify_wakes_the_gateway(pg_engine, upstream):
         await asyncio.to_thread(set_subscription_state, pg_engine, "blocked")
         await asyncio.wait_for(waiter, 5)
         snap = await source.load()
-        assert snap.subscription_for("app_1", "api_1").state == "blocked"
+        sub = snap.subscription_for("app_1", "api_1")
+        assert sub is not None and sub.state == "blocked"
         await source.close()
         return time.monotonic() - started
 

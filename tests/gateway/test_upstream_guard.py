@@ -10,7 +10,9 @@ import json
 
 import pytest
 from helpers import raw_exchange
+from upstream_server import Upstream
 
+from conftest import Catalog, GatewayThread, MakeGateway
 from tollway.gateway.snapshot import Upstream as UpstreamTarget
 from tollway.gateway.upstream import UpstreamForbidden, UpstreamPool
 from tollway.security.ssrf import UrlGuard
@@ -26,7 +28,9 @@ def _get(port: int, key: str) -> bytes:
     return data
 
 
-def test_loopback_upstream_refused_when_the_guard_is_on(make_gateway, catalog, upstream):
+def test_loopback_upstream_refused_when_the_guard_is_on(
+    make_gateway: MakeGateway, catalog: Catalog, upstream: Upstream
+) -> None:
     gw = make_gateway(catalog.snapshot(), ssrf_allow=())
     before = len(upstream.seen)
     data = _get(gw.port, catalog.key)
@@ -38,13 +42,15 @@ def test_loopback_upstream_refused_when_the_guard_is_on(make_gateway, catalog, u
 
 
 @pytest.mark.parametrize("allow", [("127.0.0.1/32",), ("127.0.0.1",)])
-def test_allow_list_opens_an_exception(make_gateway, catalog, allow):
+def test_allow_list_opens_an_exception(
+    make_gateway: MakeGateway, catalog: Catalog, allow: tuple[str, ...]
+) -> None:
     gw = make_gateway(catalog.snapshot(), ssrf_allow=allow)
     data = _get(gw.port, catalog.key)
     assert data.startswith(b"HTTP/1.1 200 "), data[:80]
 
 
-def test_guard_off_by_default(gateway, catalog):
+def test_guard_off_by_default(gateway: GatewayThread, catalog: Catalog) -> None:
     assert gateway.gateway.app.pool.guard is None
     assert _get(gateway.port, catalog.key).startswith(b"HTTP/1.1 200 ")
 
@@ -57,7 +63,7 @@ def _connect(pool: UpstreamPool, target: UpstreamTarget) -> None:
     asyncio.run(go())
 
 
-def test_rebound_name_is_refused_and_vetted_address_is_used(upstream):
+def test_rebound_name_is_refused_and_vetted_address_is_used(upstream: Upstream) -> None:
     # "rebind.test" was public when the upstream URL was checked; now it resolves to
     # loopback. The name does not exist in real DNS: a successful connection proves the
     # pool connected to the address the guard resolved and vetted, not to the name.
@@ -80,7 +86,7 @@ def test_rebound_name_is_refused_and_vetted_address_is_used(upstream):
         _connect(refused, target)
 
 
-def test_literal_private_address_is_refused():
+def test_literal_private_address_is_refused() -> None:
     pool = UpstreamPool(connect_timeout_s=2, guard=UrlGuard(()))
     for host in ("169.254.169.254", "::1", "10.1.2.3"):
         with pytest.raises(UpstreamForbidden):

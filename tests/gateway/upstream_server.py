@@ -8,13 +8,19 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
+
+
+class RecordingServer(ThreadingHTTPServer):
+    daemon_threads = True
+    seen: list[dict[str, Any]]
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
 
     def _read_body(self) -> tuple[int, str]:
@@ -61,14 +67,14 @@ class Handler(BaseHTTPRequestHandler):
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         path = url.path
         size, digest = self._read_body()
-        self.server.seen.append(
+        cast(RecordingServer, self.server).seen.append(
             {
                 "method": self.command,
                 "path": self.path,
                 "client": self.client_address[1],
                 "headers": dict(self.headers.items()),
             }
-        )  # type: ignore[attr-defined]
+        )
         if path.endswith("/slow"):
             time.sleep(float(q.get("s", "2")))
         if path.endswith("/big"):
@@ -120,22 +126,21 @@ class Handler(BaseHTTPRequestHandler):
             extra,
         )
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _handle
 
 
 class Upstream:
     def __init__(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.seen = []  # type: ignore[attr-defined]
-        self.port = self.server.server_address[1]
+        self.server = RecordingServer(("127.0.0.1", 0), Handler)
+        self.server.seen = []
+        self.port = int(self.server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
-    def seen(self) -> list[dict]:
-        return self.server.seen  # type: ignore[attr-defined]
+    def seen(self) -> list[dict[str, Any]]:
+        return self.server.seen
 
     def close(self) -> None:
         self.server.shutdown()

@@ -11,8 +11,8 @@ import sys
 from dataclasses import fields
 
 from tollway.gateway.logs import configure_json_logging
-from tollway.gateway.server import main_gateway
 from tollway.gateway.settings import GatewaySettings
+from tollway.gateway.supervisor import main_gateway
 
 
 def main(argv: list[str]) -> None:

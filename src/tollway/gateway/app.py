@@ -7,23 +7,35 @@ import logging
 import os
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from tollway.domain.ids import ulid
 from tollway.gateway.auth import Authenticator
+from tollway.gateway.clients import ClientTracker, connection_cap
 from tollway.gateway.metrics import GatewayMetrics
+from tollway.gateway.quota_usage import InFlight
 from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter
+from tollway.gateway.recording import Recording
 from tollway.gateway.settings import GatewaySettings
 from tollway.gateway.snapshot import Snapshot
 from tollway.gateway.upstream import UpstreamPool
-from tollway.metering.spool import Spool, encode_line
+from tollway.metering.spool import Spool, SpoolWriteFailed, encode_line
 
 if TYPE_CHECKING:
     from tollway.gateway.exchange import Exchange
     from tollway.gateway.proxy import ClientProtocol
 
 log = logging.getLogger("tollway.gateway")
+RETRY_WRITE_S = 0.5
 access_log = logging.getLogger("tollway.gateway.access")
+
+
+class HeldOutput(Protocol):
+    """A client connection whose output waits for this iteration's spool write."""
+
+    def release_held(self) -> None: ...
+
+    def abort_held(self) -> None: ...
 
 
 class GatewayApp:
@@ -52,12 +64,23 @@ class GatewayApp:
             guard=guard,
         )
         self.connections: set[ClientProtocol] = set()
+        self.clients = ClientTracker(
+            max_connections=connection_cap(settings.max_connections, 1 << 20),
+            header_timeout_s=settings.header_timeout_s,
+            keepalive_timeout_s=settings.keepalive_timeout_s,
+            metrics=self.metrics,
+        )
         self.inflight = 0
+        self.quota_in_flight = InFlight()
         self.draining = False
         self._prefix = ulid(time.time_ns() // 1_000_000, secrets.token_bytes(10))[:16]
         self._counter = 0
         self._lines: list[bytes] = []  # usage lines of this loop iteration, not yet spooled
-        self._holding: list[Any] = []  # client protocols whose output waits for the spool
+        self._backlog = b""  # lines a refused spool write left over (disk full), in order
+        self._backlog_count = 0
+        self._stuck: list[HeldOutput] = []  # output waiting for the backlog to be written
+        self.recording = Recording(settings.spool_dir, settings.spool_min_free_bytes, self.metrics)
+        self._holding: list[HeldOutput] = []  # client protocols whose output waits for the spool
         self._commit_scheduled = False
         self.peer_pid = os.getpid()
 
@@ -72,21 +95,64 @@ class GatewayApp:
     def spool_pending(self) -> bool:
         return bool(self._lines)
 
-    def hold(self, side: Any) -> None:
+    def hold(self, side: HeldOutput) -> None:
         self._holding.append(side)
 
     def commit(self) -> None:
         """Write this iteration's usage lines with one ``os.write``, then release the
-        client output that waited for them."""
+        client output that waited for them. If the disk refuses, the lines stay in memory
+        (in order), that output keeps waiting, and the write is retried on a timer."""
         self._commit_scheduled = False
+        holding, self._holding = self._holding, []
         if self._lines:
             count = len(self._lines)
             data = b"".join(self._lines)
             self._lines.clear()
-            self.spool.append_block(data, count)
-        holding, self._holding = self._holding, []
+            if self._backlog:
+                self._backlog += data
+                self._backlog_count += count
+                self.metrics.backlog_events.set(self._backlog_count)
+            else:
+                try:
+                    self.spool.append_block(data, count)
+                except SpoolWriteFailed as failed:
+                    self._backlog = data[failed.written :]
+                    self._backlog_count = count  # counted as appended once all is written
+                    self.metrics.backlog_events.set(count)
+                    self.recording.write_failed(failed.error)
+                    asyncio.get_running_loop().call_later(RETRY_WRITE_S, self._retry_backlog)
+            if self._backlog:
+                self._stuck.extend(holding)  # output of this iteration waits for the backlog
+                return
         for side in holding:
             side.release_held()
+
+    def _retry_backlog(self) -> None:
+        try:
+            self.spool.append_block(self._backlog, self._backlog_count)
+        except SpoolWriteFailed as failed:
+            self._backlog = self._backlog[failed.written :]
+            self.recording.write_failed(failed.error)
+            asyncio.get_running_loop().call_later(RETRY_WRITE_S, self._retry_backlog)
+            return
+        self._backlog, self._backlog_count = b"", 0
+        self.metrics.backlog_events.set(0)
+        self.recording.written()
+        stuck, self._stuck = self._stuck, []
+        for side in stuck:
+            side.release_held()
+
+    @property
+    def backlog_events(self) -> int:
+        return self._backlog_count
+
+    def abort_held_output(self) -> int:
+        """Give up on the responses waiting for a spool write that keeps failing: their
+        connections are cut (the events stay in the backlog and are written later)."""
+        stuck, self._stuck = self._stuck, []
+        for side in stuck:
+            side.abort_held()
+        return len(stuck)
 
     def next_request_id(self) -> str:
         self._counter += 1

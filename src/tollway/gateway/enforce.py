@@ -1,9 +1,10 @@
 """Enforcement: from a request line and credential headers to an admission or a refusal.
 
 Order of checks: path safety (400: dot segments, encoded ``/`` or ``\\``, NUL), route
-(404), query-string credentials and credential (401), operation (404), subscription
-(403), environment deployment (404). Rate limits and quotas (429)
-come after, in the proxy, because they may need Redis. Pure apart from the snapshot.
+(404), TRACE not declared by the API (405), query-string credentials and credential
+(401), operation (404), subscription (403), environment deployment (404). Rate limits
+and quotas (429) come after, in the proxy, because they may need Redis. Pure apart from
+the snapshot.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
 from tollway.gateway.auth import Authenticator, query_has_credential
-from tollway.gateway.responses import NO_CREDENTIAL_CHALLENGE, UNAUTHORIZED_CHALLENGE
+from tollway.gateway.responses import (
+    ALLOWED_METHODS,
+    NO_CREDENTIAL_CHALLENGE,
+    UNAUTHORIZED_CHALLENGE,
+)
 from tollway.gateway.snapshot import Credential, Plan, Route, Snapshot, Subscription, Upstream
 
 SUBSCRIPTION_REASONS = {
@@ -68,6 +73,12 @@ BAD_PATH = Refusal(
     "The path has dot segments, an encoded slash or backslash, or a NUL.",
     "bad_path",
 )
+TRACE_NOT_ALLOWED = Refusal(
+    405,
+    "TRACE is not allowed unless the API declares it.",
+    "method_not_allowed",
+    ((b"Allow", ALLOWED_METHODS),),
+)
 _DOT_SEGMENTS = (b".", b"..")
 
 
@@ -112,6 +123,15 @@ def split_path(path: bytes) -> tuple[str, str, bytes] | None:
         return None
 
 
+def _declares_trace(route: Route, rest: bytes) -> bool:
+    if route.matcher.passthrough:
+        return False
+    try:
+        return route.matcher.match("TRACE", rest.decode("utf-8")) is not None
+    except UnicodeDecodeError:
+        return False
+
+
 def resolve(
     snapshot: Snapshot,
     auth: Authenticator,
@@ -136,6 +156,8 @@ def resolve(
     route = snapshot.routes.get((context, version))
     if route is None or not route.reachable:
         return NOT_FOUND_API
+    if method == "TRACE" and not _declares_trace(route, rest):
+        return TRACE_NOT_ALLOWED  # it would echo the request, credentials included
     if query and query_has_credential(query, auth.header):
         return UNAUTHORIZED
     if key_value is None and authorization is None:

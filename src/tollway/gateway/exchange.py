@@ -79,6 +79,7 @@ class Exchange:
     resp_length = 0
     response_bytes = 0
     usage_value: Decimal | None = None
+    quota_sub: str | None = None  # admitted under a hard quota: counted in flight until the end
 
     def __init__(self) -> None:
         self.forward_headers: list[bytes] = []  # b"Name: value\r\n" lines

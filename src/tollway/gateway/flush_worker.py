@@ -4,8 +4,9 @@ Running the ledger writes in their own process keeps their CPU and the GIL away 
 gateway's event loop. The worker follows the live segment of its gateway (reading
 complete lines only), drains and deletes segments whose owner is gone (including its
 own gateway's after a crash), and exits when its gateway process disappears, after a
-last pass. ``python -m tollway.gateway.flush_worker '<json>'`` with ``spool_dir``,
-``database_url``, ``gateway_pid``, ``interval_s``, ``batch_size`` and ``status_file``.
+last pass, removing its status file.
+``python -m tollway.gateway.flush_worker '<json>'`` with ``spool_dir``, ``database_url``,
+``gateway_pid``, ``interval_s``, ``batch_size`` and ``status_file``.
 """
 
 from __future__ import annotations
@@ -62,12 +63,27 @@ def run(cfg: dict[str, Any]) -> int:
             failures += 1
             log.warning("usage flush failed", extra={"error": type(exc).__name__})
         if status is not None:
-            tmp = status.with_suffix(".tmp")
-            tmp.write_text(f"{flusher.flushed_own} {flusher.flushed}")
-            os.replace(tmp, status)
-        if stopping or orphaned:
+            _write_status(status, f"{flusher.flushed_own} {flusher.flushed}")
+        if orphaned:  # the gateway died: nobody reads the status any more
+            if status is not None:
+                with contextlib.suppress(OSError):
+                    status.unlink()
+            return 0
+        if stopping:
             return 0
         time.sleep(min(5.0, interval * (1 + failures)))
+
+
+def _write_status(status: Path, text: str) -> None:
+    """Replace the status file atomically; a full disk only delays the next update."""
+    tmp = status.with_suffix(".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, status)
+    except OSError as exc:
+        log.warning("flush status not written", extra={"error": type(exc).__name__})
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def main(argv: list[str]) -> None:

@@ -96,6 +96,11 @@ class GatewayMetrics:
         self.config_version = FastGauge()
         self.fanout_lag = FastHistogram(LAG_BUCKETS)
         self.connections = FastGauge()
+        self.recording_ok = FastGauge()
+        self.spool_free_bytes = FastGauge()
+        self.spool_write_errors = FastCounter()
+        self.backlog_events = FastGauge()
+        self.client_closes = LabelledCounter()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -161,6 +166,35 @@ class GatewayMetrics:
             "Open client connections.",
             value=self.connections.value,
         )
+        yield GaugeMetricFamily(
+            "tollway_gateway_usage_recording_ok",
+            "1 while usage can be recorded; 0 while calls are refused with 503 (disk full).",
+            value=self.recording_ok.value,
+        )
+        yield GaugeMetricFamily(
+            "tollway_gateway_spool_free_bytes",
+            "Free bytes on the spool's file system (last check).",
+            value=self.spool_free_bytes.value,
+        )
+        yield CounterMetricFamily(
+            "tollway_gateway_spool_write_errors",
+            "Spool writes the operating system refused (retried; no event is dropped).",
+            value=self.spool_write_errors.value,
+        )
+        yield GaugeMetricFamily(
+            "tollway_gateway_usage_backlog_events",
+            "Usage events accepted but waiting in memory for the disk (kept, in order).",
+            value=self.backlog_events.value,
+        )
+        shed = CounterMetricFamily(
+            "tollway_gateway_client_connections_shed",
+            "Client connections closed by the gateway: header_timeout, idle_timeout, "
+            "evicted_waiting / evicted_idle (to make room at the cap), refused_at_cap.",
+            labels=["reason"],
+        )
+        for reason, value in sorted(self.client_closes.values.items()):
+            shed.add_metric([reason], value)
+        yield shed
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

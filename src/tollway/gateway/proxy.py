@@ -5,7 +5,8 @@ bodies stream to the upstream as they arrive and response bodies stream back; ea
 direction pauses its reader while the other side's write buffer is full. Anything
 malformed or ambiguous (Content-Length with Transfer-Encoding, bad chunk sizes,
 several Host or Content-Length headers, control characters in headers) is answered
-with 400 and the connection is closed.
+with 400 and the connection is closed; the protocol edges refused on purpose are in
+``request_head``, the deadlines and the connection cap in ``clients``.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ import httptools
 from tollway.gateway import responses as R
 from tollway.gateway.app import GatewayApp
 from tollway.gateway.enforce import Admission, Refusal, resolve
-from tollway.gateway.exchange import DROP_REQUEST, Exchange
+from tollway.gateway.exchange import Exchange
 from tollway.gateway.ratelimit import ALLOW_UNLIMITED, Decision, unlimited
+from tollway.gateway.request_head import HTTP_VERSION_REFUSED, HeadRefused, refusal, scan_headers
 from tollway.gateway.response_side import ResponseSide
 
 PAUSE_UPSTREAM_FULL = 1
 PAUSE_BUFFER = 2
 PAUSE_PIPELINE = 4
 BUFFER_LIMIT = 256 * 1024
-
-
-class _TooLarge(Exception):
-    pass
+RECORDING_UNAVAILABLE = (
+    503,
+    "Usage cannot be recorded right now, so the call was not forwarded; try again shortly.",
+    "recording_unavailable",
+    [(b"Retry-After", b"5")],
+)
 
 
 class ClientProtocol(ResponseSide, asyncio.Protocol):
@@ -46,7 +50,10 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         self.parsing: Exchange | None = None
         self._url: list[bytes] = []
         self._raw_headers: list[tuple[bytes, bytes]] = []
-        self._header_bytes = 0
+        self._header_bytes = 0  # request line + headers as parsed
+        self.awaiting_head = True  # the parser expects (the rest of) a request head
+        self.head_bytes = 0  # raw bytes received while a head was awaited
+        self._parse_error: bytes | None = None  # the answer to a refused head
         self.paused = 0
         self.write_paused = False
         self.closing = False
@@ -57,7 +64,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         self._held = None
         self._close_held = False
         self.deferred: list[Exchange] = []
-        self.last_active = time.monotonic()
+        self.last_rx = self.loop.time()
 
     # --- connection -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -65,12 +72,29 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer = str(peer[0]).encode()
-        self.app.connections.add(self)
-        self.app.metrics.connections.inc()
+        app = self.app
+        app.connections.add(self)
+        app.metrics.connections.inc()
+        if app.clients.over_cap(len(app.connections)):  # before it is a candidate itself
+            self.fatal(R.TOO_MANY_CONNECTIONS_CLOSE)
+        else:
+            app.clients.head_started(self, self.last_rx)
+
+    def shed(self, waiting_head: bool) -> None:
+        """Closed by the connection tracker: past a deadline, or to make room."""
+        if self.active is not None or self.queue:
+            self.close_after = True  # a slow pipelined head: finish what is under way first
+            self.pause(PAUSE_PIPELINE)
+        elif waiting_head:
+            self.fatal(R.HEADER_TIMEOUT_CLOSE)
+        else:
+            self.closing = True
+            self._close_transport()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.app.connections.discard(self)
+        self.app.clients.forget(self)
         self.app.metrics.connections.dec()
         ex = self.active
         if ex is not None and not ex.client_done:
@@ -87,14 +111,19 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing or self.parse_failed:
             return
-        self.last_active = time.monotonic()
+        self.last_rx = self.loop.time()
+        if self.awaiting_head:
+            self.head_bytes += len(data)
         error: bytes | None = None
         try:
             self.parser.feed_data(data)
-        except _TooLarge:
-            error = R.HEADERS_TOO_LARGE_CLOSE
         except Exception:
-            error = R.BAD_REQUEST_CLOSE
+            error = self._parse_error or R.BAD_REQUEST_CLOSE
+        if error is None and self.awaiting_head and self.parsing is not None:
+            if self.head_bytes > self.app.settings.max_header_bytes:
+                error = R.HEADERS_TOO_LARGE_CLOSE  # e.g. one endless header line
+            elif data.endswith(b"\n") and self.parser.get_http_version() == "0.0":
+                error = HTTP_VERSION_REFUSED  # an HTTP/0.9 request line: no version
         # Exchanges start only after the whole buffer parsed, so a request whose framing
         # turns out to be broken in the same packet never reaches the upstream.
         if not self.deferred and error is None:
@@ -161,6 +190,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
 
     # --- httptools callbacks --------------------------------------------------------
     def on_message_begin(self) -> None:
+        self.app.clients.head_started(self, self.last_rx)
         ex = Exchange()
         ex.start_ns = time.perf_counter_ns()
         ex.ts_ms = time.time_ns() // 1_000_000
@@ -169,31 +199,42 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         self._raw_headers = []
         self._header_bytes = 0
 
+    def _refuse_head(self, response: bytes) -> None:
+        self._parse_error = response
+        raise HeadRefused(response)
+
     def on_url(self, url: bytes) -> None:
         self._header_bytes += len(url)
         if self._header_bytes > self.app.settings.max_header_bytes:
-            raise _TooLarge
+            self._refuse_head(R.HEADERS_TOO_LARGE_CLOSE)
         self._url.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value) + 4
         if self._header_bytes > self.app.settings.max_header_bytes:
-            raise _TooLarge
+            self._refuse_head(R.HEADERS_TOO_LARGE_CLOSE)
         self._raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         ex = self.parsing
         assert ex is not None
+        self.awaiting_head = False
+        self.head_bytes = 0
+        self.app.clients.head_done(self)
         p = self.parser
         ex.method = p.get_method().decode("ascii")
-        ex.http11 = p.get_http_version() == "1.1"
+        version = p.get_http_version()
+        refused = refusal(version, ex.method, bool(p.should_upgrade()))
+        if refused is not None:
+            self._refuse_head(refused)
+        ex.http11 = version == "1.1"
         ex.keep_alive = bool(p.should_keep_alive())
         url = httptools.parse_url(b"".join(self._url))
         if url.path is None or not url.path.startswith(b"/"):
             raise ValueError("bad request target")
         ex.path = url.path
         ex.query = url.query or b""
-        if not self._scan_headers(ex):
+        if not scan_headers(ex, self._raw_headers, self.app.auth.header):
             raise ValueError("ambiguous framing")
         ex.request_id = self.app.next_request_id()
         if ex.content_length is not None and ex.content_length > self.app.settings.max_body_bytes:
@@ -212,54 +253,6 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
             self.queue.append(ex)
             self.pause(PAUSE_PIPELINE)
 
-    def _scan_headers(self, ex: Exchange) -> bool:
-        key_header = self.app.auth.header
-        hosts = 0
-        te = 0
-        fwd = ex.forward_headers
-        connection_tokens: list[bytes] = []
-        for name, value in self._raw_headers:
-            lname = name.lower()
-            if lname == b"content-length":
-                if ex.content_length is not None or not value.isdigit() or len(value) > 18:
-                    return False
-                ex.content_length = int(value)
-            elif lname == b"transfer-encoding":
-                te += 1
-                if value.strip().lower() != b"chunked":
-                    return False
-                ex.chunked = True
-            elif lname == b"host":
-                hosts += 1
-                ex.host = value
-            elif lname == key_header:
-                if ex.key_value is not None:
-                    return False
-                ex.key_value = value
-            elif lname == b"authorization":
-                if ex.authorization is not None:
-                    return False
-                ex.authorization = value
-                if value[:7].lower() != b"bearer ":
-                    fwd.append(b"%s: %s\r\n" % (name, value))
-            elif lname == b"x-forwarded-for":
-                ex.xff = value if ex.xff is None else ex.xff + b", " + value
-            elif lname == b"expect":
-                ex.expect_continue = value.strip().lower() == b"100-continue"
-            elif lname == b"connection":
-                connection_tokens.extend(t.strip().lower() for t in value.split(b","))
-            elif lname not in DROP_REQUEST:
-                fwd.append(b"%s: %s\r\n" % (name, value))
-        if te > 1 or hosts > 1 or (ex.chunked and ex.content_length is not None):
-            return False
-        if ex.http11 and hosts == 0:
-            return False
-        if connection_tokens:
-            drop = {t for t in connection_tokens if t not in (b"close", b"keep-alive")}
-            if drop:
-                ex.forward_headers[:] = [h for h in fwd if h.split(b":", 1)[0].lower() not in drop]
-        return True
-
     def on_body(self, body: bytes) -> None:
         ex = self.parsing
         if ex is None or self.closing:
@@ -277,6 +270,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
                 self.pause(PAUSE_BUFFER)
 
     def on_message_complete(self) -> None:
+        self.awaiting_head = True
         ex = self.parsing
         if ex is None or self.closing:
             return
@@ -320,6 +314,9 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         )
         if isinstance(result, Refusal):
             self._refuse(ex, result.status, result.detail, result.reason, list(result.headers))
+            return
+        if not self.app.recording.ok:  # never forward a call whose usage cannot be recorded
+            self._refuse(ex, *RECORDING_UNAVAILABLE, api=result)
             return
         ex.admission = result
         limiter = self.app.limiter
@@ -371,8 +368,12 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
                 api=adm,
             )
             return
-        assert ex.admission is not None
-        conn = self.app.pool.acquire_idle(ex.admission.upstream)
+        admitted = ex.admission
+        assert admitted is not None
+        if admitted.plan.hard_quota is not None:
+            ex.quota_sub = admitted.subscription.id
+            self.app.quota_in_flight.admitted(ex.quota_sub)
+        conn = self.app.pool.acquire_idle(admitted.upstream)
         if conn is not None:
             self.send_upstream(ex, conn)
         else:

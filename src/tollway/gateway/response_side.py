@@ -46,6 +46,8 @@ class ResponseSide:
     closing: bool
     close_after: bool
     write_paused: bool
+    paused: int
+    last_rx: float  # loop time of the last bytes from the client
     _out: list[bytes]
     _corked: bool
 
@@ -88,6 +90,13 @@ class ResponseSide:
             self._close_held = False
             transport.close()
 
+    def abort_held(self) -> None:
+        self._held = None
+        self._close_held = False
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
     def _close_transport(self) -> None:
         if self._held is not None:
             self._close_held = True
@@ -113,6 +122,12 @@ class ResponseSide:
         raise NotImplementedError
 
     def _activate(self, ex: Exchange) -> None:
+        raise NotImplementedError
+
+    def fatal(self, response: bytes) -> None:
+        raise NotImplementedError
+
+    def shed(self, waiting_head: bool) -> None:
         raise NotImplementedError
 
     # --- sending ------------------------------------------------------------------
@@ -157,9 +172,22 @@ class ResponseSide:
             self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def check_timeout(self, now: float) -> None:
-        """Called periodically by the server: enforce the upstream idle timeout."""
+        """Called periodically by the server: enforce the request body's read deadline
+        and the upstream idle timeout."""
         ex = self.active
-        if ex is None or ex.conn is None or not ex.sent_at:
+        if ex is None:
+            return
+        if (
+            not ex.body_done
+            and not self.paused  # not reading on purpose (back-pressure) is not the client's fault
+            and now - self.last_rx > self.app.settings.body_timeout_s
+        ):
+            if ex.admission is not None and not ex.response_started:
+                ex.status = 408
+                self.app.record(ex)
+            self.fatal(R.BODY_TIMEOUT_CLOSE)
+            return
+        if ex.conn is None or not ex.sent_at:
             return
         if now - max(ex.sent_at, ex.upstream_rx) < self.app.settings.upstream_timeout_s:
             return
@@ -349,6 +377,8 @@ class ResponseSide:
         self.active = None
         app = self.app
         app.inflight -= 1
+        if ex.quota_sub is not None:
+            app.quota_in_flight.ended(ex.quota_sub)
         adm = ex.admission
         if adm is not None:
             app.metrics.count(adm.route.label or adm.route.api_id, ex.status)
@@ -365,4 +395,5 @@ class ResponseSide:
             self.closing = True
             self._close_transport()
         else:
+            app.clients.became_idle(self, self.loop.time())
             self.resume(_PAUSE_PIPELINE)

@@ -12,13 +12,19 @@ PROBLEM_TYPES = {
     401: "unauthorized",
     403: "forbidden",
     404: "not-found",
+    405: "method-not-allowed",
+    408: "request-timeout",
     413: "payload-too-large",
     429: "too-many-requests",
     431: "request-header-fields-too-large",
+    501: "not-implemented",
     502: "bad-gateway",
     503: "service-unavailable",
     504: "gateway-timeout",
+    505: "http-version-not-supported",
 }
+# What the gateway forwards (TRACE only to an API that declares it; never CONNECT).
+ALLOWED_METHODS = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 def status_line(status: int) -> bytes:
@@ -69,4 +75,19 @@ UNAUTHORIZED_CHALLENGE = [(b"WWW-Authenticate", b'Bearer realm="tollway", error=
 NO_CREDENTIAL_CHALLENGE = [(b"WWW-Authenticate", b'Bearer realm="tollway"')]
 
 BAD_REQUEST_CLOSE = problem(400, "Malformed or ambiguous HTTP request.", close=True)
-HEADERS_TOO_LARGE_CLOSE = problem(431, "Request headers are too large.", close=True)
+HEADERS_TOO_LARGE_CLOSE = problem(
+    431, "Request headers are too large.", reason="headers_too_large", close=True
+)
+HEADER_TIMEOUT_CLOSE = problem(
+    408, "The request head did not arrive in time.", reason="header_timeout", close=True
+)
+BODY_TIMEOUT_CLOSE = problem(
+    408, "The request body stopped arriving.", reason="body_timeout", close=True
+)
+TOO_MANY_CONNECTIONS_CLOSE = problem(
+    503,
+    "The gateway has too many open connections; try again shortly.",
+    reason="too_many_connections",
+    headers=[(b"Retry-After", b"1")],
+    close=True,
+)

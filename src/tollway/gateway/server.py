@@ -1,31 +1,100 @@
-"""Running the gateway: listener, admin port, config watcher, usage flusher, drain."""
+"""One gateway process's lifecycle: listener, admin endpoint, config watcher, usage
+flushing, timers and drain. ``supervisor.py`` runs one or several of these."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import json
+import errno
 import logging
 import os
-import signal
+import resource
 import socket
-import subprocess
-import sys
 import time
 from typing import Any
 
+from tollway.gateway.admin import AdminEndpoint
 from tollway.gateway.app import GatewayApp
+from tollway.gateway.clients import connection_cap
 from tollway.gateway.config_source import ConfigSource, MemoryConfigSource, SqlConfigSource
+from tollway.gateway.flush_child import FlushChild, remove_stale_status_files
 from tollway.gateway.metrics import GatewayMetrics
 from tollway.gateway.proxy import ClientProtocol
-from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from tollway.gateway.quota_usage import (
+    LedgerCounter,
+    MemoryLedgerCounter,
+    QuotaUsage,
+    SqlLedgerCounter,
+)
+from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter
+from tollway.gateway.ratelimit_redis import RedisRateLimiter
 from tollway.gateway.settings import GatewaySettings
-from tollway.metering.ledger import LedgerWriter
+from tollway.metering.ledger import LedgerWriter, MemoryLedger
 from tollway.metering.spool import Spool, SpoolFlusher
 from tollway.store.ledger import SqlLedger
 
 log = logging.getLogger("tollway.gateway")
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit (every client
+    connection is a file descriptor); returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
+
+
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class ResourceErrorLog:
+    """A loop exception handler that turns a storm of identical resource errors (accept
+    failing with EMFILE under a connection flood) into one log line per interval with
+    a count, and passes everything else on."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval_s: float = 10.0) -> None:
+        self._loop = loop
+        self._previous = loop.get_exception_handler()
+        self._interval_s = interval_s
+        self._next_log = 0.0
+        self.suppressed = 0
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if not (isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS):
+            if self._previous is not None:
+                self._previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+            return
+        now = time.monotonic()
+        if now < self._next_log:
+            self.suppressed += 1
+            return
+        self._next_log = now + self._interval_s
+        log.error(
+            "out of system resources: %s",
+            context.get("message", "error"),
+            extra={
+                "error": errno.errorcode.get(exc.errno or 0, "?"),
+                "suppressed_since_last": self.suppressed,
+            },
+        )
+        self.suppressed = 0
+
+    def restore(self) -> None:
+        self._loop.set_exception_handler(self._previous)
+
+
+def _ledger_counter(ledger: LedgerWriter | None) -> LedgerCounter | None:
+    if isinstance(ledger, SqlLedger):
+        return SqlLedgerCounter(ledger.engine)
+    if isinstance(ledger, MemoryLedger):
+        return MemoryLedgerCounter(ledger)
+    return None
 
 
 class Gateway:
@@ -53,9 +122,14 @@ class Gateway:
                 else MemoryConfigSource()
             )
         self.source = source
-        self._use_worker = bool(settings.flush_worker and ledger is None and settings.database_url)
-        self._worker: subprocess.Popen[bytes] | None = None
-        self._worker_flushed = 0
+        self.flush_child: FlushChild | None = None
+        if settings.flush_worker and ledger is None and settings.database_url:
+            self.flush_child = FlushChild(
+                spool_dir=settings.spool_dir,
+                database_url=settings.database_url,
+                interval_s=settings.flush_interval_s,
+                batch_size=settings.flush_batch_size,
+            )
         if ledger is None and settings.database_url:
             from tollway.store.db import make_engine
 
@@ -73,6 +147,11 @@ class Gateway:
             )
         self.spool = Spool(settings.spool_dir)
         self.app = GatewayApp(settings, spool=self.spool, limiter=limiter, metrics=self.metrics)
+        self.quota_usage = QuotaUsage(
+            settings.spool_dir, _ledger_counter(ledger), self.app.quota_in_flight, self.app.commit
+        )
+        if isinstance(limiter, RedisRateLimiter) and limiter.usage is None:
+            limiter.usage = self.quota_usage
         self.flusher = (
             SpoolFlusher(
                 self.spool,
@@ -83,11 +162,12 @@ class Gateway:
             if self.ledger is not None
             else None
         )
+        self.admin = AdminEndpoint(self.metrics, self._health)
         self._reuse_port = reuse_port
         self._server: asyncio.Server | None = None
-        self._admin: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_lock = asyncio.Lock()
+        self._error_log: ResourceErrorLog | None = None
 
     @property
     def port(self) -> int:
@@ -96,15 +176,27 @@ class Gateway:
 
     @property
     def admin_port(self) -> int | None:
-        if self._admin is None:
-            return None
-        return int(self._admin.sockets[0].getsockname()[1])
+        return self.admin.port
+
+    def _health(self) -> str | None:
+        if self.app.draining:
+            return "draining"
+        return None if self.app.recording.ok else "recording_unavailable"
 
     async def start(self) -> None:
+        """Replay what earlier processes left in the spool, load the configuration (so its
+        quota and rate state includes those calls), then listen."""
         loop = asyncio.get_running_loop()
-        self.app.apply(await self.source.load())
+        self._error_log = ResourceErrorLog(loop)
+        loop.set_exception_handler(self._error_log)
+        self.app.clients.max_connections = connection_cap(
+            self.settings.max_connections, raise_fd_limit()
+        )
+        remove_stale_status_files(self.settings.spool_dir)
+        self.app.recording.check_space()
         if self.flusher is not None:
-            await self.flush()  # replay what earlier processes left in the spool
+            await self.flush()
+        self.app.apply(await self.source.load())
         self._server = await loop.create_server(
             lambda: ClientProtocol(self.app),
             self.settings.host,
@@ -113,19 +205,24 @@ class Gateway:
             backlog=2048,
         )
         if self.settings.admin_port >= 0:
-            with contextlib.suppress(OSError):
-                self._admin = await asyncio.start_server(
-                    self._serve_admin,
-                    self.settings.admin_host,
-                    self.settings.admin_port,
-                    reuse_port=self._reuse_port or None,
-                )
+            await self.admin.start(
+                self.settings.admin_host, self.settings.admin_port, reuse_port=self._reuse_port
+            )
         self._tasks = [
             asyncio.create_task(self._watch_config()),
             asyncio.create_task(self._flush_loop()),
-            asyncio.create_task(self._sweep_idle()),
+            asyncio.create_task(self._sweep()),
         ]
-        log.info("gateway listening", extra={"port": self.port, "pid": os.getpid()})
+        log.info(
+            "gateway listening",
+            extra={"port": self.port, "admin_port": self.admin_port, "pid": os.getpid()},
+        )
+
+    # --- usage flushing -------------------------------------------------------------
+    def _update_pending(self) -> None:
+        in_process = self.flusher.flushed_own if self.flusher is not None else 0
+        by_worker = self.flush_child.flushed_own if self.flush_child is not None else 0
+        self.metrics.events_pending.set(max(0, self.spool.appended - in_process - by_worker))
 
     async def flush(self) -> int:
         if self.flusher is None:
@@ -138,65 +235,22 @@ class Gateway:
                 log.warning("usage flush failed", extra={"error": type(exc).__name__})
                 return 0
         self.metrics.events_flushed.inc(n)
-        self.metrics.events_pending.set(
-            max(0, self.spool.appended - self.flusher.flushed_own - self._worker_flushed)
-        )
+        self._update_pending()
         return n
 
     async def _flush_loop(self) -> None:
-        if not self._use_worker:
+        child = self.flush_child
+        if child is None:
             while True:
                 await asyncio.sleep(self.settings.flush_interval_s)
                 await self.flush()
         while True:  # supervise the flush worker and mirror its progress in the metrics
-            if self._worker is None or self._worker.poll() is not None:
-                if self._worker is not None:
-                    log.warning("flush worker exited", extra={"code": self._worker.returncode})
-                self._start_worker()
-            self._read_worker_status()
+            child.ensure_running()
+            self.metrics.events_flushed.inc(child.read_status())
+            self._update_pending()
             await asyncio.sleep(1.0)
 
-    @property
-    def _status_file(self) -> str:
-        return os.path.join(self.settings.spool_dir, f"flusher-{os.getpid()}.status")
-
-    def _start_worker(self) -> None:
-        cfg = {
-            "spool_dir": self.settings.spool_dir,
-            "database_url": self.settings.database_url,
-            "gateway_pid": os.getpid(),
-            "interval_s": self.settings.flush_interval_s,
-            "batch_size": self.settings.flush_batch_size,
-            "status_file": self._status_file,
-        }
-        self._worker = subprocess.Popen(
-            [sys.executable, "-m", "tollway.gateway.flush_worker", json.dumps(cfg)],
-            start_new_session=True,  # a Ctrl-C meant for the gateway does not cut a batch
-        )
-
-    def _read_worker_status(self) -> None:
-        try:
-            own = int(open(self._status_file).read().split()[0])  # noqa: SIM115
-        except (OSError, ValueError, IndexError):
-            return
-        self.metrics.events_flushed.inc(max(0, own - self._worker_flushed))
-        self._worker_flushed = own
-        in_process = self.flusher.flushed_own if self.flusher is not None else 0
-        self.metrics.events_pending.set(max(0, self.spool.appended - own - in_process))
-
-    async def _stop_worker(self) -> None:
-        worker, self._worker = self._worker, None
-        if worker is None or worker.poll() is not None:
-            return
-        worker.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(worker.wait, 30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        self._read_worker_status()
-        with contextlib.suppress(OSError):
-            os.unlink(self._status_file)
-
+    # --- configuration --------------------------------------------------------------
     async def _watch_config(self) -> None:
         while True:
             try:
@@ -214,60 +268,31 @@ class Gateway:
                 log.warning("configuration reload failed", extra={"error": type(exc).__name__})
                 await asyncio.sleep(1.0)
 
-    async def _sweep_idle(self) -> None:
-        """Upstream timeouts and idle keep-alive connections, checked by one timer
-        instead of a timer per call."""
+    # --- timers ---------------------------------------------------------------------
+    async def _sweep(self) -> None:
+        """Deadlines (request head and body, upstream, idle keep-alive), checked by one
+        timer instead of a timer per call."""
         loop = asyncio.get_running_loop()
-        interval = min(0.25, self.settings.upstream_timeout_s / 4)
-        next_idle_check = 0.0
+        s = self.settings
+        interval = min(0.25, s.upstream_timeout_s / 4, s.header_timeout_s / 4, s.body_timeout_s / 4)
+        app = self.app
         while True:
             await asyncio.sleep(interval)
             now = loop.time()
-            for conn in list(self.app.connections):
+            for conn in list(app.connections):
                 conn.check_timeout(now)
-            mono = time.monotonic()
-            if mono < next_idle_check:
-                continue
-            next_idle_check = mono + 1.0
-            limit = mono - self.settings.keepalive_timeout_s
-            for conn in list(self.app.connections):
-                if conn.active is None and not conn.queue and conn.last_active < limit:
-                    conn.closing = True
-                    if conn.transport is not None:
-                        conn.transport.close()
+            app.clients.expire(now)
+            app.recording.check_space()
+            if (
+                not app.recording.ok
+                and time.monotonic() - app.recording.blocked_since > s.upstream_timeout_s
+                and app.abort_held_output()
+            ):
+                log.error(
+                    "connections waiting for the spool cut", extra={"after_s": s.upstream_timeout_s}
+                )
 
-    async def _serve_admin(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        try:
-            line = await asyncio.wait_for(reader.readline(), 5.0)
-            while (await asyncio.wait_for(reader.readline(), 5.0)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = line.split()
-            path = parts[1].decode("latin-1") if len(parts) > 1 else "/"
-            if path.startswith("/metrics"):
-                body, ctype, status = self.metrics.render(), b"text/plain; version=0.0.4", b"200 OK"
-            elif path.startswith("/healthz"):
-                ok = not self.app.draining
-                body = b'{"status":"ok"}' if ok else b'{"status":"draining"}'
-                ctype = b"application/json"
-                status = b"200 OK" if ok else b"503 Service Unavailable"
-            else:
-                body, ctype, status = b"not found", b"text/plain", b"404 Not Found"
-            writer.write(
-                b"HTTP/1.1 "
-                + status
-                + b"\r\nContent-Type: "
-                + ctype
-                + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
-                + body
-            )
-            await writer.drain()
-        except (TimeoutError, OSError, IndexError):
-            pass
-        finally:
-            writer.close()
-
+    # --- shutdown -------------------------------------------------------------------
     async def stop(self) -> None:
         """Stop accepting, let in-flight calls finish (up to the drain timeout), flush."""
         app = self.app
@@ -282,9 +307,14 @@ class Gateway:
             else:
                 conn.close_after = True
         deadline = time.monotonic() + self.settings.drain_timeout_s
-        while app.inflight > 0 and time.monotonic() < deadline:
+        while (app.inflight > 0 or app.backlog_events) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         app.commit()
+        if app.backlog_events:
+            log.error(
+                "usage events lost: the spool could not be written before the exit",
+                extra={"events": app.backlog_events, "reason": app.recording.reason},
+            )
         for conn in list(app.connections):
             if conn.transport is not None:
                 conn.transport.abort()
@@ -293,14 +323,16 @@ class Gateway:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._stop_worker()
+        if self.flush_child is not None:
+            self.metrics.events_flushed.inc(await self.flush_child.stop())
         await self.flush()  # whatever the worker had not reached yet
-        if self._admin is not None:
-            self._admin.close()
+        self.admin.close()
         app.pool.close()
         await self.source.close()
         await app.limiter.close()
         self.spool.close()
+        if self._error_log is not None:
+            self._error_log.restore()
         log.info("gateway stopped", extra={"pid": os.getpid()})
 
 
@@ -317,73 +349,6 @@ async def run_gateway(
             await stop.wait()
     finally:
         await gateway.stop()
-
-
-def _serve_forever(settings: GatewaySettings, reuse_port: bool) -> None:
-    import uvloop
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        gateway = Gateway(settings, reuse_port=reuse_port)
-        await gateway.start()
-        # A dedicated gateway process: keep the long-lived objects (modules, snapshot) out
-        # of the cyclic collector and let it run less often; per-call objects are acyclic.
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
-        try:
-            await stop.wait()
-        finally:
-            await gateway.stop()
-
-    uvloop.run(main())
-
-
-def main_gateway(settings: GatewaySettings) -> None:
-    """Blocking entry point for ``tollway gateway``: ``settings.workers`` processes share
-    the port (SO_REUSEPORT); SIGTERM drains every worker."""
-    if not logging.getLogger().handlers:
-        from tollway.gateway.logs import configure_json_logging
-
-        configure_json_logging()
-    if settings.workers <= 1:
-        _serve_forever(settings, reuse_port=False)
-        return
-    children: list[int] = []
-    for index in range(settings.workers):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child process
-            code = 0
-            try:
-                admin = (
-                    settings.admin_port + index if settings.admin_port > 0 else settings.admin_port
-                )
-                from dataclasses import replace
-
-                _serve_forever(replace(settings, admin_port=admin), reuse_port=True)
-            except BaseException:
-                code = 1
-            os._exit(code)
-        children.append(pid)
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for child in children:
-        while True:
-            try:
-                os.waitpid(child, 0)
-                break
-            except ChildProcessError:
-                break
-            except InterruptedError:
-                continue
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -18,6 +18,7 @@ class GatewaySettings:
     max_body_bytes: int = 10 * 1024 * 1024  # request body limit -> 413
     max_header_bytes: int = 64 * 1024
     spool_dir: str = "./data/spool"
+    spool_min_free_bytes: int = 16 * 1024 * 1024  # below this on the spool's disk -> 503
     flush_interval_s: float = 0.5
     flush_batch_size: int = 5000
     flush_worker: bool = True  # ledger writes in a separate process (with a database_url)
@@ -27,6 +28,9 @@ class GatewaySettings:
     poll_interval_s: float = 0.25  # config_version polling when no push channel exists
     drain_timeout_s: float = 10.0
     keepalive_timeout_s: float = 75.0  # idle client connection lifetime
+    header_timeout_s: float = 10.0  # a request head must arrive within this -> 408
+    body_timeout_s: float = 30.0  # longest pause while a request body arrives -> 408
+    max_connections: int = 0  # client connections per process; 0 = from the open-files limit
     upstream_pool_size: int = 256  # idle pooled connections kept per upstream
     workers: int = 1  # processes sharing the port with SO_REUSEPORT (main_gateway only)
     access_log: bool = False  # one JSON line per call (costs throughput)

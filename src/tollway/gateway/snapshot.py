@@ -166,6 +166,9 @@ class Snapshot:
     revoked_jtis: frozenset[str] = frozenset()
     quota_used: Mapping[tuple[str, int], int] = field(default_factory=dict)
     # (subscription id, period start epoch seconds) -> calls already in the ledger
+    rate_tat: Mapping[str, float] = field(default_factory=dict)
+    # subscription id -> GCRA theoretical arrival time rebuilt from the ledger's calls
+    # of the last rate period (epoch seconds), for the limiter after a restart
 
     def subscription_for(self, application_id: str, api_id: str) -> Subscription | None:
         return self.subscriptions.get((application_id, api_id))

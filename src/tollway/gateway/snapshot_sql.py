@@ -1,14 +1,20 @@
-"""Building a snapshot from the catalog tables (blocking; run in a worker thread)."""
+"""Building a snapshot from the catalog tables (blocking; run in a worker thread).
+
+One loader per entity, each a single query; ``load_snapshot`` runs them in one
+connection and assembles the immutable ``Snapshot``.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, func, or_, select
 
 from tollway.domain.periods import period_containing
+from tollway.gateway.ratelimit import gcra_params, rebuilt_tat
 from tollway.gateway.snapshot import (
     Credential,
     Operation,
@@ -37,170 +43,221 @@ def read_version(engine: Engine) -> int:
         return _version(conn)
 
 
+def load_upstreams(conn: Connection) -> dict[str, dict[str, Upstream]]:
+    """API id -> environment -> upstream; deployments with a bad URL are skipped."""
+    deployments: dict[str, dict[str, Upstream]] = defaultdict(dict)
+    d = t.api_deployments.c
+    for row in conn.execute(select(d.api_id, d.environment, d.upstream_url)):
+        try:
+            deployments[row.api_id][row.environment] = Upstream.parse(row.upstream_url)
+        except ValueError:
+            log.warning("skipping deployment with a bad upstream", extra={"api": row.api_id})
+    return deployments
+
+
+def load_operations(conn: Connection) -> dict[str, list[Operation]]:
+    operations: dict[str, list[Operation]] = defaultdict(list)
+    o = t.api_operations.c
+    for row in conn.execute(select(o.id, o.api_id, o.method, o.path_template)):
+        operations[row.api_id].append(Operation(row.id, row.method, row.path_template))
+    return operations
+
+
+def load_routes(
+    conn: Connection,
+    upstreams: Mapping[str, Mapping[str, Upstream]],
+    operations: Mapping[str, list[Operation]],
+) -> dict[tuple[str, str], Route]:
+    a = t.apis.c
+    routes: dict[tuple[str, str], Route] = {}
+    for row in conn.execute(
+        select(a.id, a.organization_id, a.context, a.version, a.lifecycle, a.usage_header)
+    ):
+        routes[(row.context, row.version)] = Route(
+            api_id=row.id,
+            organization_id=row.organization_id,
+            context=row.context,
+            version=row.version,
+            lifecycle=row.lifecycle,
+            usage_header=row.usage_header.lower().encode("latin-1") if row.usage_header else None,
+            upstreams=dict(upstreams.get(row.id, {})),
+            matcher=OperationMatcher(operations.get(row.id, [])),
+            label=f"{row.context}/{row.version}",
+        )
+    return routes
+
+
+def load_owners(conn: Connection) -> dict[str, str]:
+    """Application id -> owner id, for owners that are not disabled (the credentials of
+    other applications are left out of the snapshot)."""
+    apps = t.applications
+    return {
+        row.id: row.owner_id
+        for row in conn.execute(
+            select(apps.c.id, apps.c.owner_id)
+            .select_from(apps.join(t.users, t.users.c.id == apps.c.owner_id))
+            .where(t.users.c.disabled.is_(False))
+        )
+    }
+
+
+def load_keys(conn: Connection, owners: Mapping[str, str]) -> dict[str, Credential]:
+    """Key hash -> credential, for keys not revoked."""
+    k = t.api_keys.c
+    return {
+        row.key_hash: Credential(
+            row.id, "key", row.application_id, row.environment, owners[row.application_id]
+        )
+        for row in conn.execute(
+            select(k.id, k.application_id, k.environment, k.key_hash).where(k.revoked_at.is_(None))
+        )
+        if row.application_id in owners
+    }
+
+
+def load_clients(conn: Connection, owners: Mapping[str, str]) -> dict[str, Credential]:
+    """OAuth client id -> credential, for clients not revoked."""
+    c = t.oauth_clients.c
+    return {
+        row.client_id: Credential(
+            row.id,
+            "oauth",
+            row.application_id,
+            row.environment,
+            owners[row.application_id],
+            row.client_id,
+        )
+        for row in conn.execute(
+            select(c.id, c.application_id, c.environment, c.client_id).where(c.revoked_at.is_(None))
+        )
+        if row.application_id in owners
+    }
+
+
+def load_plans(conn: Connection) -> dict[str, Plan]:
+    p = t.plans.c
+    return {
+        row.id: Plan(
+            row.id,
+            row.billing_interval,
+            row.rate_limit_count,
+            row.rate_limit_unit,
+            row.quota_limit,
+            row.quota_mode or "hard",
+        )
+        for row in conn.execute(
+            select(
+                p.id,
+                p.billing_interval,
+                p.rate_limit_count,
+                p.rate_limit_unit,
+                p.quota_limit,
+                p.quota_mode,
+            )
+        )
+    }
+
+
+def load_subscriptions(conn: Connection) -> list[Subscription]:
+    """Every subscription, oldest first (columns named as Subscription's fields)."""
+    s = t.subscriptions.c
+    query = select(
+        s.id, s.application_id, s.api_id, s.plan_id, s.consumer_id, s.state, s.billing_anchor
+    ).order_by(s.created_at)
+    return [Subscription(**row._mapping) for row in conn.execute(query)]
+
+
+def load_public_keys(conn: Connection, now: datetime) -> dict[str, str]:
+    """Token-signing key id -> public PEM, for keys not retired (or still in grace)."""
+    k = t.signing_keys.c
+    query = select(k.kid, k.public_pem).where(or_(k.retired_at.is_(None), k.retired_at > now))
+    return {row.kid: row.public_pem for row in conn.execute(query)}
+
+
+def load_revoked_jtis(conn: Connection, now: datetime) -> frozenset[str]:
+    r = t.revoked_tokens.c
+    return frozenset(row.jti for row in conn.execute(select(r.jti).where(r.expires_at > now)))
+
+
+def count_usage(conn: Connection, subscription_id: str, start_ms: int, end_ms: int) -> int:
+    """Calls in the usage ledger for a subscription in ``[start_ms, end_ms)``."""
+    u = t.usage_events.c
+    used = conn.execute(
+        select(func.count())
+        .select_from(t.usage_events)
+        .where(u.subscription_id == subscription_id)
+        .where(u.timestamp_ms >= start_ms)
+        .where(u.timestamp_ms < end_ms)
+    ).scalar()
+    return int(used or 0)
+
+
+def load_quota_used(
+    conn: Connection, subs: Iterable[Subscription], plans: Mapping[str, Plan], now: datetime
+) -> dict[tuple[str, int], int]:
+    """(subscription, period start epoch s) -> calls in the ledger this billing period,
+    for active subscriptions on a plan with a hard quota."""
+    quota_used: dict[tuple[str, int], int] = {}
+    for sub in subs:
+        plan = plans.get(sub.plan_id)
+        if sub.state != "active" or plan is None or plan.hard_quota is None:
+            continue
+        period = period_containing(sub.billing_anchor, plan.billing_interval, now)
+        start_s = int(period.start.timestamp())
+        end_s = int(period.end.timestamp())
+        quota_used[(sub.id, start_s)] = count_usage(conn, sub.id, start_s * 1000, end_s * 1000)
+    return quota_used
+
+
+def load_rate_tat(
+    conn: Connection, subs: Iterable[Subscription], plans: Mapping[str, Plan], now: datetime
+) -> dict[str, float]:
+    """Subscription id -> GCRA state rebuilt from the ledger (``ratelimit.rebuilt_tat``),
+    for active subscriptions on a rate-limited plan that made calls in the last period.
+    One grouped query per distinct rate period."""
+    by_period: dict[float, list[tuple[Subscription, Plan]]] = defaultdict(list)
+    for sub in subs:
+        plan = plans.get(sub.plan_id)
+        params = gcra_params(plan) if plan is not None and sub.state == "active" else None
+        if plan is not None and params is not None:
+            by_period[params[1]].append((sub, plan))
+    now_s = now.timestamp()
+    u = t.usage_events.c
+    out: dict[str, float] = {}
+    for period, members in by_period.items():
+        plan_of = {sub.id: plan for sub, plan in members}
+        ids = list(plan_of)
+        for i in range(0, len(ids), 500):
+            query = (
+                select(u.subscription_id, func.count(), func.max(u.timestamp_ms))
+                .where(u.subscription_id.in_(ids[i : i + 500]))
+                .where(u.timestamp_ms > int((now_s - period) * 1000))
+                .group_by(u.subscription_id)
+            )
+            for sub_id, calls, last_ms in conn.execute(query):
+                tat = rebuilt_tat(plan_of[sub_id], int(calls), int(last_ms), now_s)
+                if tat is not None and tat > now_s:
+                    out[sub_id] = tat
+    return out
+
+
 def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
     now = now or datetime.now(UTC)
     with engine.connect() as conn:
         version = _version(conn)
-        deployments: dict[str, dict[str, Upstream]] = defaultdict(dict)
-        for r1 in conn.execute(
-            select(
-                t.api_deployments.c.api_id,
-                t.api_deployments.c.environment,
-                t.api_deployments.c.upstream_url,
-            )
-        ):
-            try:
-                deployments[r1.api_id][r1.environment] = Upstream.parse(r1.upstream_url)
-            except ValueError:
-                log.warning("skipping deployment with a bad upstream", extra={"api": r1.api_id})
-        operations: dict[str, list[Operation]] = defaultdict(list)
-        for r2 in conn.execute(
-            select(
-                t.api_operations.c.id,
-                t.api_operations.c.api_id,
-                t.api_operations.c.method,
-                t.api_operations.c.path_template,
-            )
-        ):
-            operations[r2.api_id].append(Operation(r2.id, r2.method, r2.path_template))
-        routes: dict[tuple[str, str], Route] = {}
-        for r3 in conn.execute(
-            select(
-                t.apis.c.id,
-                t.apis.c.organization_id,
-                t.apis.c.context,
-                t.apis.c.version,
-                t.apis.c.lifecycle,
-                t.apis.c.usage_header,
-            )
-        ):
-            routes[(r3.context, r3.version)] = Route(
-                api_id=r3.id,
-                organization_id=r3.organization_id,
-                context=r3.context,
-                version=r3.version,
-                lifecycle=r3.lifecycle,
-                usage_header=r3.usage_header.lower().encode("latin-1") if r3.usage_header else None,
-                upstreams=dict(deployments.get(r3.id, {})),
-                matcher=OperationMatcher(operations.get(r3.id, [])),
-                label=f"{r3.context}/{r3.version}",
-            )
-        # Credentials of applications whose owner is disabled are left out.
-        owners: dict[str, str] = {
-            r.id: r.owner_id
-            for r in conn.execute(
-                select(t.applications.c.id, t.applications.c.owner_id)
-                .select_from(
-                    t.applications.join(t.users, t.users.c.id == t.applications.c.owner_id)
-                )
-                .where(t.users.c.disabled.is_(False))
-            )
-        }
-        keys = {
-            r.key_hash: Credential(
-                r.id, "key", r.application_id, r.environment, owners[r.application_id]
-            )
-            for r in conn.execute(
-                select(
-                    t.api_keys.c.id,
-                    t.api_keys.c.application_id,
-                    t.api_keys.c.environment,
-                    t.api_keys.c.key_hash,
-                ).where(t.api_keys.c.revoked_at.is_(None))
-            )
-            if r.application_id in owners
-        }
-        clients = {
-            r.client_id: Credential(
-                r.id,
-                "oauth",
-                r.application_id,
-                r.environment,
-                owners[r.application_id],
-                r.client_id,
-            )
-            for r in conn.execute(
-                select(
-                    t.oauth_clients.c.id,
-                    t.oauth_clients.c.application_id,
-                    t.oauth_clients.c.environment,
-                    t.oauth_clients.c.client_id,
-                ).where(t.oauth_clients.c.revoked_at.is_(None))
-            )
-            if r.application_id in owners
-        }
-        plans = {
-            r.id: Plan(
-                r.id,
-                r.billing_interval,
-                r.rate_limit_count,
-                r.rate_limit_unit,
-                r.quota_limit,
-                r.quota_mode or "hard",
-            )
-            for r in conn.execute(
-                select(
-                    t.plans.c.id,
-                    t.plans.c.billing_interval,
-                    t.plans.c.rate_limit_count,
-                    t.plans.c.rate_limit_unit,
-                    t.plans.c.quota_limit,
-                    t.plans.c.quota_mode,
-                )
-            )
-        }
-        # Columns named as Subscription's fields.
-        subs = [
-            Subscription(**r._mapping)
-            for r in conn.execute(
-                select(
-                    t.subscriptions.c.id,
-                    t.subscriptions.c.application_id,
-                    t.subscriptions.c.api_id,
-                    t.subscriptions.c.plan_id,
-                    t.subscriptions.c.consumer_id,
-                    t.subscriptions.c.state,
-                    t.subscriptions.c.billing_anchor,
-                ).order_by(t.subscriptions.c.created_at)
-            )
-        ]
-        public_keys = {
-            r9.kid: r9.public_pem
-            for r9 in conn.execute(
-                select(t.signing_keys.c.kid, t.signing_keys.c.public_pem).where(
-                    or_(t.signing_keys.c.retired_at.is_(None), t.signing_keys.c.retired_at > now)
-                )
-            )
-        }
-        revoked = frozenset(
-            r10.jti
-            for r10 in conn.execute(
-                select(t.revoked_tokens.c.jti).where(t.revoked_tokens.c.expires_at > now)
-            )
+        routes = load_routes(conn, load_upstreams(conn), load_operations(conn))
+        owners = load_owners(conn)
+        plans = load_plans(conn)
+        subs = load_subscriptions(conn)
+        return Snapshot(
+            version=version,
+            routes=routes,
+            keys=load_keys(conn, owners),
+            clients=load_clients(conn, owners),
+            subscriptions=index_subscriptions(subs),
+            plans=plans,
+            public_keys=load_public_keys(conn, now),
+            revoked_jtis=load_revoked_jtis(conn, now),
+            quota_used=load_quota_used(conn, subs, plans, now),
+            rate_tat=load_rate_tat(conn, subs, plans, now),
         )
-        quota_used: dict[tuple[str, int], int] = {}
-        for sub in subs:
-            plan = plans.get(sub.plan_id)
-            if sub.state != "active" or plan is None or plan.hard_quota is None:
-                continue
-            period = period_containing(sub.billing_anchor, plan.billing_interval, now)
-            start_s = int(period.start.timestamp())
-            used = conn.execute(
-                select(func.count())
-                .select_from(t.usage_events)
-                .where(t.usage_events.c.subscription_id == sub.id)
-                .where(t.usage_events.c.timestamp_ms >= start_s * 1000)
-                .where(t.usage_events.c.timestamp_ms < int(period.end.timestamp()) * 1000)
-            ).scalar()
-            quota_used[(sub.id, start_s)] = int(used or 0)
-    return Snapshot(
-        version=version,
-        routes=routes,
-        keys=keys,
-        clients=clients,
-        subscriptions=index_subscriptions(subs),
-        plans=plans,
-        public_keys=public_keys,
-        revoked_jtis=revoked,
-        quota_used=quota_used,
-    )

@@ -99,6 +99,15 @@ def decode_event(line: bytes) -> UsageEvent | None:
     return UsageEvent(*values)  # type: ignore[arg-type]
 
 
+class SpoolWriteFailed(Exception):
+    """A spool write the operating system refused part-way (``written`` bytes got in)."""
+
+    def __init__(self, written: int, error: OSError) -> None:
+        super().__init__(f"{written} bytes written, then {error}")
+        self.written = written
+        self.error = error
+
+
 @dataclass
 class _Segment:
     path: Path
@@ -140,18 +149,30 @@ class Spool:
         self.append_block(data, 1)
 
     def append_block(self, data: bytes, count: int) -> None:
-        """Append ``count`` complete encoded lines with one write."""
+        """Append ``count`` complete encoded lines with one write. When the disk refuses
+        (full, quota), ``SpoolWriteFailed`` says how many bytes did get in: append the
+        rest, never the whole block again (that would split a line)."""
         seg = self._current
-        n = os.write(seg.fd, data)
-        while n < len(data):  # regular files write fully; guard anyway
-            n += os.write(seg.fd, data[n:])
+        n = 0
+        try:
+            while n < len(data):  # regular files write fully unless the disk is full
+                n += os.write(seg.fd, data[n:])
+        except OSError as exc:
+            seg.size += n
+            raise SpoolWriteFailed(n, exc) from exc
         seg.size += n
         self.appended += count
         if seg.size >= self._segment_bytes:
             # Rotate: the full segment is closed, which releases its lock; any flusher
-            # then treats it as finished (drains it and deletes it).
+            # then treats it as finished (drains it and deletes it). If no new segment can
+            # be created (disk full), keep appending to this one and rotate later.
+            try:
+                fresh = self._open_segment()
+            except OSError as exc:
+                log.warning("spool segment not rotated", extra={"error": type(exc).__name__})
+                return
             seg.active = False
-            self._current = self._open_segment()
+            self._current = fresh
             self.release(seg.path)
 
     def owns(self, path: Path) -> _Segment | None:
