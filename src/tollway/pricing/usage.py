@@ -27,9 +27,9 @@ from decimal import ROUND_CEILING, Decimal
 
 from tollway.domain.money import MONEY_CONTEXT
 from tollway.pricing.lines import _ZERO, InvoiceLine, LineKind, _line, _qty, _unit_price
-from tollway.pricing.spec import PriceModel, PricingSpec, Tier
+from tollway.pricing.prices import PriceModel, PricingSpec, Tier, UsagePrice
 
-__all__ = ["usage_amount"]
+__all__ = ["usage_amount", "usage_lines"]
 
 
 def _as_quantity(q: Decimal | int) -> Decimal:
@@ -49,16 +49,25 @@ def _mul(a: Decimal, b: Decimal) -> Decimal:
 def usage_amount(
     spec: PricingSpec, quantity: Decimal | int, *, label: str | None = None
 ) -> list[InvoiceLine]:
-    """The usage lines (included allowance + priced overage) for a quantity of the meter."""
-    q = _as_quantity(quantity)
-    cur = spec.currency
+    """The usage lines of a plan's only usage price (see ``PricingSpec.usage``)."""
     u = spec.usage
     if u is None:
+        _as_quantity(quantity)
         return []
+    return usage_lines(u, spec.currency, quantity, label=label)
+
+
+def usage_lines(
+    u: UsagePrice, currency: str, quantity: Decimal | int, *, label: str | None = None
+) -> list[InvoiceLine]:
+    """The usage lines (included allowance + priced overage) of one usage price for a
+    quantity of its meter. ``currency`` is the plan's (upper case)."""
+    q = _as_quantity(quantity)
+    cur = currency
     name = label or u.meter
     lines: list[InvoiceLine] = []
-    included = Decimal(spec.included_units)
-    if spec.included_units:
+    included = Decimal(u.included_units)
+    if u.included_units:
         free = min(q, included)
         lines.append(
             _line(
@@ -74,7 +83,7 @@ def usage_amount(
     over = q - included if q > included else _ZERO
     if u.model is PriceModel.UNIT:
         assert u.unit_amount is not None
-        extra = " beyond the included units" if spec.included_units else ""
+        extra = " beyond the included units" if u.included_units else ""
         lines.append(
             _line(
                 LineKind.USAGE,
