@@ -56,6 +56,9 @@ async def checkout_post(request: Request) -> Response:
                 exp_year=expiry[1],
                 email=pages.form_value(form, "email") or None,
                 name=pages.form_value(form, "name") or None,
+                promotion_code=pages.form_value(form, "promotion_code") or None,
+                country=pages.form_value(form, "country") or None,
+                tax_id=pages.form_value(form, "tax_id") or None,
             )
         except errors.StripeError as exc:
             status = 402 if exc.type == "card_error" else 400

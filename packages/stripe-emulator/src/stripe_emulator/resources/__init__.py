@@ -3,10 +3,12 @@
 from . import (  # noqa: F401
     account,
     checkout,
+    coupons,
     customers,
     events,
     invoices,
     meters,
+    payment_intents,
     portal,
     prices,
     products,

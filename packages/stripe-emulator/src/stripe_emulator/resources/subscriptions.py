@@ -7,12 +7,15 @@ from typing import Any
 from .. import errors
 from ..billing import attempt_payment, finalize, new_invoice
 from ..context import Ctx
-from ..lifecycle import after_payment, cancel_subscription, start_subscription
+from ..discounts import redeem
+from ..lifecycle import after_payment, cancel_subscription
 from ..params import metadata, one_of, opt_int, require, to_bool
-from ..prorations import apply_item_changes, behavior, proration_lines
+from ..prorations import apply_item_changes, behavior, metered_swap_lines, proration_lines
 from ..render import clean, expand_list, paginate, render
 from ..router import router
 from ..state import Obj
+from ..subscribe import end_behavior, start_subscription, trial_end_of
+from ..taxes import country_of
 from .customers import attach, resolve_pm
 
 
@@ -41,6 +44,15 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         "payment_behavior",
     )
     at = ctx.now(customer.get("test_clock"))
+    automatic_tax = to_bool((p.get("automatic_tax") or {}).get("enabled", False), "automatic_tax")
+    if automatic_tax and not country_of(customer):
+        raise errors.StripeError(
+            400,
+            "The customer's location isn't recognized. Set a valid customer address "
+            "before enabling automatic tax.",
+            code="customer_tax_location_invalid",
+            param="automatic_tax[enabled]",
+        )
     sub, _inv = start_subscription(
         ctx,
         customer,
@@ -49,10 +61,14 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         default_payment_method=_pm_for(ctx, customer, p.get("default_payment_method")),
         metadata=metadata({}, p.get("metadata")),
         payment_behavior=behavior,
-        trial_days=opt_int(p, "trial_period_days"),
+        trial_end=trial_end_of(at, opt_int(p, "trial_period_days"), p.get("trial_end")),
+        missing_payment_method=end_behavior(p.get("trial_settings")),
         cancel_at_period_end=to_bool(p.get("cancel_at_period_end", False), "cancel_at_period_end"),
         description=p.get("description") or None,
         off_session=to_bool(p.get("off_session", False), "off_session"),
+        discounts=p.get("discounts") or [],
+        automatic_tax=automatic_tax,
+        billing_mode=(p.get("billing_mode") or {}).get("type") or "classic",
     )
     return render(ctx.state, sub, expand_list(p))
 
@@ -96,6 +112,12 @@ def update(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
         sub["cancellation_details"].update(
             {k: v or None for k, v in p["cancellation_details"].items()}
         )
+    if "discounts" in p:
+        previous["discounts"] = list(sub["discounts"])
+        redeemed = redeem(
+            ctx, p["discounts"] or [], customer=sub["customer"], at=at, subscription=sub["id"]
+        )
+        sub["discounts"] = [d["id"] for d in redeemed]
     if p.get("items"):
         previous["items"] = clean(ctx.state, sub["items"])
         _change_items(ctx, sub, p, at)
@@ -108,7 +130,11 @@ def _change_items(ctx: Ctx, sub: Obj, p: dict[str, Any], at: int) -> None:
     after = apply_item_changes(ctx, sub, p["items"], at)
     how = behavior(p.get("proration_behavior"))
     when = opt_int(p, "proration_date") or at
-    lines = [] if how == "none" else proration_lines(ctx, sub, after, when)
+    lines = (
+        []
+        if how == "none"
+        else metered_swap_lines(ctx, sub, after, at) + proration_lines(ctx, sub, after, when)
+    )
     sub["items"]["data"] = after
     if not lines:
         return
