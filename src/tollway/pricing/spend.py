@@ -58,7 +58,7 @@ def remaining(limit: Decimal, spent: Decimal) -> Decimal:
 class _Price:
     """One usage price compiled for speed: tiers as (lower, upper, unit, flat) tuples."""
 
-    __slots__ = ("included", "kind", "package", "quantum", "tiers", "unit")
+    __slots__ = ("base", "included", "kind", "package", "quantum", "tiers", "unit")
 
     def __init__(self, u: UsagePrice, quantum: Decimal) -> None:
         self.kind = u.model
@@ -73,6 +73,8 @@ class _Price:
             tiers.append((lower, upper, t.unit_amount, t.flat_amount))
             lower = upper if upper is not None else lower
         self.tiers = tuple(tiers)
+        first = u.tiers[0].flat_amount if u.tiers and not u.included_units else _ZERO
+        self.base = self._round(first)  # a first tier's flat amount is due even unused
 
     def _round(self, exact: Decimal) -> Decimal:
         return exact.quantize(self.quantum, rounding=ROUND_HALF_UP, context=MONEY_CONTEXT)
@@ -85,7 +87,7 @@ class _Price:
             packs = MONEY_CONTEXT.divide(over, self.package).to_integral_value(ROUND_CEILING)
             return self._round(_mul(packs, self.unit))
         if over <= 0:
-            return _ZERO
+            return self.base if quantity == 0 else _ZERO
         if self.kind is PriceModel.VOLUME:
             for _lower, upper, unit, flat in self.tiers:
                 if upper is None or over <= upper:
@@ -113,9 +115,8 @@ class SpendRater:
         """The period's usage charges for ``usage`` (quantities by meter)."""
         total = _ZERO
         for meter, price in self._prices:
-            q = usage.get(meter)
-            if q:
-                total += price.cost(q if isinstance(q, Decimal) else Decimal(q))
+            q = usage.get(meter) or 0
+            total += price.cost(q if isinstance(q, Decimal) else Decimal(q))
         return total
 
     def call_cost(
@@ -126,7 +127,7 @@ class SpendRater:
         for meter, price in self._prices:
             q = usage_so_far.get(meter) or 0
             qd = q if isinstance(q, Decimal) else Decimal(q)
-            cost = price.cost(qd) if qd else _ZERO
+            cost = price.cost(qd)
             before += cost
             add = call_units.get(meter)
             after += price.cost(qd + add) if add else cost

@@ -13,7 +13,9 @@ The rules (see docs/pricing.md):
 * **volume** - every unit at the price of the tier the total falls in, plus that tier's
   flat amount. (Volume totals can drop when the quantity crosses into a cheaper tier:
   that is what volume pricing means.)
-* A zero quantity reaches no tier: it costs nothing (no tier flat amount either).
+* A zero quantity reaches no tier's units, but with no included units the first
+  tier's flat amount is still charged (Stripe bills it at period end whatever the
+  usage: the "flat fee and overages" pattern); with included units nothing is.
 
 Flat fees, proration and totals are assembled in ``tollway.pricing.invoice``.
 
@@ -116,7 +118,24 @@ def usage_lines(
         lines.extend(_graduated(u.tiers, over, name, u.meter, cur))
     else:
         lines.extend(_volume(u.tiers, over, name, u.meter, cur))
+    if q == 0 and not u.included_units and u.tiers and u.tiers[0].flat_amount:
+        lines.append(_base_fee(u.tiers[0], name, u.meter, cur))
     return lines
+
+
+def _base_fee(first: Tier, name: str, meter: str, cur: str) -> InvoiceLine:
+    """A first tier's flat amount with no usage at all: Stripe charges it (the "flat fee
+    and overages" pattern), so the invoice has it too."""
+    return _line(
+        LineKind.TIER_FLAT,
+        f"{name} {_tier_range(0, first.up_to)} (tier 1): flat amount, without usage",
+        Decimal(1),
+        None,
+        first.flat_amount,
+        cur,
+        meter=meter,
+        tier=1,
+    )
 
 
 def _tier_range(lower: int, up_to: int | None) -> str:
