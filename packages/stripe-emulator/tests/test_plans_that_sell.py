@@ -499,3 +499,84 @@ def test_new_objects_have_the_shape_of_the_pinned_version(client: stripe.StripeC
     ):
         extra = set(obj.to_dict()) - set(typing_fields(cls)) - {"id", "object"}
         assert not extra, f"{cls.__name__} has fields the pinned version does not: {extra}"
+
+
+def test_change_at_period_end_with_a_subscription_schedule(
+    client: stripe.StripeClient, endpoint: tuple[Receiver, str]
+) -> None:
+    """Basic until the period ends, then Pro: January's usage on Basic's price and
+    February's fee at Pro's, with no proration; the schedule is released after Pro's
+    phase and the subscription goes on."""
+    receiver, _ = endpoint
+    prod = client.v1.products.create(params={"name": "API"}).id
+    calls = meter(client, "calls")
+    basic_fee, pro_fee = flat_price(client, prod, 1000), flat_price(client, prod, 5000)
+    basic_use = usage_price(client, prod, calls, unit_amount=1)
+    pro_use = usage_price(client, prod, calls, unit_amount_decimal="0.5")
+    clock, cus = clock_customer(client)
+    sub = client.v1.subscriptions.create(
+        params={"customer": cus, "items": [{"price": basic_fee}, {"price": basic_use}]}
+    )
+    schedule = client.v1.subscription_schedules.create(params={"from_subscription": sub.id})
+    assert schedule.status == "active" and schedule.phases[0].end_date == FEB1
+    client.v1.subscription_schedules.update(
+        schedule.id,
+        params={"phases": [
+            {"items": [{"price": basic_fee}, {"price": basic_use}], "start_date": T0,
+             "end_date": FEB1},
+            {"items": [{"price": pro_fee}, {"price": pro_use}],
+             "duration": {"interval": "month", "interval_count": 1}},
+        ]},
+    )  # fmt: skip
+    _advance(client, clock, T0 + 2 * DAY)
+    report(client, "calls", cus, 1000, T0 + DAY)
+    _advance(client, clock, FEB1 + GRACE)
+    closing = _invoices(client, sub.id)[-1]
+    assert sorted(li.amount for li in closing.lines.data) == [1000, 5000]  # Jan usage, Feb fee
+    assert not any(
+        li.parent and li.parent.subscription_item_details
+        and li.parent.subscription_item_details.proration
+        for li in closing.lines.data
+    )  # fmt: skip
+    items = client.v1.subscriptions.retrieve(sub.id).items.data
+    assert {i.price.id for i in items} == {pro_fee, pro_use}
+    report(client, "calls", cus, 4000, FEB1 + 600)
+    _advance(client, clock, FEB1 + 29 * DAY + GRACE)  # March 1 (2024 is a leap year)
+    assert _invoices(client, sub.id)[-1].total == 2000 + 5000
+    released = client.v1.subscription_schedules.retrieve(schedule.id)
+    assert released.status == "released" and released.released_subscription == sub.id
+    assert client.v1.subscriptions.retrieve(sub.id).status == "active"
+    receiver.wait_types("subscription_schedule.released")
+
+
+def test_switching_to_a_yearly_price_resets_the_billing_cycle(client: stripe.StripeClient) -> None:
+    """Monthly $10 + $0.01/call to yearly $100 on January 11: the period ends now; one
+    invoice: -$6.77 for the unused 21 of 31 days, 1,000 calls $10.00, the year $100.00."""
+    prod = client.v1.products.create(params={"name": "API"}).id
+    monthly = flat_price(client, prod, 1000)
+    yearly = flat_price(client, prod, 10000, "year")
+    use = usage_price(client, prod, meter(client, "calls"), unit_amount=1)
+    yearly_use = client.v1.prices.create(
+        params={"product": prod, "currency": "usd", "unit_amount": 1,
+                "recurring": {"interval": "year", "usage_type": "metered",
+                              "meter": client.v1.prices.retrieve(use).recurring.meter}}  # type: ignore[union-attr,typeddict-item]
+    ).id  # fmt: skip
+    clock, cus = clock_customer(client)
+    sub = client.v1.subscriptions.create(
+        params={"customer": cus, "items": [{"price": monthly}, {"price": use}]}
+    )
+    _advance(client, clock, T0 + 6 * DAY)
+    report(client, "calls", cus, 1000, T0 + 5 * DAY)
+    _advance(client, clock, T0 + 10 * DAY)
+    items = sub.items.data
+    client.v1.subscriptions.update(
+        sub.id,
+        params={"items": [{"id": items[0].id, "price": yearly},
+                          {"id": items[1].id, "price": yearly_use}]},
+    )  # fmt: skip
+    inv = _invoices(client, sub.id)[-1]
+    assert inv.billing_reason == "subscription_update" and inv.status == "paid"
+    assert sorted(li.amount for li in inv.lines.data) == [-677, 1000, 10000]
+    after = client.v1.subscriptions.retrieve(sub.id)
+    assert after.billing_cycle_anchor == T0 + 10 * DAY
+    assert after.items.data[0].current_period_end == T0 + 10 * DAY + 366 * DAY  # 2024 leaps

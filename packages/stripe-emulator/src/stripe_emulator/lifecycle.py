@@ -18,6 +18,7 @@ from .billing import (
 from .context import Ctx
 from .periods import boundary
 from .render import clean
+from .schedules import advance as advance_schedule
 from .state import Obj
 from .subscribe import trial_will_end
 
@@ -84,10 +85,11 @@ def _usage_invoice(ctx: Ctx, sub: Obj, at: int, *, reason: str, licensed: bool) 
     start = items[0]["current_period_start"]
     lines = [*sub.pop("_pending_lines", []), *_metered_lines(ctx, sub, customer["id"], start, at)]
     if licensed:
+        advance_schedule(ctx, sub, at)  # a scheduled change takes effect with the new period
         nxt = boundary(sub, sub["_n"] + 1)
         lines += [
             line(ctx, sub, it, Decimal(it["quantity"] or 1), at, nxt)
-            for it in items
+            for it in sub["items"]["data"]
             if not is_metered(ctx, it)
         ]
     if not lines:

@@ -12,6 +12,7 @@ from . import (  # noqa: F401
     portal,
     prices,
     products,
+    schedules,
     search,
     subscriptions,
     test_clocks,
