@@ -1,11 +1,11 @@
 """Coupons and the discount they give an invoice, as Stripe applies them.
 
 A ``Coupon`` is ``percent_off`` (0 < p <= 100, at most two decimals) or ``amount_off``
-(in one currency), for ``once`` (the first invoice after it is redeemed),
-``repeating`` (invoices created within ``duration_in_months`` months of redemption) or
-``forever``. ``applies_to`` limits it to some prices of the plan (Stripe's
-``applies_to[products]``; here the price keys of ``RatedInvoice.by_price``:
-``"flat_fee"`` and meter keys).
+(in one currency), for ``once`` (the first invoice it takes something off after it
+is redeemed: a $0 trial invoice does not use it up), ``repeating`` (invoices created
+within ``duration_in_months`` months of redemption) or ``forever``. ``applies_to``
+limits it to some prices of the plan (Stripe's ``applies_to[products]``; here the price
+keys of ``RatedInvoice.by_price``: ``"flat_fee"`` and meter keys).
 
 Applying one (``apply_coupon``) works on the invoice's **Stripe lines**, one per price
 (``RatedInvoice.by_price``), as Stripe does:
@@ -152,7 +152,7 @@ def discount_applies(
     coupon: Coupon, redeemed_at: datetime, invoice_at: datetime, *, invoices_before: int
 ) -> bool:
     """Whether an invoice created at ``invoice_at`` gets the discount. ``invoices_before``
-    counts the invoices that already got it (``once`` gives it to the first only)."""
+    counts the invoices it already took something off (``once``: the first only)."""
     at, start = as_utc(invoice_at), as_utc(redeemed_at)
     if at < start:
         return False

@@ -6,10 +6,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import admin, errors, pages
+from . import admin, checkout_pay, errors, pages
 from .billing import attempt_payment, subscription_of
 from .lifecycle import after_payment, cancel_subscription
-from .resources import checkout
 from .resources.customers import make_pm
 from .runtime import Runtime
 from .state import Obj
@@ -48,7 +47,7 @@ async def checkout_post(request: Request) -> Response:
             )
         ctx = rt.ctx(str(request.base_url))
         try:
-            target = checkout.complete(
+            target = checkout_pay.complete(
                 ctx,
                 s,
                 number=number,
