@@ -50,6 +50,7 @@ __all__ = [
     "Coupon",
     "CouponDuration",
     "DiscountedInvoice",
+    "allocate",
     "apply_coupon",
     "discount_applies",
     "discount_end",
