@@ -93,7 +93,8 @@ def test_parse_decimal() -> None:
     assert parse_decimal(3, ("x",), max_places=0) == 3
     assert parse_decimal("-1", ("x",), max_places=2, allow_negative=True) == -1
     assert str(parse_decimal("-0", ("x",), max_places=2)) == "0"
-    for bad in ["1e3", "abc", "inf", "NaN", None, True, [], "-1", "0.001"]:
+    bads: list[object] = ["1e3", "abc", "inf", "NaN", None, True, [], "-1", "0.001"]
+    for bad in bads:
         with pytest.raises(InvalidInput) as ei:
             parse_decimal(bad, ("p", "x"), max_places=2)
         assert ei.value.errors[0].loc == ("p", "x")

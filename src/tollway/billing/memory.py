@@ -69,6 +69,8 @@ def usage_amount_minor(u: UsagePriceSpec, quantity: int) -> int:
     if u.scheme == "package":
         packages = (q / u.package_size).to_integral_value(rounding=ROUND_CEILING)
         return r(packages * u.unit_amount_minor)
+    if q == 0 and u.tiers:  # Stripe bills the first tier's flat amount even without usage
+        return r(u.tiers[0].flat_amount_minor)
     if u.scheme == "volume":
         for t in u.tiers:
             if t.up_to is None or q <= t.up_to:

@@ -35,6 +35,7 @@ from enum import StrEnum
 from tollway.domain.money import MONEY_CONTEXT
 
 __all__ = [
+    "MAX_INTERVAL_COUNT",
     "BillingInterval",
     "Period",
     "as_utc",
@@ -47,6 +48,8 @@ __all__ = [
     "periods_between",
     "previous_period",
     "prorate",
+    "stripe_recurring",
+    "validate_interval_count",
 ]
 
 
@@ -70,6 +73,36 @@ _MONTHS = {
     BillingInterval.HALF_YEAR: 6,
     BillingInterval.YEAR: 12,
 }
+#: Stripe's longest billing cycle is three years: ``count`` at most this per interval.
+MAX_INTERVAL_COUNT = {
+    BillingInterval.DAY: 1095,
+    BillingInterval.WEEK: 156,
+    BillingInterval.MONTH: 36,
+    BillingInterval.QUARTER: 12,
+    BillingInterval.HALF_YEAR: 6,
+    BillingInterval.YEAR: 3,
+}
+
+
+def validate_interval_count(interval: BillingInterval | str, count: int) -> None:
+    """``ValueError`` unless ``count`` x ``interval`` is a cycle Stripe accepts (1 up to
+    three years: 1095 days, 156 weeks, 36 months, 3 years)."""
+    iv = BillingInterval(interval)
+    most = MAX_INTERVAL_COUNT[iv]
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= most:
+        raise ValueError(f"every {iv.value} count must be between 1 and {most} (three years)")
+
+
+def stripe_recurring(interval: BillingInterval | str, count: int = 1) -> tuple[str, int]:
+    """Stripe's ``recurring[interval]`` and ``recurring[interval_count]`` for ``count`` x
+    ``interval`` (a quarter is 3 months, a half year 6)."""
+    iv = BillingInterval(interval)
+    validate_interval_count(iv, count)
+    if iv in (BillingInterval.QUARTER, BillingInterval.HALF_YEAR):
+        return "month", iv.months * count
+    return iv.value, count
+
+
 _FIXED = {BillingInterval.DAY: timedelta(days=1), BillingInterval.WEEK: timedelta(days=7)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -6,15 +6,16 @@ Pure: no clock, no I/O (``as_of`` comes from the caller's clock).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 from tollway.domain.money import MONEY_CONTEXT, format_amount
 from tollway.domain.periods import Period, as_utc
-from tollway.pricing.invoice import rate
-from tollway.pricing.lines import RatedInvoice, _unit_price
-from tollway.pricing.spec import PriceModel, PricingSpec
+from tollway.pricing.invoice import Quantities, rate
+from tollway.pricing.lines import _ZERO, RatedInvoice, _unit_price
+from tollway.pricing.prices import PriceModel, PricingSpec, UsagePrice
 from tollway.pricing.usage import _as_quantity, _tier_range
 
 __all__ = ["CostEstimate", "describe_pricing", "estimate_current_period", "quota_remaining"]
@@ -22,7 +23,12 @@ __all__ = ["CostEstimate", "describe_pricing", "estimate_current_period", "quota
 
 @dataclass(frozen=True, slots=True)
 class CostEstimate:
-    """Estimated cost of the current period, as of ``as_of``."""
+    """Estimated cost of the current period, as of ``as_of``.
+
+    ``usage_so_far``/``projected_usage`` are the one meter's values for a plan with one
+    usage price (or a single quantity given); ``usage_by_meter``/``projected_by_meter``
+    hold every meter's.
+    """
 
     period: Period
     as_of: datetime
@@ -30,6 +36,8 @@ class CostEstimate:
     so_far: RatedInvoice  # flat fee + usage up to now: what the invoice would be today
     projected_usage: Decimal | None  # linear projection of usage to the period end
     projected: RatedInvoice | None = field(default=None)
+    usage_by_meter: dict[str, Decimal] = field(default_factory=dict)
+    projected_by_meter: dict[str, Decimal] | None = None
 
     @property
     def total(self) -> Decimal:
@@ -39,48 +47,83 @@ class CostEstimate:
 def estimate_current_period(
     spec: PricingSpec,
     currency: str,
-    usage_so_far: Decimal | int,
+    usage_so_far: Quantities,
     *,
     period: Period,
     as_of: datetime,
     started_at: datetime | None = None,
     project: bool = True,
+    before_tax: bool = False,
 ) -> CostEstimate:
     """ "Estimated cost for the current period": the invoice rated on usage so far, plus a
     linear projection of usage to the period end (``project=True``).
 
-    ``started_at`` (a subscription that began inside the period) prorates the flat fee
-    and is where the projection's elapsed time starts. ``as_of`` comes from the caller's
-    clock; it is clipped to the period.
+    ``usage_so_far`` is one quantity (a plan with one usage price) or quantities by
+    meter. ``started_at`` (a subscription that began inside the period) prorates the
+    flat fee and is where the projection's elapsed time starts. ``as_of`` comes from the
+    caller's clock; it is clipped to the period. ``before_tax``: tax is added by the
+    billing provider (the estimate is "before tax").
     """
-    used = _as_quantity(usage_so_far)
+    scalar = not isinstance(usage_so_far, Mapping)
+    if isinstance(usage_so_far, Mapping):
+        used = {m: _as_quantity(q) for m, q in usage_so_far.items()}
+    else:
+        used = {m: _as_quantity(usage_so_far) for m in spec.meters[:1]}
+        single = _as_quantity(usage_so_far)
     now = min(max(as_utc(as_of), period.start), period.end)
     begin = period.start if started_at is None else max(period.start, as_utc(started_at))
     proration = (begin, period.end) if begin > period.start else None
-    so_far = rate(spec, currency, used, period=period, proration=proration)
-    projected_usage: Decimal | None = None
+    so_far = rate(spec, currency, used, period=period, proration=proration, before_tax=before_tax)
+    projected_by: dict[str, Decimal] | None = None
     projected: RatedInvoice | None = None
     if project:
         elapsed = _us(now - begin)
         if elapsed > 0:
             whole = _us(period.end - begin)
-            projected_usage = MONEY_CONTEXT.divide(
-                MONEY_CONTEXT.multiply(used, Decimal(whole)), Decimal(elapsed)
+            projected_by = {m: _project(q, whole, elapsed) for m, q in used.items()}
+            projected = rate(
+                spec,
+                currency,
+                projected_by,
+                period=period,
+                proration=proration,
+                before_tax=before_tax,
             )
-            if used == used.to_integral_value():
-                projected_usage = projected_usage.to_integral_value(rounding=ROUND_CEILING)
-            projected = rate(spec, currency, projected_usage, period=period, proration=proration)
         else:
-            projected_usage = used
+            projected_by = dict(used)
             projected = so_far
+    if scalar:
+        first: Decimal | None = single
+        projected_first = (
+            None if projected_by is None else next(iter(projected_by.values()), single)
+        )
+    else:
+        first = next(iter(used.values()), _ZERO) if len(used) <= 1 else _ZERO
+        projected_first = (
+            None
+            if projected_by is None
+            else next(iter(projected_by.values()), _ZERO)
+            if len(projected_by) <= 1
+            else None
+        )
     return CostEstimate(
         period=period,
         as_of=now,
-        usage_so_far=used,
+        usage_so_far=first if first is not None else _ZERO,
         so_far=so_far,
-        projected_usage=projected_usage,
+        projected_usage=projected_first,
         projected=projected,
+        usage_by_meter=used,
+        projected_by_meter=projected_by,
     )
+
+
+def _project(used: Decimal, whole: int, elapsed: int) -> Decimal:
+    """Usage so far scaled linearly to the whole period; whole counts stay whole (up)."""
+    projected = MONEY_CONTEXT.divide(MONEY_CONTEXT.multiply(used, Decimal(whole)), Decimal(elapsed))
+    if used == used.to_integral_value():
+        return projected.to_integral_value(rounding=ROUND_CEILING)
+    return projected
 
 
 def _us(td: timedelta) -> int:
@@ -99,30 +142,35 @@ def describe_pricing(
     parts: list[str] = []
     if spec.flat_fee:
         parts.append(f"{format_amount(spec.flat_fee, cur)}{per}")
-    u = spec.usage
-    if u is not None:
-        label = unit_label or u.meter
-        if spec.included_units:
-            parts.append(f"includes {spec.included_units:,} {label}")
-        then = "then " if spec.included_units else ""
-        if u.model is PriceModel.UNIT:
-            assert u.unit_amount is not None
-            parts.append(f"{then}{_unit_price(u.unit_amount, cur)} per unit of {label}")
-        elif u.model is PriceModel.PACKAGE:
-            assert u.unit_amount is not None and u.package_size is not None
-            parts.append(f"{then}{_unit_price(u.unit_amount, cur)} per {u.package_size:,} {label}")
-        else:
-            tiers: list[str] = []
-            lower = 0
-            for t in u.tiers:
-                text = f"{_tier_range(lower, t.up_to)} at {_unit_price(t.unit_amount, cur)}"
-                if t.flat_amount:
-                    text += f" + {format_amount(t.flat_amount, cur)}"
-                tiers.append(text)
-                lower = t.up_to or lower
-            how = "graduated" if u.model is PriceModel.GRADUATED else "volume"
-            parts.append(f"{then}{label} {how}: " + ", ".join(tiers))
+    for u in spec.usage_prices:
+        label = (unit_label if len(spec.usage_prices) == 1 else None) or u.meter
+        parts.extend(_describe_usage(u, cur, label))
     return ", ".join(parts) if parts else "Free"
+
+
+def _describe_usage(u: UsagePrice, cur: str, label: str) -> list[str]:
+    parts: list[str] = []
+    if u.included_units:
+        parts.append(f"includes {u.included_units:,} {label}")
+    then = "then " if u.included_units else ""
+    if u.model is PriceModel.UNIT:
+        assert u.unit_amount is not None
+        parts.append(f"{then}{_unit_price(u.unit_amount, cur)} per unit of {label}")
+    elif u.model is PriceModel.PACKAGE:
+        assert u.unit_amount is not None and u.package_size is not None
+        parts.append(f"{then}{_unit_price(u.unit_amount, cur)} per {u.package_size:,} {label}")
+    else:
+        tiers: list[str] = []
+        lower = 0
+        for t in u.tiers:
+            text = f"{_tier_range(lower, t.up_to)} at {_unit_price(t.unit_amount, cur)}"
+            if t.flat_amount:
+                text += f" + {format_amount(t.flat_amount, cur)}"
+            tiers.append(text)
+            lower = t.up_to or lower
+        how = "graduated" if u.model is PriceModel.GRADUATED else "volume"
+        parts.append(f"{then}{label} {how}: " + ", ".join(tiers))
+    return parts
 
 
 def quota_remaining(quota: int | None, used: Decimal | int) -> Decimal | None:

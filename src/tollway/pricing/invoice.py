@@ -31,10 +31,13 @@ from tollway.pricing.lines import (
     _line,
     _unit_price,
 )
-from tollway.pricing.spec import PricingSpec
-from tollway.pricing.usage import usage_amount
+from tollway.pricing.prices import PricingSpec
+from tollway.pricing.usage import usage_lines
 
-__all__ = ["HasValue", "plan_change_lines", "rate", "rate_aggregates"]
+__all__ = ["HasValue", "Quantities", "plan_change_lines", "rate", "rate_aggregates"]
+
+#: Usage of a period: one quantity (a plan with one usage price) or quantities by meter.
+Quantities = Decimal | int | Mapping[str, Decimal | int]
 
 
 def _window(
@@ -77,18 +80,21 @@ def _flat_fee_line(
 def rate(
     spec: PricingSpec,
     currency: str,
-    usage_quantity: Decimal | int = _ZERO,
+    usage_quantity: Quantities = _ZERO,
     *,
     period: Period | None = None,
     proration: Period | tuple[datetime, datetime] | None = None,
     meter_label: str | None = None,
+    before_tax: bool = False,
 ) -> RatedInvoice:
     """Rate one billing period: flat fee (prorated to ``proration`` if given) + usage.
 
-    ``usage_quantity`` is the value of the plan's usage meter over the period (e.g.
-    ``Aggregate.value``); it is ignored when the pricing has no usage price.
-    ``proration`` is the part of ``period`` that is billed (a subscription started or
-    cancelled mid-period); it needs ``period``. Included units are not prorated.
+    ``usage_quantity`` is the usage of the period: for a plan with one usage price, its
+    meter's value (e.g. ``Aggregate.value``); for any plan, a mapping meter key ->
+    value (a meter missing from it had no usage). It is ignored when the pricing has no
+    usage price. ``proration`` is the part of ``period`` that is billed (a subscription
+    started or cancelled mid-period); it needs ``period``. Included units are not
+    prorated. ``before_tax`` marks the result as before tax (see ``RatedInvoice``).
     """
     cur = normalize_currency(currency)
     if cur != spec.currency:
@@ -98,9 +104,28 @@ def rate(
     flat = _flat_fee_line(spec, period, window)
     if flat is not None:
         lines.append(flat)
-    lines.extend(usage_amount(spec, usage_quantity, label=meter_label))
+    quantities = _by_meter(spec, usage_quantity)
+    for u in spec.usage_prices:
+        label = meter_label if len(spec.usage_prices) == 1 else None
+        lines.extend(usage_lines(u, cur, quantities.get(u.meter, _ZERO), label=label))
     total = sum((ln.amount for ln in lines), Decimal(0))
-    return RatedInvoice(lines=lines, total=round_line(total, cur), currency=cur, period=period)
+    return RatedInvoice(
+        lines=lines,
+        total=round_line(total, cur),
+        currency=cur,
+        period=period,
+        before_tax=before_tax,
+    )
+
+
+def _by_meter(spec: PricingSpec, quantity: Quantities) -> Mapping[str, Decimal | int]:
+    if isinstance(quantity, Mapping):
+        return quantity
+    if len(spec.usage_prices) > 1:
+        raise ValueError("a plan with several usage prices is rated on quantities by meter")
+    if not spec.usage_prices:
+        return {}
+    return {spec.usage_prices[0].meter: quantity}
 
 
 class HasValue(Protocol):
@@ -118,15 +143,23 @@ def rate_aggregates(
     period: Period | None = None,
     proration: Period | tuple[datetime, datetime] | None = None,
     meter_label: str | None = None,
+    before_tax: bool = False,
 ) -> RatedInvoice:
-    """``rate`` with the quantity taken from the period's aggregates by meter key (the
-    pricing's usage meter; a missing aggregate means no usage)."""
-    quantity: Decimal = _ZERO
-    if spec.meter is not None and spec.meter in aggregates:
-        found = aggregates[spec.meter]
-        quantity = found if isinstance(found, Decimal) else found.value
+    """``rate`` with the quantities taken from the period's aggregates by meter key (a
+    missing aggregate means no usage)."""
+    quantities: dict[str, Decimal | int] = {}
+    for meter in spec.meters:
+        if meter in aggregates:
+            found = aggregates[meter]
+            quantities[meter] = found if isinstance(found, Decimal) else found.value
     return rate(
-        spec, currency, quantity, period=period, proration=proration, meter_label=meter_label
+        spec,
+        currency,
+        quantities,
+        period=period,
+        proration=proration,
+        meter_label=meter_label,
+        before_tax=before_tax,
     )
 
 

@@ -65,10 +65,17 @@ class InvoiceLine:
 
 @dataclass(frozen=True, slots=True)
 class RatedInvoice:
+    """The lines of one invoice and their total.
+
+    ``before_tax``: tax is computed by the billing provider on top of ``total`` (Stripe
+    Tax); the estimate then says "before tax". ``False``: no tax is added.
+    """
+
     lines: list[InvoiceLine]
     total: Decimal
     currency: str
     period: Period | None = None
+    before_tax: bool = False
 
     @property
     def total_minor(self) -> int:
@@ -89,7 +96,17 @@ class RatedInvoice:
             if self.period is None
             else {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
             "lines": [ln.to_dict() for ln in self.lines],
+            "before_tax": self.before_tax,
         }
+
+    def by_price(self) -> dict[str, Decimal]:
+        """Line amounts summed per price, keyed by meter (``"flat_fee"`` for the fee):
+        the amounts of the invoice lines a Stripe invoice has, one per price."""
+        out: dict[str, Decimal] = {}
+        for ln in self.lines:
+            key = ln.meter or ln.kind.value
+            out[key] = out.get(key, _ZERO) + ln.amount
+        return out
 
 
 def _num(d: Decimal) -> str:

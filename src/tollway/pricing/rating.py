@@ -29,7 +29,8 @@ always adds up. Rules, per model (see docs/pricing.md):
 * **volume** - every unit at the price of the tier the total falls in, plus that tier's
   flat amount. (Volume totals can drop when the quantity crosses into a cheaper tier:
   that is what volume pricing means.)
-* A zero quantity reaches no tier: it costs nothing (no tier flat amount either).
+* A zero quantity reaches no tier's units, but with no included units the first
+  tier's flat amount is still charged, as Stripe does.
 
 Pure: no clock, no I/O.
 """

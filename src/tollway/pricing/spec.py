@@ -17,6 +17,18 @@ JSON shape (``parse_pricing`` reads it, ``PricingSpec.to_dict`` writes it back):
       }
     }
 
+Several meters: ``"usage"`` is a list of such objects, one per meter, each with its own
+``"included_units"`` (the top-level ``included_units`` is then refused as ambiguous)::
+
+    {"flat_fee": "0", "usage": [
+      {"meter": "requests", "model": "unit", "unit_amount": "0.002", "included_units": 1000},
+      {"meter": "tokens", "model": "package", "unit_amount": "0.01", "package_size": 1000}
+    ]}
+
+A list of several is accepted only with ``several_meters=True`` (callers that bill one
+meter keep refusing it with a clear error). ``to_dict`` writes the object shape for one
+usage price and the list for several (see ``tollway.pricing.prices``).
+
 Unit amounts (``unit_amount`` everywhere) may carry up to 12 decimal places; flat
 amounts (``flat_fee``, a tier's ``flat_amount``) at most the currency's minor units.
 Every mistake raises ``InvalidInput`` with one ``FieldError`` per problem found, whose
@@ -28,25 +40,31 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from decimal import Decimal
-from enum import StrEnum
-from typing import Any
 
 from tollway.domain.errors import FieldError, InvalidInput
 from tollway.domain.money import (
     MAX_UNIT_AMOUNT_PLACES,
-    decimal_places,
     minor_units,
     normalize_currency,
     parse_decimal,
 )
 from tollway.metering.meters import METER_KEY_RE
+from tollway.pricing.prices import (
+    PriceModel,
+    PricingSpec,
+    SeveralUsagePrices,
+    Tier,
+    UsagePrice,
+    format_unit_amount,
+)
 
 __all__ = [
     "METER_KEY_RE",
     "PriceModel",
     "PricingSpec",
+    "SeveralUsagePrices",
     "Tier",
     "UsagePrice",
     "format_unit_amount",
@@ -57,95 +75,6 @@ Loc = tuple[str | int, ...]
 
 
 _MAX_INT = 10**18
-
-
-class PriceModel(StrEnum):
-    UNIT = "unit"  # quantity x unit_amount
-    PACKAGE = "package"  # ceil(quantity / package_size) x unit_amount
-    GRADUATED = "graduated"  # each unit at the price of the tier it falls in
-    VOLUME = "volume"  # every unit at the price of the tier the total falls in
-
-
-@dataclass(frozen=True, slots=True)
-class Tier:
-    """One tier: units up to and including ``up_to`` (``None`` = no upper bound)."""
-
-    up_to: int | None
-    unit_amount: Decimal
-    flat_amount: Decimal = Decimal(0)
-
-
-@dataclass(frozen=True, slots=True)
-class UsagePrice:
-    meter: str
-    model: PriceModel
-    unit_amount: Decimal | None = None  # unit, package
-    package_size: int | None = None  # package
-    tiers: tuple[Tier, ...] = ()  # graduated, volume
-
-    @property
-    def is_free(self) -> bool:
-        if self.model in (PriceModel.UNIT, PriceModel.PACKAGE):
-            return not self.unit_amount
-        return all(not t.unit_amount and not t.flat_amount for t in self.tiers)
-
-
-@dataclass(frozen=True, slots=True)
-class PricingSpec:
-    """A parsed, validated pricing. ``currency`` is upper-case ISO 4217."""
-
-    currency: str
-    flat_fee: Decimal = Decimal(0)
-    included_units: int = 0
-    usage: UsagePrice | None = None
-
-    @property
-    def is_free(self) -> bool:
-        """True when the price is zero whatever the usage."""
-        return not self.flat_fee and (self.usage is None or self.usage.is_free)
-
-    @property
-    def meter(self) -> str | None:
-        """Key of the usage meter this pricing rates, if any."""
-        return self.usage.meter if self.usage else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict (Decimals as strings) that ``parse_pricing`` reads back equal."""
-        n = minor_units(self.currency)
-        out: dict[str, Any] = {
-            "flat_fee": _fmt_flat(self.flat_fee, n),
-            "included_units": self.included_units,
-        }
-        u = self.usage
-        if u is not None:
-            usage: dict[str, Any] = {"meter": u.meter, "model": u.model.value}
-            if u.model in (PriceModel.UNIT, PriceModel.PACKAGE):
-                assert u.unit_amount is not None
-                usage["unit_amount"] = format_unit_amount(u.unit_amount, n)
-            if u.model is PriceModel.PACKAGE:
-                usage["package_size"] = u.package_size
-            if u.model in (PriceModel.GRADUATED, PriceModel.VOLUME):
-                usage["tiers"] = [
-                    {
-                        "up_to": t.up_to,
-                        "unit_amount": format_unit_amount(t.unit_amount, n),
-                        "flat_amount": _fmt_flat(t.flat_amount, n),
-                    }
-                    for t in u.tiers
-                ]
-            out["usage"] = usage
-        return out
-
-
-def format_unit_amount(value: Decimal, minor: int) -> str:
-    """A unit price as text: at least the currency's minor places, no trailing zeros
-    beyond them, never an exponent (``0.5`` USD -> ``"0.50"``, ``1e-4`` -> ``"0.0001"``)."""
-    places = max(minor, decimal_places(value))
-    return f"{value:.{places}f}"
-
-
-def _fmt_flat(value: Decimal, minor: int) -> str:
-    return f"{value:.{minor}f}"
 
 
 # --------------------------------------------------------------------------- parsing
@@ -192,11 +121,16 @@ def _dec(value: object, loc: Loc, errs: _Errors, places: int) -> Decimal | None:
 
 
 def parse_pricing(
-    data: Mapping[str, object], currency: str, loc: Loc = ("pricing",)
+    data: Mapping[str, object],
+    currency: str,
+    loc: Loc = ("pricing",),
+    *,
+    several_meters: bool = False,
 ) -> PricingSpec:
     """Validate and parse a pricing dict (see module docstring); ``InvalidInput`` on error.
 
     All problems found are reported at once, each with its location under ``loc``.
+    ``several_meters`` allows a list of more than one usage price.
     """
     errs = _Errors()
     cur = normalize_currency(currency) if isinstance(currency, str) else ""
@@ -217,10 +151,29 @@ def parse_pricing(
     if data.get("included_units") is not None:
         included = _int_field(data["included_units"], (*loc, "included_units"), errs, minimum=0)
 
-    usage: UsagePrice | None = None
+    prices: list[UsagePrice] = []
     raw_usage = data.get("usage")
-    if raw_usage is not None:
-        usage = _parse_usage(raw_usage, (*loc, "usage"), errs, minor)
+    uloc = (*loc, "usage")
+    if isinstance(raw_usage, Sequence) and not isinstance(raw_usage, str | bytes):
+        if data.get("included_units") is not None:
+            errs.add(
+                (*loc, "included_units"),
+                "with a list of usage prices, set included_units on each usage price",
+            )
+        if len(raw_usage) > 1 and not several_meters:
+            errs.add(uloc, "several usage prices are not supported here; give one")
+        prices = _parse_usage_list(raw_usage, uloc, errs, minor)
+    elif raw_usage is not None:
+        one = _parse_usage(raw_usage, uloc, errs, minor)
+        if one is not None:
+            if data.get("included_units") is not None and one.included_units:
+                errs.add(
+                    (*loc, "included_units"),
+                    "given twice: at the top and in the usage price; keep one",
+                )
+            elif included:
+                one = replace(one, included_units=included)
+            prices = [one]
     elif included:
         errs.add((*loc, "included_units"), "included units need a usage price ('usage')")
 
@@ -228,16 +181,45 @@ def parse_pricing(
         first = errs.items[0]
         more = f" (and {len(errs.items) - 1} more)" if len(errs.items) > 1 else ""
         raise InvalidInput(f"{first.pointer}: {first.message}{more}", errs.items)
-    assert flat_fee is not None and included is not None
-    return PricingSpec(currency=cur, flat_fee=flat_fee, included_units=included, usage=usage)
+    assert flat_fee is not None
+    return PricingSpec(currency=cur, flat_fee=flat_fee, usage_prices=tuple(prices))
+
+
+def _parse_usage_list(
+    raw: Sequence[object], loc: Loc, errs: _Errors, minor: int
+) -> list[UsagePrice]:
+    if not raw:
+        errs.add(loc, "at least one usage price, or leave 'usage' out")
+        return []
+    out: list[UsagePrice] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        price = _parse_usage(item, (*loc, i), errs, minor)
+        if price is None:
+            continue
+        if price.meter in seen:
+            errs.add((*loc, i, "meter"), f"meter '{price.meter}' is priced twice")
+            continue
+        seen.add(price.meter)
+        out.append(price)
+    return out
 
 
 def _parse_usage(raw: object, loc: Loc, errs: _Errors, minor: int) -> UsagePrice | None:
     if not isinstance(raw, Mapping):
         errs.add(loc, "must be an object")
         return None
-    _check_keys(raw, {"meter", "model", "unit_amount", "package_size", "tiers"}, loc, errs)
+    _check_keys(
+        raw,
+        {"meter", "model", "unit_amount", "package_size", "tiers", "included_units"},
+        loc,
+        errs,
+    )
     ok = True
+    included: int | None = 0
+    if raw.get("included_units") is not None:
+        included = _int_field(raw["included_units"], (*loc, "included_units"), errs, minimum=0)
+        ok = included is not None
 
     meter = raw.get("meter")
     if meter is None:
@@ -302,9 +284,14 @@ def _parse_usage(raw: object, loc: Loc, errs: _Errors, minor: int) -> UsagePrice
 
     if not ok:
         return None
-    assert isinstance(meter, str)
+    assert isinstance(meter, str) and included is not None
     return UsagePrice(
-        meter=meter, model=model, unit_amount=unit_amount, package_size=package_size, tiers=tiers
+        meter=meter,
+        model=model,
+        unit_amount=unit_amount,
+        package_size=package_size,
+        tiers=tiers,
+        included_units=included,
     )
 
 

@@ -13,7 +13,9 @@ The rules (see docs/pricing.md):
 * **volume** - every unit at the price of the tier the total falls in, plus that tier's
   flat amount. (Volume totals can drop when the quantity crosses into a cheaper tier:
   that is what volume pricing means.)
-* A zero quantity reaches no tier: it costs nothing (no tier flat amount either).
+* A zero quantity reaches no tier's units, but with no included units the first
+  tier's flat amount is still charged (Stripe bills it at period end whatever the
+  usage: the "flat fee and overages" pattern); with included units nothing is.
 
 Flat fees, proration and totals are assembled in ``tollway.pricing.invoice``.
 
@@ -27,9 +29,9 @@ from decimal import ROUND_CEILING, Decimal
 
 from tollway.domain.money import MONEY_CONTEXT
 from tollway.pricing.lines import _ZERO, InvoiceLine, LineKind, _line, _qty, _unit_price
-from tollway.pricing.spec import PriceModel, PricingSpec, Tier
+from tollway.pricing.prices import PriceModel, PricingSpec, Tier, UsagePrice
 
-__all__ = ["usage_amount"]
+__all__ = ["usage_amount", "usage_lines"]
 
 
 def _as_quantity(q: Decimal | int) -> Decimal:
@@ -49,16 +51,25 @@ def _mul(a: Decimal, b: Decimal) -> Decimal:
 def usage_amount(
     spec: PricingSpec, quantity: Decimal | int, *, label: str | None = None
 ) -> list[InvoiceLine]:
-    """The usage lines (included allowance + priced overage) for a quantity of the meter."""
-    q = _as_quantity(quantity)
-    cur = spec.currency
+    """The usage lines of a plan's only usage price (see ``PricingSpec.usage``)."""
     u = spec.usage
     if u is None:
+        _as_quantity(quantity)
         return []
+    return usage_lines(u, spec.currency, quantity, label=label)
+
+
+def usage_lines(
+    u: UsagePrice, currency: str, quantity: Decimal | int, *, label: str | None = None
+) -> list[InvoiceLine]:
+    """The usage lines (included allowance + priced overage) of one usage price for a
+    quantity of its meter. ``currency`` is the plan's (upper case)."""
+    q = _as_quantity(quantity)
+    cur = currency
     name = label or u.meter
     lines: list[InvoiceLine] = []
-    included = Decimal(spec.included_units)
-    if spec.included_units:
+    included = Decimal(u.included_units)
+    if u.included_units:
         free = min(q, included)
         lines.append(
             _line(
@@ -74,7 +85,7 @@ def usage_amount(
     over = q - included if q > included else _ZERO
     if u.model is PriceModel.UNIT:
         assert u.unit_amount is not None
-        extra = " beyond the included units" if spec.included_units else ""
+        extra = " beyond the included units" if u.included_units else ""
         lines.append(
             _line(
                 LineKind.USAGE,
@@ -107,7 +118,24 @@ def usage_amount(
         lines.extend(_graduated(u.tiers, over, name, u.meter, cur))
     else:
         lines.extend(_volume(u.tiers, over, name, u.meter, cur))
+    if q == 0 and not u.included_units and u.tiers and u.tiers[0].flat_amount:
+        lines.append(_base_fee(u.tiers[0], name, u.meter, cur))
     return lines
+
+
+def _base_fee(first: Tier, name: str, meter: str, cur: str) -> InvoiceLine:
+    """A first tier's flat amount with no usage at all: Stripe charges it (the "flat fee
+    and overages" pattern), so the invoice has it too."""
+    return _line(
+        LineKind.TIER_FLAT,
+        f"{name} {_tier_range(0, first.up_to)} (tier 1): flat amount, without usage",
+        Decimal(1),
+        None,
+        first.flat_amount,
+        cur,
+        meter=meter,
+        tier=1,
+    )
 
 
 def _tier_range(lower: int, up_to: int | None) -> str:

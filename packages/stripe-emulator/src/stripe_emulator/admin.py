@@ -79,6 +79,7 @@ TUNABLE = (
     "idempotency_ttl_s",
     "rate_limit_per_s",
     "after_failed_retries",
+    "tax_rates",
 )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from . import cards, rating
+from . import cards, rating, taxes
+from . import discounts as discounting
 from .context import Ctx
 from .currencies import ZERO_DECIMAL
 from .ids import new_id
@@ -22,6 +23,10 @@ def money(amount: int, currency: str) -> str:
 
 
 def item_quantity(ctx: Ctx, item: Obj, customer_id: str, start: int, end: int) -> Decimal:
+    """A metered item's usage over ``[start, end)``, counted only from when the item
+    got its price (a price swapped or an item added mid-period: Stripe bills the new
+    price for the usage from then on); a licensed item's quantity."""
+    start = max(start, int(item.get("_usage_from") or start))
     price = ctx.state.get(item["price"]["id"]) or item["price"]
     meter_id = (price.get("recurring") or {}).get("meter")
     if meter_id:
@@ -109,12 +114,60 @@ def new_invoice(
     period: tuple[int, int],
     created: int,
     currency: str | None = None,
+    discounts: list[Obj] | None = None,
+    automatic_tax: bool | None = None,
+    preview: bool = False,
 ) -> Obj:
+    """An invoice (not stored) of ``lines`` with the subscription's discounts that apply
+    at ``created`` (or ``discounts``) and Stripe Tax when enabled; a real (not preview)
+    invoice uses up ``once`` discounts."""
     inv_id = new_id("in")
     total = sum(li["amount"] for li in lines)
     for li in lines:
         li["invoice"] = inv_id
     cur = currency or (lines[0]["currency"] if lines else sub["currency"] if sub else "usd")
+    if discounts is None:
+        discounts = (
+            discounting.active(ctx, discounting.discounts_of(ctx, sub), created) if sub else []
+        )
+    if automatic_tax is None:
+        automatic_tax = bool(((sub or {}).get("automatic_tax") or {}).get("enabled"))
+    inv = _invoice_object(ctx, inv_id, sub, customer, lines, reason, period, created, cur, total)
+    inv["automatic_tax"]["enabled"] = automatic_tax
+    refresh_totals(ctx, inv, customer, discounts)
+    if sub is not None and not preview and discounts:
+        discounting.after_invoiced(ctx, sub, inv, created)
+    return inv
+
+
+def refresh_totals(ctx: Ctx, inv: Obj, customer: Obj, discounts: list[Obj] | None = None) -> None:
+    """Discounts, tax and the totals of ``inv`` from its lines (``discounts``: those it
+    already carries when None)."""
+    if discounts is None:
+        discounts = list(inv.get("_discount_data") or [])
+    discounting.apply(ctx, inv, discounts)
+    tax = taxes.apply(ctx, inv, customer)
+    subtotal = sum(li["amount"] for li in inv["lines"]["data"])
+    discount = sum(d["amount"] for d in inv["total_discount_amounts"])
+    inv["subtotal"] = inv["subtotal_excluding_tax"] = subtotal
+    inv["total_excluding_tax"] = subtotal - discount
+    inv["total"] = subtotal - discount + tax
+    inv["amount_due"] = max(inv["total"], 0)
+    inv["amount_remaining"] = inv["amount_due"] - inv.get("amount_paid", 0)
+
+
+def _invoice_object(
+    ctx: Ctx,
+    inv_id: str,
+    sub: Obj | None,
+    customer: Obj,
+    lines: list[Obj],
+    reason: str,
+    period: tuple[int, int],
+    created: int,
+    cur: str,
+    total: int,
+) -> Obj:
     return {
         "id": inv_id,
         "object": "invoice",
@@ -202,14 +255,11 @@ def new_invoice(
     }
 
 
-def set_lines(inv: Obj, lines: list[Obj]) -> None:
-    total = sum(li["amount"] for li in lines)
+def set_lines(ctx: Ctx, inv: Obj, lines: list[Obj]) -> None:
     for li in lines:
         li["invoice"] = inv["id"]
     inv["lines"]["data"] = lines
-    for field in ("amount_due", "amount_remaining", "subtotal", "subtotal_excluding_tax"):
-        inv[field] = total
-    inv["total"] = inv["total_excluding_tax"] = total
+    refresh_totals(ctx, inv, ctx.state.get(inv["customer"]) or {})
 
 
 def open_draft(ctx: Ctx, inv: Obj, at: int) -> None:

@@ -20,8 +20,10 @@ class StripeError(Exception):
         param: str | None = None,
         decline_code: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
+        self.extra = extra or {}
         self.status = status
         self.message = message
         self.type = type
@@ -39,6 +41,7 @@ class StripeError(Exception):
             err["param"] = self.param
         if self.decline_code:
             err["decline_code"] = self.decline_code
+        err.update(self.extra)
         if request_id:
             err["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}?t=0"
         return {"error": err}

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
-from . import errors
 from .billing import (
     attempt_payment,
     finalize,
@@ -18,10 +16,11 @@ from .billing import (
     subscription_of,
 )
 from .context import Ctx
-from .ids import new_id
-from .periods import add_interval, boundary
+from .periods import boundary
 from .render import clean
+from .schedules import advance as advance_schedule
 from .state import Obj
+from .subscribe import trial_will_end
 
 LIVE = ("active", "trialing", "past_due", "unpaid")
 
@@ -38,174 +37,6 @@ def set_status(ctx: Ctx, sub: Obj, status: str, at: int) -> None:
         created=at,
         automatic=True,
     )
-
-
-def build_items(ctx: Ctx, sub_id: str, items: list[dict[str, Any]], start: int) -> list[Obj]:
-    out: list[Obj] = []
-    for i, it in enumerate(items):
-        param = f"items[{i}]"
-        if not it.get("price"):
-            raise errors.missing(f"{param}[price]")
-        price = ctx.fetch(it["price"], "price", "price", f"{param}[price]")
-        if not price.get("recurring"):
-            raise errors.bad(
-                f"{param}[price]",
-                "The price specified is set to `type=one_time` "
-                "but this field only accepts prices with `type=recurring`.",
-            )
-        if not price["active"]:
-            raise errors.bad(
-                f"{param}[price]",
-                "The price specified is inactive. This field only accepts active prices.",
-            )
-        metered = price["recurring"]["usage_type"] == "metered"
-        if metered and it.get("quantity") not in (None, ""):
-            raise errors.bad(
-                f"{param}[quantity]",
-                "Quantity should not be specified where "
-                "usage_type is `metered`. Remove quantity from `" + param + "`.",
-            )
-        quantity = None if metered else int(it.get("quantity") or 1)
-        out.append(
-            {
-                "id": new_id("si"),
-                "object": "subscription_item",
-                "billing_thresholds": None,
-                "created": start,
-                "current_period_end": 0,
-                "current_period_start": start,
-                "discounts": [],
-                "metadata": dict(it.get("metadata") or {}),
-                "price": clean(ctx.state, price),
-                "quantity": quantity,
-                "subscription": sub_id,
-                "tax_rates": [],
-            }
-        )
-    first = out[0]["price"]["recurring"]
-    for item in out[1:]:
-        r = item["price"]["recurring"]
-        if (r["interval"], r["interval_count"]) != (first["interval"], first["interval_count"]):
-            raise errors.bad(
-                "items",
-                "All prices on a subscription must have the same "
-                "`recurring.interval` and `recurring.interval_count`.",
-            )
-    return out
-
-
-def start_subscription(
-    ctx: Ctx,
-    customer: Obj,
-    items: list[dict[str, Any]],
-    *,
-    at: int,
-    default_payment_method: str | None = None,
-    metadata: dict[str, Any] | None = None,
-    payment_behavior: str = "allow_incomplete",
-    trial_days: int | None = None,
-    cancel_at_period_end: bool = False,
-    description: str | None = None,
-    off_session: bool = False,
-    from_checkout: bool = False,
-) -> tuple[Obj, Obj]:
-    """Create a subscription and its first invoice; returns (subscription, invoice)."""
-    if not items:
-        raise errors.missing("items")
-    sub_id = new_id("sub")
-    built = build_items(ctx, sub_id, items, at)
-    rec = built[0]["price"]["recurring"]
-    trial_end = at + trial_days * 86400 if trial_days else None
-    anchor = trial_end or at
-    first_end = trial_end or add_interval(anchor, rec["interval"], rec["interval_count"], 1)
-    for item in built:
-        item["current_period_end"] = first_end
-    sub: Obj = {
-        "id": sub_id,
-        "object": "subscription",
-        "application": None,
-        "application_fee_percent": None,
-        "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None},
-        "billing_cycle_anchor": anchor,
-        "billing_cycle_anchor_config": None,
-        "billing_mode": {"type": "classic"},
-        "billing_thresholds": None,
-        "cancel_at": None,
-        "cancel_at_period_end": cancel_at_period_end,
-        "canceled_at": None,
-        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
-        "collection_method": "charge_automatically",
-        "created": at,
-        "currency": built[0]["price"]["currency"],
-        "customer": customer["id"],
-        "days_until_due": None,
-        "default_payment_method": default_payment_method,
-        "default_source": None,
-        "default_tax_rates": [],
-        "description": description,
-        "discounts": [],
-        "ended_at": None,
-        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
-        "items": {
-            "object": "list",
-            "data": built,
-            "has_more": False,
-            "url": f"/v1/subscription_items?subscription={sub_id}",
-        },
-        "latest_invoice": None,
-        "livemode": False,
-        "metadata": dict(metadata or {}),
-        "next_pending_invoice_item_invoice": None,
-        "on_behalf_of": None,
-        "pause_collection": None,
-        "payment_settings": {
-            "payment_method_options": None,
-            "payment_method_types": None,
-            "save_default_payment_method": "off",
-        },
-        "pending_invoice_item_interval": None,
-        "pending_setup_intent": None,
-        "pending_update": None,
-        "schedule": None,
-        "start_date": at,
-        "status": "incomplete",
-        "test_clock": customer.get("test_clock"),
-        "transfer_data": None,
-        "trial_end": trial_end,
-        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
-        "trial_start": at if trial_end else None,
-        "_anchor": anchor,
-        "_n": 0 if trial_end else 1,
-        "_interval": rec["interval"],
-        "_interval_count": rec["interval_count"],
-    }
-    ctx.state.put(sub)
-    # licensed items are billed in advance; metered ones (flat tiers included) in arrears
-    lines = [
-        line(ctx, sub, it, Decimal(it["quantity"] or 0), at, first_end, amount=0)
-        if trial_end or is_metered(ctx, it)
-        else line(ctx, sub, it, Decimal(it["quantity"]), at, first_end)
-        for it in built
-    ]
-    inv = new_invoice(
-        ctx, sub, customer, lines, reason="subscription_create", period=(at, at), created=at
-    )
-    sub["latest_invoice"] = inv["id"]
-    finalize(ctx, inv, at)
-    if inv["amount_due"] == 0 or payment_behavior != "default_incomplete":
-        result = attempt_payment(ctx, inv, at, off_session=off_session, retries=from_checkout)
-    else:
-        result = "pending"
-    if result == "paid":
-        sub["status"] = "trialing" if trial_end else "active"
-    elif from_checkout:
-        sub["status"] = "past_due"
-    ctx.emit("customer.subscription.created", sub, created=at, automatic=from_checkout)
-    if result != "paid" and payment_behavior == "error_if_incomplete":
-        raise errors.card_declined(
-            "generic_decline", inv.get("_last_payment_error") or "Your card was declined."
-        )
-    return sub, inv
 
 
 def cancel_subscription(
@@ -231,11 +62,17 @@ def cancel_subscription(
 
 
 def _metered_lines(ctx: Ctx, sub: Obj, customer_id: str, start: int, end: int) -> list[Obj]:
-    return [
-        line(ctx, sub, it, item_quantity(ctx, it, customer_id, start, end), start, end)
-        for it in sub["items"]["data"]
-        if is_metered(ctx, it)
-    ]
+    """The period's usage lines; usage during a trial is shown at zero."""
+    trial = bool(sub.get("trial_end")) and end <= int(sub["trial_end"])
+    out = []
+    for it in sub["items"]["data"]:
+        if is_metered(ctx, it):
+            q = item_quantity(ctx, it, customer_id, start, end)
+            li = line(ctx, sub, it, q, start, end, amount=0 if trial else None)
+            if trial:
+                li["description"] = f"Trial period for {li['description']}"
+            out.append(li)
+    return out
 
 
 def _usage_invoice(ctx: Ctx, sub: Obj, at: int, *, reason: str, licensed: bool) -> Obj | None:
@@ -248,10 +85,11 @@ def _usage_invoice(ctx: Ctx, sub: Obj, at: int, *, reason: str, licensed: bool) 
     start = items[0]["current_period_start"]
     lines = [*sub.pop("_pending_lines", []), *_metered_lines(ctx, sub, customer["id"], start, at)]
     if licensed:
+        advance_schedule(ctx, sub, at)  # a scheduled change takes effect with the new period
         nxt = boundary(sub, sub["_n"] + 1)
         lines += [
             line(ctx, sub, it, Decimal(it["quantity"] or 1), at, nxt)
-            for it in items
+            for it in sub["items"]["data"]
             if not is_metered(ctx, it)
         ]
     if not lines:
@@ -283,11 +121,11 @@ def finalize_draft(ctx: Ctx, inv: Obj, at: int) -> None:
         }
         lines = [
             fresh.pop(li["parent"]["subscription_item_details"]["subscription_item"], li)
-            if not li["parent"]["subscription_item_details"]["proration"]
+            if not li["parent"]["subscription_item_details"]["proration"] and not li.get("_fixed")
             else li
             for li in inv["lines"]["data"]
         ]
-        set_lines(inv, lines)
+        set_lines(ctx, inv, lines)
     finalize(ctx, inv, at)
     result = attempt_payment(ctx, inv, at, off_session=True)
     if sub is not None and sub["status"] not in ("canceled", "incomplete_expired"):
@@ -302,6 +140,8 @@ def renew(ctx: Ctx, sub: Obj, at: int) -> None:
         if inv is not None:
             _close_period(ctx, inv, at)
         return
+    if sub["status"] == "trialing" and not _trial_continues(ctx, sub, at):
+        return
     inv = _usage_invoice(ctx, sub, at, reason="subscription_cycle", licensed=True)
     previous = {"items": clean(ctx.state, sub["items"])}
     sub["_n"] += 1
@@ -314,6 +154,29 @@ def renew(ctx: Ctx, sub: Obj, at: int) -> None:
     ctx.emit("customer.subscription.updated", sub, previous=previous, created=at, automatic=True)
     if inv is not None:
         _close_period(ctx, inv, at)
+
+
+def _trial_continues(ctx: Ctx, sub: Obj, at: int) -> bool:
+    """At the end of a trial without a payment method, Stripe follows
+    ``trial_settings[end_behavior][missing_payment_method]``: ``create_invoice`` bills
+    (the invoice then fails: ``past_due``), ``pause`` pauses without an invoice,
+    ``cancel`` cancels. Returns whether the subscription renews."""
+    how = sub["trial_settings"]["end_behavior"]["missing_payment_method"]
+    customer = ctx.state.get(sub["customer"]) or {}
+    pm = sub.get("default_payment_method") or (customer.get("invoice_settings") or {}).get(
+        "default_payment_method"
+    )
+    if pm or how == "create_invoice":
+        return True
+    if how == "cancel":
+        inv = _usage_invoice(ctx, sub, at, reason="subscription_cycle", licensed=False)
+        cancel_subscription(ctx, sub, at, reason="cancellation_requested")
+        if inv is not None:
+            _close_period(ctx, inv, at)
+        return False
+    set_status(ctx, sub, "paused", at)
+    ctx.emit("customer.subscription.paused", sub, created=at, automatic=True)
+    return False
 
 
 def after_payment(ctx: Ctx, sub: Obj, result: str, at: int) -> None:
@@ -352,6 +215,8 @@ def _due(ctx: Ctx, clock_id: str | None) -> list[tuple[int, int, str, Obj]]:
             if obj["status"] == "open" and obj.get("_clock") == clock_id:
                 out.append((obj["expires_at"], 0, "expire", obj))
         elif kind == "subscription" and obj.get("test_clock") == clock_id:
+            if obj["status"] == "trialing" and not obj.get("_trial_will_end_sent"):
+                out.append((int(obj["trial_end"]) - 3 * 86400, 0, "trial_will_end", obj))
             if obj["status"] in LIVE:
                 end = obj["items"]["data"][0]["current_period_end"]
                 if obj["cancel_at"] and obj["cancel_at"] < end:
@@ -386,6 +251,8 @@ def run_due(ctx: Ctx, clock_id: str | None, until: int) -> int:
             renew(ctx, obj, at)
         elif action == "cancel":
             cancel_subscription(ctx, obj, at)
+        elif action == "trial_will_end":
+            trial_will_end(ctx, obj, at)
         elif action == "incomplete_expired":
             set_status(ctx, obj, "incomplete_expired", at)
         elif action == "retry":

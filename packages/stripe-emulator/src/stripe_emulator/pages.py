@@ -70,11 +70,30 @@ def checkout_page(state: EmulatorState, s: Obj, error: str | None = None) -> str
  placeholder="4242 4242 4242 4242" required></label>
 <div class="row"><label>Expiry (MM/YY) <input name="expiry" placeholder="12/34" required></label>
 <label>CVC <input name="cvc" inputmode="numeric" placeholder="123" required></label></div>
-<button type="submit">Subscribe</button></form>
+{_optional_fields(s)}
+<button type="submit">{"Pay" if s["mode"] == "payment" else "Subscribe"}</button></form>
 <p class="hint">Test cards: 4242 4242 4242 4242 pays; 4000 0000 0000 0341 attaches but its
 charges fail; 4000 0000 0000 9995 is declined; 4000 0027 6000 3184 requires authentication
 for later off-session charges.</p>{cancel}"""
     return page("Checkout", body)
+
+
+def _optional_fields(s: Obj) -> str:
+    """The fields a session asks for: promotion code, billing country, tax ID."""
+    out = ""
+    if s.get("allow_promotion_codes"):
+        out += '<label>Promotion code <input name="promotion_code"></label>'
+    if s["automatic_tax"]["enabled"] or s.get("billing_address_collection") == "required":
+        out += (
+            '<label>Country of the billing address (two letters) <input name="country" '
+            'maxlength="2" placeholder="US" required></label>'
+        )
+    if (s.get("tax_id_collection") or {}).get("enabled"):
+        out += '<label>Tax ID (optional) <input name="tax_id"></label>'
+    discount = (s.get("total_details") or {}).get("amount_discount") or 0
+    if discount:
+        out += f"<p>Discount: {escape(money(int(discount), s['currency'] or 'usd'))}</p>"
+    return out
 
 
 def portal_page(state: EmulatorState, session: Obj, customer: Obj, message: str | None) -> str:

@@ -9,36 +9,49 @@ from . import errors
 from .billing import is_metered, line, new_invoice, preview_lines
 from .context import Ctx
 from .ids import new_id
-from .lifecycle import build_items
 from .params import opt_int
 from .periods import add_interval
-from .prorations import apply_item_changes, behavior, proration_lines
+from .prorations import apply_item_changes, behavior, metered_swap_lines, proration_lines
 from .state import Obj
+from .subscribe import build_items, trial_end_of
 
 
-def existing(ctx: Ctx, sub: Obj, customer: Obj, details: dict[str, Any]) -> tuple[Obj, int | None]:
+def existing(
+    ctx: Ctx, sub: Obj, customer: Obj, details: dict[str, Any], extra: dict[str, Any]
+) -> tuple[Obj, int | None]:
     """The next invoice of ``sub``, after the changes in ``details`` if any."""
     at = ctx.now(sub.get("test_clock"))
+    ctx_extra = extra
     when = opt_int(details, "proration_date", "subscription_details") or at
     how = behavior(details.get("proration_behavior"), "subscription_details[proration_behavior]")
     if details.get("cancel_at_period_end") in (True, "true"):
         lines, period = preview_lines(ctx, sub)
         lines = [li for li in lines if li["period"]["start"] < period[1]]  # no renewal
-        return _invoice(ctx, sub, customer, lines, period, "upcoming", at), period[1]
+        return _invoice(ctx, sub, customer, lines, period, "upcoming", at, ctx_extra), period[1]
     if not details.get("items"):
         lines, period = preview_lines(ctx, sub)
-        return _invoice(ctx, sub, customer, lines, period, "upcoming", at), period[1]
+        inv = _invoice(ctx, sub, customer, lines, period, "upcoming", period[1], ctx_extra)
+        return inv, period[1]
     after = apply_item_changes(ctx, sub, details["items"], at, "subscription_details[items]")
-    prorations = [] if how == "none" else proration_lines(ctx, sub, after, when)
+    prorations = (
+        []
+        if how == "none"
+        else metered_swap_lines(ctx, sub, after, at) + proration_lines(ctx, sub, after, when)
+    )
     if how == "always_invoice":
-        inv = _invoice(ctx, sub, customer, prorations, (when, when), "subscription_update", at)
+        inv = _invoice(
+            ctx, sub, customer, prorations, (when, when), "subscription_update", at, ctx_extra
+        )
         return inv, None
     changed = {**sub, "items": {**sub["items"], "data": after}}
     lines, period = preview_lines(ctx, changed)
-    return _invoice(ctx, sub, customer, prorations + lines, period, "upcoming", at), period[1]
+    inv = _invoice(ctx, sub, customer, prorations + lines, period, "upcoming", period[1], ctx_extra)
+    return inv, period[1]
 
 
-def new_subscription(ctx: Ctx, customer: Obj, details: dict[str, Any]) -> tuple[Obj, int | None]:
+def new_subscription(
+    ctx: Ctx, customer: Obj, details: dict[str, Any], extra: dict[str, Any]
+) -> tuple[Obj, int | None]:
     """The first invoice of a subscription made of ``details[items]`` starting now."""
     at = opt_int(details, "start_date", "subscription_details") or ctx.now(
         customer.get("test_clock")
@@ -51,15 +64,18 @@ def new_subscription(ctx: Ctx, customer: Obj, details: dict[str, Any]) -> tuple[
             "Items of a new subscription cannot have `id` or `deleted`.",
         )
     rec = items[0]["price"]["recurring"]
-    end = add_interval(at, rec["interval"], rec["interval_count"], 1)
+    trial_end = trial_end_of(
+        at, None, details.get("trial_end"), param="subscription_details[trial_end]"
+    )
+    end = trial_end or add_interval(at, rec["interval"], rec["interval_count"], 1)
     sub: Obj = {"id": sub_id, "currency": items[0]["price"]["currency"], "metadata": {}}
     lines = [
         line(ctx, sub, it, Decimal(it["quantity"] or 0), at, end, amount=0)
-        if is_metered(ctx, it)
+        if is_metered(ctx, it) or trial_end
         else line(ctx, sub, it, Decimal(it["quantity"] or 1), at, end)
         for it in items
     ]
-    inv = _invoice(ctx, None, customer, lines, (at, at), "subscription_create", at)
+    inv = _invoice(ctx, None, customer, lines, (at, at), "subscription_create", at, extra)
     return inv, None
 
 
@@ -71,8 +87,12 @@ def _invoice(
     period: tuple[int, int],
     reason: str,
     at: int,
+    extra: dict[str, Any],
 ) -> Obj:
-    inv = new_invoice(
+    """A preview invoice created at ``at``: the subscription's discounts that still apply
+    then (or ``extra["discounts"]``), tax per ``extra["automatic_tax"]`` or the
+    subscription's setting."""
+    return new_invoice(
         ctx,
         sub,
         customer,
@@ -81,5 +101,7 @@ def _invoice(
         period=period,
         created=at,
         currency=lines[0]["currency"] if lines else None,
+        discounts=extra.get("discounts"),
+        automatic_tax=extra.get("automatic_tax"),
+        preview=True,
     )
-    return inv

@@ -17,12 +17,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from . import errors
-from .billing import is_metered, line
+from .billing import is_metered, item_quantity, line
 from .context import Ctx
-from .lifecycle import build_items
 from .params import opt_int, to_bool
 from .render import clean
 from .state import Obj
+from .subscribe import build_items
 
 BEHAVIORS = ("create_prorations", "always_invoice", "none")
 
@@ -44,6 +44,8 @@ def apply_item_changes(
                 continue
             if it.get("price"):
                 price = ctx.fetch(it["price"], "price", "price", f"{param}[price]")
+                if price["id"] != item["price"]["id"]:
+                    item["_usage_from"] = at  # the new price bills usage from now on
                 item["price"] = clean(ctx.state, price)
             if it.get("quantity") not in (None, ""):
                 item["quantity"] = opt_int(it, "quantity", param)
@@ -51,6 +53,7 @@ def apply_item_changes(
             new = build_items(ctx, sub["id"], [it], at)[0]
             new["current_period_start"] = data[0]["current_period_start"] if data else at
             new["current_period_end"] = data[0]["current_period_end"] if data else at
+            new["_usage_from"] = at
             data.append(new)
     if not data:
         raise errors.bad(prefix, "A subscription must have at least one active item.")
@@ -101,6 +104,30 @@ def proration_lines(ctx: Ctx, sub: Obj, after: list[Obj], at: int) -> list[Obj]:
     for item_id, new in now.items():
         if item_id not in before and not is_metered(ctx, new):
             lines.append(_prorated(ctx, sub, new, 1, at, "Remaining"))
+    return lines
+
+
+def metered_swap_lines(ctx: Ctx, sub: Obj, after: list[Obj], at: int) -> list[Obj]:
+    """``billing_mode=flexible``: the usage so far of each metered item that loses its
+    price (swapped or deleted) is billed at the old price, as an item subject to
+    ``proration_behavior``. ``classic`` bills nothing for it: only the usage after the
+    change reaches an invoice, at the new price (Stripe's "Update prices mid-cycle")."""
+    if (sub.get("billing_mode") or {}).get("type") != "flexible":
+        return []
+    start = sub["items"]["data"][0]["current_period_start"]
+    now = {i["id"]: i for i in after}
+    lines: list[Obj] = []
+    for old in sub["items"]["data"]:
+        new = now.get(old["id"])
+        if not is_metered(ctx, old) or (
+            new is not None and new["price"]["id"] == old["price"]["id"]
+        ):
+            continue
+        quantity = item_quantity(ctx, old, sub["customer"], start, at)
+        li = line(ctx, sub, old, quantity, max(start, int(old.get("_usage_from") or start)), at)
+        li["description"] = f"{li['description']} (usage until {_day(at)})"
+        li["_fixed"] = True  # an invoice item: not re-rated when the draft is finalized
+        lines.append(li)
     return lines
 
 

@@ -95,6 +95,11 @@ def _expand(state: EmulatorState, node: Any, parts: list[str], param: str) -> An
     value = node[head]
     if isinstance(value, str) and state.get(value) is not None:
         value = clean(state, state.get(value))
+    elif isinstance(value, list) and head != "data":  # a list of ids (e.g. discounts)
+        value = [
+            clean(state, state.get(v)) if isinstance(v, str) and state.get(v) is not None else v
+            for v in value
+        ]
     node[head] = _expand(state, value, rest, param)
     return node
 

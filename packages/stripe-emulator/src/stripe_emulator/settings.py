@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: The API version of stripe-python 16.1, the only one the emulator speaks.
@@ -64,6 +64,10 @@ class EmulatorSettings:
     #: (a default portal configuration exists); otherwise portal sessions fail until
     #: one is saved through /_emulator/portal_configuration or the index page.
     portal_configured: bool = False
+    #: Stripe Tax: the percentage charged per customer address country (ISO 3166-1
+    #: alpha-2, e.g. ``{"DE": 19}``) as if the account were registered there. Empty (the
+    #: default, like a sandbox without registrations): automatic tax computes zero.
+    tax_rates: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.state_file is not None and not isinstance(self.state_file, Path):
@@ -73,5 +77,8 @@ class EmulatorSettings:
         for name in ("meter_event_delay_s", "invoice_finalization_grace_s", "idempotency_ttl_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
+        if any(not 0 <= float(r) <= 100 for r in self.tax_rates.values()):
+            raise ValueError("tax_rates are percentages between 0 and 100")
+        self.tax_rates = {str(c).upper(): float(r) for c, r in self.tax_rates.items()}
         if self.rate_limit_per_s is not None and self.rate_limit_per_s < 1:
             raise ValueError("rate_limit_per_s must be at least 1 (or None: no limit)")

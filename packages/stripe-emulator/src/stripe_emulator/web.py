@@ -6,10 +6,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import admin, errors, pages
+from . import admin, checkout_pay, errors, pages
 from .billing import attempt_payment, subscription_of
 from .lifecycle import after_payment, cancel_subscription
-from .resources import checkout
 from .resources.customers import make_pm
 from .runtime import Runtime
 from .state import Obj
@@ -48,7 +47,7 @@ async def checkout_post(request: Request) -> Response:
             )
         ctx = rt.ctx(str(request.base_url))
         try:
-            target = checkout.complete(
+            target = checkout_pay.complete(
                 ctx,
                 s,
                 number=number,
@@ -56,6 +55,9 @@ async def checkout_post(request: Request) -> Response:
                 exp_year=expiry[1],
                 email=pages.form_value(form, "email") or None,
                 name=pages.form_value(form, "name") or None,
+                promotion_code=pages.form_value(form, "promotion_code") or None,
+                country=pages.form_value(form, "country") or None,
+                tax_id=pages.form_value(form, "tax_id") or None,
             )
         except errors.StripeError as exc:
             status = 402 if exc.type == "card_error" else 400

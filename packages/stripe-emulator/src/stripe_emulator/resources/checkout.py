@@ -5,15 +5,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from .. import cards, errors, rating
+from .. import errors, rating
+from ..catalog import new_price
+from ..checkout_pay import session_amounts
 from ..context import Ctx
+from ..discounts import redeem
 from ..ids import new_id
-from ..lifecycle import expire_session, start_subscription
-from ..params import metadata, one_of, opt_int, require
+from ..lifecycle import expire_session
+from ..params import metadata, one_of, opt_int, require, to_bool
 from ..render import clean, expand_list, paginate, render
 from ..router import router
 from ..state import Obj
-from .customers import make_pm
+from ..subscribe import end_behavior, trial_end_of
 
 DAY = 86400
 
@@ -22,13 +25,17 @@ def _line_items(ctx: Ctx, mode: str, raw: list[dict[str, Any]]) -> list[Obj]:
     out: list[Obj] = []
     for i, li in enumerate(raw):
         param = f"line_items[{i}]"
-        if li.get("price_data"):
+        if li.get("price") and li.get("price_data"):
             raise errors.bad(
-                f"{param}[price_data]", "The emulator needs an existing price: pass `price`."
+                f"{param}[price_data]",
+                "You may only specify one of these parameters: price, price_data.",
             )
-        if not li.get("price"):
+        if li.get("price_data"):
+            price = _inline_price(ctx, li["price_data"], f"{param}[price_data]")
+        elif not li.get("price"):
             raise errors.missing(f"{param}[price]")
-        price = ctx.fetch(li["price"], "price", "price", f"{param}[price]")
+        else:
+            price = ctx.fetch(li["price"], "price", "price", f"{param}[price]")
         recurring = price.get("recurring")
         if mode == "subscription" and not recurring and not out:
             pass
@@ -76,6 +83,16 @@ def _line_items(ctx: Ctx, mode: str, raw: list[dict[str, Any]]) -> list[Obj]:
     return out
 
 
+def _inline_price(ctx: Ctx, data: dict[str, Any], param: str) -> Obj:
+    """``price_data``: Stripe creates a Price for the line (and a Product from
+    ``product_data``)."""
+    if not data.get("product") and not data.get("product_data"):
+        raise errors.missing(f"{param}[product]")
+    if data.get("unit_amount") in (None, "") and data.get("unit_amount_decimal") in (None, ""):
+        raise errors.missing(f"{param}[unit_amount]")
+    return new_price(ctx, dict(data))
+
+
 @router.post("/v1/checkout/sessions", "checkout_session")
 def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     require(p, "mode")
@@ -102,15 +119,44 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     items = _line_items(ctx, mode, p.get("line_items") or [])
     total = sum(li["amount_total"] for li in items)
     sid = new_id("cs_test")
+    if p.get("discounts") and p.get("allow_promotion_codes") in (True, "true"):
+        raise errors.bad(
+            "allow_promotion_codes",
+            "You may only specify one of these parameters: allow_promotion_codes, discounts.",
+        )
+    data = p.get("subscription_data") or {}
+    trial_end = trial_end_of(
+        now,
+        opt_int(data, "trial_period_days", "subscription_data"),
+        data.get("trial_end"),
+        param="subscription_data[trial_end]",
+    )
+    behavior = end_behavior(data.get("trial_settings"), "subscription_data[trial_settings]")
+    entries = list(p.get("discounts") or [])
+    redeem(ctx, entries, customer=customer["id"] if customer else None, at=now, store=False)
+    intent_data = p.get("payment_intent_data") or {}
+    if intent_data and mode != "payment":
+        raise errors.bad(
+            "payment_intent_data", "payment_intent_data can only be used in `payment` mode."
+        )
+    tax_ids = to_bool((p.get("tax_id_collection") or {}).get("enabled", False), "tax_id_collection")
+    auto_tax = to_bool((p.get("automatic_tax") or {}).get("enabled", False), "automatic_tax")
     obj: Obj = {
         "id": sid,
         "object": "checkout.session",
         "adaptive_pricing": None,
         "after_expiration": None,
-        "allow_promotion_codes": None,
+        "allow_promotion_codes": to_bool(p["allow_promotion_codes"], "allow_promotion_codes")
+        if p.get("allow_promotion_codes") not in (None, "")
+        else None,
         "amount_subtotal": total,
         "amount_total": total,
-        "automatic_tax": {"enabled": False, "liability": None, "status": None, "provider": None},
+        "automatic_tax": {
+            "enabled": auto_tax,
+            "liability": None,
+            "status": None,
+            "provider": "stripe" if auto_tax else None,
+        },
         "billing_address_collection": p.get("billing_address_collection") or None,
         "cancel_url": p.get("cancel_url") or None,
         "client_reference_id": p.get("client_reference_id") or None,
@@ -119,7 +165,10 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         "currency": items[0]["currency"] if items else None,
         "custom_fields": [],
         "customer": customer["id"] if customer else None,
-        "customer_creation": None if customer else "always",
+        "customer_creation": None
+        if customer
+        else p.get("customer_creation") or ("always" if mode == "subscription" else "if_required"),
+        "discounts": [],
         "customer_details": None,
         "customer_email": p.get("customer_email") or None,
         "expires_at": expires_at,
@@ -131,7 +180,7 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         "mode": mode,
         "payment_intent": None,
         "payment_link": None,
-        "payment_method_collection": "always",
+        "payment_method_collection": p.get("payment_method_collection") or "always",
         "payment_method_types": list(p.get("payment_method_types") or ["card"]),
         "payment_status": "unpaid",
         "recovered_from": None,
@@ -140,13 +189,20 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         "submit_type": None,
         "subscription": None,
         "success_url": p.get("success_url") or None,
+        "tax_id_collection": {"enabled": tax_ids, "required": "never"},
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         "ui_mode": p.get("ui_mode") or "hosted",
         "url": f"{ctx.api_base}/checkout/pay/{sid}",
         "_line_items": items,
         "_clock": clock,
-        "_subscription_data": p.get("subscription_data") or {},
+        "_subscription_data": data,
+        "_trial_end": trial_end,
+        "_end_behavior": behavior,
+        "_discount_entries": entries,
+        "_setup_future_usage": intent_data.get("setup_future_usage") or None,
+        "_intent_metadata": intent_data.get("metadata") or {},
     }
+    session_amounts(ctx, obj, redeem(ctx, entries, customer=None, at=now, store=False), "")
     ctx.state.put(obj)
     return render(ctx.state, obj, expand_list(p))
 
@@ -184,88 +240,3 @@ def list_(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         if p.get(field):
             items = [s for s in items if s.get(field) == p[field]]
     return paginate(ctx.state, items, p, "/v1/checkout/sessions")
-
-
-def complete(
-    ctx: Ctx,
-    s: Obj,
-    *,
-    number: str,
-    exp_month: int,
-    exp_year: int,
-    email: str | None,
-    name: str | None,
-) -> str:
-    """Pay a session from the hosted page; returns the redirect URL or raises a card error."""
-    at = ctx.now(s.get("_clock"))
-    if s["status"] == "open" and s["expires_at"] <= at:
-        expire_session(ctx, s, at)
-    if s["status"] != "open":
-        raise errors.bad(None, f"This Checkout Session is {s['status']}.")
-    number = cards.normalize(number)
-    outcome = cards.on_attach(number)
-    if outcome.status == "declined":
-        raise errors.card_declined(str(outcome.decline_code), str(outcome.message))
-    pm = make_pm(ctx, number, exp_month, exp_year, at)
-    if s["customer"]:
-        customer = ctx.fetch(s["customer"], "customer", "customer")
-    else:
-        from .customers import create as create_customer
-
-        cid = create_customer(
-            ctx, {"email": email or s["customer_email"] or "", "name": name or ""}, []
-        )["id"]
-        customer = ctx.fetch(cid, "customer", "customer")
-        s["customer"] = customer["id"]
-    pm["customer"] = customer["id"]
-    pm["billing_details"]["email"] = email or customer.get("email")
-    pm["billing_details"]["name"] = name or customer.get("name")
-    ctx.emit("payment_method.attached", pm, created=at)
-    if not customer["invoice_settings"]["default_payment_method"]:
-        customer["invoice_settings"]["default_payment_method"] = pm["id"]
-        ctx.emit(
-            "customer.updated",
-            customer,
-            created=at,
-            previous={"invoice_settings": {"default_payment_method": None}},
-        )
-    payment_status = "paid"
-    if s["mode"] == "subscription":
-        data = s.get("_subscription_data") or {}
-        items = [
-            {"price": li["price"]["id"], "quantity": li["quantity"]}
-            for li in s["_line_items"]
-            if li["price"].get("recurring")
-        ]
-        sub, inv = start_subscription(
-            ctx,
-            customer,
-            items,
-            at=at,
-            default_payment_method=pm["id"],
-            metadata=metadata({}, data.get("metadata")),
-            trial_days=opt_int(data, "trial_period_days", "subscription_data"),
-            description=data.get("description") or None,
-            from_checkout=True,
-        )
-        s["subscription"], s["invoice"] = sub["id"], inv["id"]
-        if inv["status"] != "paid":
-            payment_status = "unpaid"
-        elif inv["amount_due"] == 0:
-            payment_status = "no_payment_required"
-    s["status"] = "complete"
-    s["payment_status"] = payment_status
-    s["url"] = None
-    s["customer_details"] = {
-        "address": None,
-        "email": customer.get("email") or email,
-        "name": customer.get("name") or name,
-        "phone": None,
-        "tax_exempt": "none",
-        "tax_ids": [],
-        "business_name": None,
-        "individual_name": None,
-    }
-    ctx.emit("checkout.session.completed", s, created=at)
-    target = s["success_url"] or f"{ctx.api_base}/checkout/done/{s['id']}"
-    return str(target).replace("{CHECKOUT_SESSION_ID}", s["id"])

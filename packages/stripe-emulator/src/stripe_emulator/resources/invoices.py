@@ -7,8 +7,10 @@ from typing import Any
 from .. import errors, preview
 from ..billing import attempt_payment, subscription_of
 from ..context import Ctx
+from ..discounts import redeem
 from ..ids import rand
 from ..lifecycle import after_payment
+from ..params import to_bool
 from ..render import expand_list, paginate, render
 from ..router import router
 from ..state import Obj
@@ -65,6 +67,7 @@ def create_preview(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     ``subscription_details`` changes and their prorations), for a new subscription made
     of ``subscription_details[items]``, or for the customer's only subscription."""
     details: dict[str, Any] = p.get("subscription_details") or {}
+    extra = _extra(ctx, p)
     if p.get("subscription"):
         sub = ctx.fetch(p["subscription"], "subscription", "subscription", "subscription")
         if sub["status"] in ("canceled", "incomplete_expired"):
@@ -72,7 +75,7 @@ def create_preview(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         customer = ctx.fetch(sub["customer"], "customer", "customer", "customer")
         if p.get("customer") and p["customer"] != customer["id"]:
             raise errors.bad("customer", "The subscription does not belong to this customer.")
-        return _render_preview(ctx, p, *preview.existing(ctx, sub, customer, details))
+        return _render_preview(ctx, p, *preview.existing(ctx, sub, customer, details, extra))
     if not p.get("customer"):
         raise errors.bad(
             None,
@@ -81,7 +84,7 @@ def create_preview(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         )
     customer = ctx.fetch(p["customer"], "customer", "customer", "customer")
     if details.get("items"):
-        return _render_preview(ctx, p, *preview.new_subscription(ctx, customer, details))
+        return _render_preview(ctx, p, *preview.new_subscription(ctx, customer, details, extra))
     live = [
         s
         for s in ctx.state.of("subscription")
@@ -89,7 +92,20 @@ def create_preview(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
     ]
     if len(live) != 1:
         raise _no_upcoming(customer["id"])
-    return _render_preview(ctx, p, *preview.existing(ctx, live[0], customer, details))
+    return _render_preview(ctx, p, *preview.existing(ctx, live[0], customer, details, extra))
+
+
+def _extra(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """``discounts`` (replacing the subscription's) and ``automatic_tax`` of a preview."""
+    out: dict[str, Any] = {}
+    if "discounts" in p:
+        at = ctx.now()
+        out["discounts"] = redeem(ctx, p["discounts"] or [], customer=p.get("customer"), at=at,
+                                  store=False)  # fmt: skip
+    if p.get("automatic_tax"):
+        out["automatic_tax"] = to_bool(p["automatic_tax"].get("enabled", False),
+                                       "automatic_tax[enabled]")  # fmt: skip
+    return out
 
 
 def _no_upcoming(who: str) -> errors.StripeError:

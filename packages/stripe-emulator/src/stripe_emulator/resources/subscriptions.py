@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from .. import errors
-from ..billing import attempt_payment, finalize, new_invoice
+from ..billing import attempt_payment, finalize, is_metered, item_quantity, line, new_invoice
 from ..context import Ctx
-from ..lifecycle import after_payment, cancel_subscription, start_subscription
+from ..discounts import redeem
+from ..lifecycle import after_payment, cancel_subscription
 from ..params import metadata, one_of, opt_int, require, to_bool
-from ..prorations import apply_item_changes, behavior, proration_lines
+from ..periods import boundary
+from ..prorations import apply_item_changes, behavior, metered_swap_lines, proration_lines
 from ..render import clean, expand_list, paginate, render
 from ..router import router
 from ..state import Obj
+from ..subscribe import end_behavior, start_subscription, trial_end_of
+from ..taxes import country_of
 from .customers import attach, resolve_pm
 
 
@@ -41,6 +46,15 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         "payment_behavior",
     )
     at = ctx.now(customer.get("test_clock"))
+    automatic_tax = to_bool((p.get("automatic_tax") or {}).get("enabled", False), "automatic_tax")
+    if automatic_tax and not country_of(customer):
+        raise errors.StripeError(
+            400,
+            "The customer's location isn't recognized. Set a valid customer address "
+            "before enabling automatic tax.",
+            code="customer_tax_location_invalid",
+            param="automatic_tax[enabled]",
+        )
     sub, _inv = start_subscription(
         ctx,
         customer,
@@ -49,10 +63,14 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         default_payment_method=_pm_for(ctx, customer, p.get("default_payment_method")),
         metadata=metadata({}, p.get("metadata")),
         payment_behavior=behavior,
-        trial_days=opt_int(p, "trial_period_days"),
+        trial_end=trial_end_of(at, opt_int(p, "trial_period_days"), p.get("trial_end")),
+        missing_payment_method=end_behavior(p.get("trial_settings")),
         cancel_at_period_end=to_bool(p.get("cancel_at_period_end", False), "cancel_at_period_end"),
         description=p.get("description") or None,
         off_session=to_bool(p.get("off_session", False), "off_session"),
+        discounts=p.get("discounts") or [],
+        automatic_tax=automatic_tax,
+        billing_mode=(p.get("billing_mode") or {}).get("type") or "classic",
     )
     return render(ctx.state, sub, expand_list(p))
 
@@ -96,6 +114,12 @@ def update(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
         sub["cancellation_details"].update(
             {k: v or None for k, v in p["cancellation_details"].items()}
         )
+    if "discounts" in p:
+        previous["discounts"] = list(sub["discounts"])
+        redeemed = redeem(
+            ctx, p["discounts"] or [], customer=sub["customer"], at=at, subscription=sub["id"]
+        )
+        sub["discounts"] = [d["id"] for d in redeemed]
     if p.get("items"):
         previous["items"] = clean(ctx.state, sub["items"])
         _change_items(ctx, sub, p, at)
@@ -108,7 +132,19 @@ def _change_items(ctx: Ctx, sub: Obj, p: dict[str, Any], at: int) -> None:
     after = apply_item_changes(ctx, sub, p["items"], at)
     how = behavior(p.get("proration_behavior"))
     when = opt_int(p, "proration_date") or at
-    lines = [] if how == "none" else proration_lines(ctx, sub, after, when)
+    rec = after[0]["price"]["recurring"]
+    new_cycle = (rec["interval"], rec["interval_count"]) != (
+        sub["_interval"],
+        sub["_interval_count"],
+    )
+    if p.get("billing_cycle_anchor") == "now" or new_cycle:
+        _reset_cycle(ctx, sub, after, at, how)
+        return
+    lines = (
+        []
+        if how == "none"
+        else metered_swap_lines(ctx, sub, after, at) + proration_lines(ctx, sub, after, when)
+    )
     sub["items"]["data"] = after
     if not lines:
         return
@@ -118,6 +154,43 @@ def _change_items(ctx: Ctx, sub: Obj, p: dict[str, Any], at: int) -> None:
     customer = ctx.fetch(sub["customer"], "customer", "customer")
     inv = new_invoice(
         ctx, sub, customer, lines, reason="subscription_update", period=(when, when), created=at
+    )
+    sub["latest_invoice"] = inv["id"]
+    finalize(ctx, inv, at)
+    after_payment(ctx, sub, attempt_payment(ctx, inv, at, off_session=True), at)
+
+
+def _reset_cycle(ctx: Ctx, sub: Obj, after: list[Obj], at: int, how: str) -> None:
+    """``billing_cycle_anchor=now`` (or a new interval, which Stripe always anchors
+    now): the period ends at once. One invoice, finalized and charged now: credits for
+    the unused time of the old licensed items (unless ``none``), the usage so far of
+    the old metered items, and the new items' licensed fees for a whole new period."""
+    start = sub["items"]["data"][0]["current_period_start"]
+    old_metered = [it for it in sub["items"]["data"] if is_metered(ctx, it)]
+    credits = [] if how == "none" else [
+        li for li in proration_lines(ctx, sub, [], at) if li["amount"] < 0
+    ]  # fmt: skip
+    usage = [
+        line(ctx, sub, it, item_quantity(ctx, it, sub["customer"], start, at), start, at)
+        for it in old_metered
+    ]
+    rec = after[0]["price"]["recurring"]
+    sub.update(_anchor=at, _n=1, _interval=rec["interval"], _interval_count=rec["interval_count"])
+    sub["billing_cycle_anchor"] = at
+    end = boundary(sub, 1)
+    for it in after:
+        it["current_period_start"], it["current_period_end"] = at, end
+        it.pop("_usage_from", None)
+    sub["items"]["data"] = after
+    fees = [
+        line(ctx, sub, it, Decimal(it.get("quantity") or 1), at, end)
+        for it in after
+        if not is_metered(ctx, it)
+    ]
+    lines = [*sub.pop("_pending_lines", []), *credits, *usage, *fees]
+    customer = ctx.fetch(sub["customer"], "customer", "customer")
+    inv = new_invoice(
+        ctx, sub, customer, lines, reason="subscription_update", period=(start, at), created=at
     )
     sub["latest_invoice"] = inv["id"]
     finalize(ctx, inv, at)
