@@ -424,7 +424,7 @@ def test_failed_application_is_retried_after_a_back_off(env: Env, emu: Emulator)
     from datetime import UTC, datetime
 
     from tollway.domain.clock import FixedClock
-    from tollway.webhooks import inbox
+    from tollway.store import inbox_repo as inbox
     from tollway.webhooks.processor import WebhookProcessor
 
     sub = new_subscription(env.ctx.engine, env.w)
