@@ -10,19 +10,13 @@ import pytest
 import stripe
 from sqlalchemy import select
 
+from tests.support.rows import insert_usage, new_subscription, seed_world
 from tollway.billing import invoices as billing_invoices
 from tollway.store import db
 from tollway.store.billing_tables import billing_subscriptions
 from tollway.stripe_emulator.testing import Emulator
 
-from .helpers import (
-    customer_with_clock,
-    insert_usage,
-    new_subscription,
-    pay_checkout,
-    seed_world,
-    store_keys,
-)
+from .helpers import customer_with_clock, pay_checkout, store_keys
 
 CASES: list[tuple[str, dict[str, Any], int, str]] = [
     (

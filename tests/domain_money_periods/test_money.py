@@ -93,6 +93,7 @@ def test_parse_decimal() -> None:
     assert parse_decimal(3, ("x",), max_places=0) == 3
     assert parse_decimal("-1", ("x",), max_places=2, allow_negative=True) == -1
     assert str(parse_decimal("-0", ("x",), max_places=2)) == "0"
+    bad: object
     for bad in ["1e3", "abc", "inf", "NaN", None, True, [], "-1", "0.001"]:
         with pytest.raises(InvalidInput) as ei:
             parse_decimal(bad, ("p", "x"), max_places=2)

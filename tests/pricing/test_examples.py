@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from tollway.pricing.rating import LineKind, rate
-from tollway.pricing.spec import parse_pricing
+from tollway.pricing.spec import PricingSpec, parse_pricing
 
 D = Decimal
 
 
-def usd(usage: dict, **extra) -> object:
+def usd(usage: dict[str, Any], **extra: Any) -> PricingSpec:
     return parse_pricing({"usage": {"meter": "requests", **usage}, **extra}, "USD")
 
 
@@ -191,7 +192,7 @@ VOLUME_1_THEN_HALF = {
         ),
     ],
 )
-def test_models_table(pricing: dict, currency: str, qty: int, total: str) -> None:
+def test_models_table(pricing: dict[str, Any], currency: str, qty: int, total: str) -> None:
     spec = parse_pricing(pricing, currency)
     inv = rate(spec, currency, D(qty))
     assert inv.total == D(total)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,7 @@ quantities = st.integers(min_value=0, max_value=10**7)
 
 
 @st.composite
-def tier_list(draw: st.DrawFn, currency: str) -> list[dict]:
+def tier_list(draw: st.DrawFn, currency: str) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 5))
     ups = sorted(draw(st.sets(st.integers(1, 10**6), min_size=n - 1, max_size=n - 1)))
     places = {"USD": 2, "JPY": 0, "KWD": 3, "INR": 2}[currency]
@@ -35,7 +36,7 @@ def monotone_specs(draw: st.DrawFn) -> PricingSpec:
     """Pricings whose totals never decrease with quantity: everything but volume."""
     cur = draw(CURRENCIES)
     model = draw(st.sampled_from(["unit", "package", "graduated"]))
-    usage: dict = {"meter": "requests", "model": model}
+    usage: dict[str, Any] = {"meter": "requests", "model": model}
     if model == "graduated":
         usage["tiers"] = draw(tier_list(cur))
     else:
@@ -59,7 +60,7 @@ def test_totals_never_decrease_as_quantity_grows(spec: PricingSpec, q1: int, q2:
 def test_one_tier_graduated_equals_volume_equals_unit(
     cur: str, price: str, q: int, inc: int
 ) -> None:
-    def total(usage: dict) -> Decimal:
+    def total(usage: dict[str, Any]) -> Decimal:
         spec = parse_pricing({"included_units": inc, "usage": {"meter": "m", **usage}}, cur)
         return rate(spec, cur, q).total
 
@@ -89,7 +90,7 @@ def test_package_total_is_ceil_q_over_size_times_price(
 def any_specs(draw: st.DrawFn) -> PricingSpec:
     cur = draw(CURRENCIES)
     model = draw(st.sampled_from(["unit", "package", "graduated", "volume"]))
-    usage: dict = {"meter": "requests", "model": model}
+    usage: dict[str, Any] = {"meter": "requests", "model": model}
     if model in ("graduated", "volume"):
         usage["tiers"] = draw(tier_list(cur))
     else:
@@ -127,7 +128,7 @@ def test_graduated_exact_total_matches_definition(spec: PricingSpec, q: int) -> 
     exact = D(0)
     lower = 0
     for t in u.tiers:
-        upper = t.up_to if t.up_to is not None else float("inf")
+        upper = t.up_to if t.up_to is not None else over
         if u.model.value == "graduated":
             if over > lower:
                 exact += (min(over, upper) - lower) * t.unit_amount + t.flat_amount

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ def locs(data: object, currency: str = "USD") -> list[tuple[str | int, ...]]:
     return [e.loc for e in ei.value.errors]
 
 
-def tiers(*ts: dict) -> dict:
+def tiers(*ts: dict[str, Any]) -> dict[str, Any]:
     return {"usage": {"meter": "requests", "model": "graduated", "tiers": list(ts)}}
 
 
@@ -160,7 +161,7 @@ def test_json_float_inputs_are_read_by_their_shortest_repr() -> None:
     assert spec.usage is not None and spec.usage.unit_amount == Decimal("0.02")
 
 
-EXAMPLES = [
+EXAMPLES: list[dict[str, Any]] = [
     {
         "flat_fee": "999.00",
         "included_units": 10000,
@@ -188,7 +189,7 @@ EXAMPLES = [
 
 @pytest.mark.parametrize("data", EXAMPLES)
 @pytest.mark.parametrize("currency", ["USD", "JPY", "KWD", "INR"])
-def test_round_trip(data: dict, currency: str) -> None:
+def test_round_trip(data: dict[str, Any], currency: str) -> None:
     try:
         spec = parse_pricing(data, currency)
     except InvalidInput:
