@@ -7,7 +7,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support.actors import Actor
 from tollway.security import passwords
 
 passwords.use_fast_parameters_for_tests()
@@ -112,37 +112,6 @@ def ctx(settings: Any) -> Iterator[Any]:
     context = build_context(settings, migrate=False)
     yield context
     context.engine.dispose()
-
-
-@dataclass
-class Actor:
-    """A user and an HTTP client authenticated as that user."""
-
-    id: str
-    email: str
-    role: str
-    token: str
-    http: Any
-
-    def get(self, url: str, **kw: Any) -> Any:
-        return self.http.get(url, headers=self._h(kw), **kw)
-
-    def post(self, url: str, **kw: Any) -> Any:
-        return self.http.post(url, headers=self._h(kw), **kw)
-
-    def put(self, url: str, **kw: Any) -> Any:
-        return self.http.put(url, headers=self._h(kw), **kw)
-
-    def patch(self, url: str, **kw: Any) -> Any:
-        return self.http.patch(url, headers=self._h(kw), **kw)
-
-    def delete(self, url: str, **kw: Any) -> Any:
-        return self.http.delete(url, headers=self._h(kw), **kw)
-
-    def _h(self, kw: dict[str, Any]) -> dict[str, str]:
-        headers = dict(kw.pop("headers", None) or {})
-        headers.setdefault("Authorization", f"Bearer {self.token}")
-        return headers
 
 
 @pytest.fixture

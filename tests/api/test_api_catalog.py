@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.servers import serve_handler
 
 FIXTURES = Path(__file__).resolve().parents[1] / "openapi" / "fixtures"
 
@@ -245,15 +246,8 @@ class _Docs(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def doc_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Docs)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_handler(_Docs) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_import_from_url(make_actor: Any, doc_server: str) -> None:

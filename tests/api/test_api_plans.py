@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-TIERS = [
+TIERS: list[dict[str, Any]] = [
     {"up_to": 1000, "unit_amount": "0.01", "flat_amount": "0"},
     {"up_to": None, "unit_amount": "0.005", "flat_amount": "5.00"},
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -17,12 +18,15 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from tests.support.actors import Actor
+from tests.support.catalog import Catalog
+
 MAX_EXAMPLES = 8
 NEGATIVE_EXAMPLES = 4
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
-def _seed(cat: Any, make_actor: Any) -> dict[str, str]:
+def _seed(cat: Catalog, make_actor: Any) -> dict[str, str]:
     """Real objects; returns their ids by the parameter names the routes use."""
     pub, con = make_actor("publisher"), make_actor("consumer")
     api = cat.api(pub, "books")
@@ -99,21 +103,35 @@ def _run(
     return failures
 
 
-def test_api_conforms_to_its_schema(app: Any, admin: Any, cat: Any, make_actor: Any) -> None:
+#: Who runs the positive-mode check, with how many generated requests per operation: the
+#: admin reaches every operation; the consumer owns the seeded application and
+#: subscription, the publisher the seeded API and plans.
+ROLES = {"admin": MAX_EXAMPLES, "publisher": NEGATIVE_EXAMPLES, "consumer": NEGATIVE_EXAMPLES}
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_api_conforms_to_its_schema(
+    role: str, app: Any, admin: Actor, cat: Catalog, make_actor: Any
+) -> None:
     ids = _seed(cat, make_actor)
+    tokens = {
+        "admin": admin.token,
+        "publisher": cat.last_publisher_token,
+        "consumer": cat.last_consumer_token,
+    }
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
     assert len(list(schema.get_all_operations())) > 30
     failures = _run(
         schema,
-        {"Authorization": f"Bearer {admin.token}"},
+        {"Authorization": f"Bearer {tokens[role]}"},
         ids,
         negative=False,
-        max_examples=MAX_EXAMPLES,
+        max_examples=ROLES[role],
     )
     assert not failures, "\n\n".join(failures)
 
 
-def test_api_survives_invalid_input(app: Any, admin: Any, cat: Any, make_actor: Any) -> None:
+def test_api_survives_invalid_input(app: Any, admin: Actor, cat: Catalog, make_actor: Any) -> None:
     """Negative mode: schema-breaking requests get 4xx, never a 5xx."""
     ids = _seed(cat, make_actor)
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
@@ -122,35 +140,6 @@ def test_api_survives_invalid_input(app: Any, admin: Any, cat: Any, make_actor: 
         {"Authorization": f"Bearer {admin.token}"},
         ids,
         negative=True,
-        max_examples=NEGATIVE_EXAMPLES,
-    )
-    assert not failures, "\n\n".join(failures)
-
-
-def test_api_as_consumer(app: Any, cat: Any, make_actor: Any) -> None:
-    """The same run as a consumer who owns the seeded application and subscription."""
-    ids = _seed(cat, make_actor)
-    consumer_token = cat.last_consumer_token
-    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
-    failures = _run(
-        schema,
-        {"Authorization": f"Bearer {consumer_token}"},
-        ids,
-        negative=False,
-        max_examples=NEGATIVE_EXAMPLES,
-    )
-    assert not failures, "\n\n".join(failures)
-
-
-def test_api_as_publisher(app: Any, cat: Any, make_actor: Any) -> None:
-    """The same run as the publisher of the seeded API and plans."""
-    ids = _seed(cat, make_actor)
-    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
-    failures = _run(
-        schema,
-        {"Authorization": f"Bearer {cat.last_publisher_token}"},
-        ids,
-        negative=False,
         max_examples=NEGATIVE_EXAMPLES,
     )
     assert not failures, "\n\n".join(failures)

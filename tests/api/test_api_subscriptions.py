@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from httpx import Response
 
 from tollway.services import billing
 from tollway.store import changes
@@ -121,6 +124,7 @@ def test_gateway_relevant_changes_bump_config_version(ctx: Any, cat: Any, make_a
         lambda: con.post(f"/api/v1/applications/{app['id']}/oauth-clients", json={}),
         lambda: con.patch(f"/api/v1/applications/{app['id']}", json={"token_lifetime_s": 60}),
     ]
+    step: Callable[[], Response]
     for step in steps:
         before = _version(ctx)
         r = step()

@@ -5,18 +5,15 @@ and a seeded organization with an API, a paid plan and a consumer."""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import stripe
-import uvicorn
 
 from stripe_emulator.testing import Emulator, running_emulator
-
-from .helpers import wait_until
+from tests.support.servers import loopback_socket, serve_in_thread
 
 
 @pytest.fixture(scope="session")
@@ -60,17 +57,12 @@ def stripe_client(emu: Emulator) -> stripe.StripeClient:
     return emu.client()
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        pass
-
-
 @pytest.fixture
 def public_port() -> Iterator[tuple[socket.socket, int]]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    yield sock, sock.getsockname()[1]
+    """A bound loopback socket for the control plane, so its URL is known before the
+    app (and its settings) exist."""
+    sock = loopback_socket()
+    yield sock, int(sock.getsockname()[1])
     sock.close()
 
 
@@ -91,11 +83,5 @@ def settings(tmp_path: Path, database_url: str, emu: Emulator, public_port: Any)
 @pytest.fixture
 def served(app: Any, public_port: Any) -> Iterator[str]:
     """The control plane on a real loopback port (webhook target, checkout return)."""
-    sock, port = public_port
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, what="tollway server start")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app, public_port[0]) as server:
+        yield server.url

@@ -9,10 +9,11 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.support.rows import insert_usage, seed_world
 from tollway.billing.errors import RetryableProviderError
 from tollway.billing.stripe.engine import StripeBillingEngine
 
-from .helpers import insert_usage, pay_checkout, seed_world, store_keys
+from .helpers import pay_checkout, store_keys
 
 PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "1.00"}}
 

@@ -21,18 +21,12 @@ import stripe
 from sqlalchemy import select, update
 
 from stripe_emulator.testing import Emulator
+from tests.support.rows import new_subscription, seed_world
+from tests.support.waiting import wait_until
 from tollway.store.billing_tables import billing_subscriptions
 from tollway.store.tables import subscriptions
 
-from .helpers import (
-    audit,
-    new_subscription,
-    pay_checkout,
-    seed_world,
-    store_keys,
-    sub_state,
-    wait_until,
-)
+from .helpers import audit, pay_checkout, store_keys, sub_state
 
 PAYG = {"flat_fee": "5.00", "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
 

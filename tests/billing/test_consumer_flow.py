@@ -12,9 +12,11 @@ import stripe
 from sqlalchemy import select
 
 from stripe_emulator.testing import Emulator
+from tests.support.rows import insert_usage, seed_world
+from tests.support.waiting import wait_until
 from tollway.store.billing_tables import billing_customers, billing_subscriptions
 
-from .helpers import insert_usage, pay_checkout, seed_world, store_keys, wait_until
+from .helpers import pay_checkout, store_keys
 
 PAYG = {"flat_fee": "5.00", "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
 

@@ -11,18 +11,12 @@ import stripe
 from sqlalchemy import select
 
 from stripe_emulator.testing import Emulator
+from tests.support.rows import insert_usage, new_subscription, seed_world
 from tollway.billing import invoices as billing_invoices
-from tollway.billing import records
+from tollway.store import db
 from tollway.store.billing_tables import billing_subscriptions
 
-from .helpers import (
-    customer_with_clock,
-    insert_usage,
-    new_subscription,
-    pay_checkout,
-    seed_world,
-    store_keys,
-)
+from .helpers import customer_with_clock, pay_checkout, store_keys
 
 CASES: list[tuple[str, dict[str, Any], int, str]] = [
     (
@@ -114,7 +108,7 @@ def test_preview_agrees_with_estimate_and_the_final_invoice(
     insert_usage(ctx.engine, w, sub, [now * 1000 + i for i in range(calls)])
     assert not rt.usage.flush().errors
     engine = rt.engines.for_org(w.org_id)
-    with records.reading(ctx.engine) as conn:
+    with db.reading(ctx.engine) as conn:
         got = billing_invoices.upcoming(conn, engine, sub, w.consumer_id)
     assert got["tollway_estimate"]["total"] == expected
     assert got["stripe"]["total"] == expected

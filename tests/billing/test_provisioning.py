@@ -9,10 +9,11 @@ import stripe
 from sqlalchemy import update
 
 from stripe_emulator.testing import Emulator
+from tests.support.rows import seed_world
 from tollway.billing.stripe import StripeBillingEngine, make_client
 from tollway.store.tables import plans
 
-from .helpers import seed_world, store_keys
+from .helpers import store_keys
 
 PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
 FLAT_AND_USAGE = {
@@ -101,4 +102,4 @@ def test_price_change_creates_a_new_price_and_retires_the_old(
     fresh = stripe_client.v1.prices.retrieve(new.usage_price_id)
     assert fresh.active is True and fresh.unit_amount_decimal is not None
     assert str(fresh.unit_amount_decimal) == "3"
-    assert service.provisioned(w.api_id, w.plan_id).usage_price_id == new.usage_price_id  # type: ignore[union-attr]
+    assert service.provisioned(w.api_id, w.plan_id).usage_price_id == new.usage_price_id

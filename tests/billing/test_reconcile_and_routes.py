@@ -12,20 +12,14 @@ import stripe
 from sqlalchemy import select
 
 from stripe_emulator.testing import Emulator
+from tests.support.rows import insert_usage, new_subscription, seed_plan, seed_world
+from tests.support.waiting import wait_until
 from tollway.billing.stripe.keys import REQUIRED_PERMISSIONS
 from tollway.cli import reconcile_report
 from tollway.domain.clock import FixedClock
 from tollway.store.billing_tables import billing_plans, billing_subscriptions, stripe_accounts
 
-from .helpers import (
-    insert_usage,
-    new_subscription,
-    pay_checkout,
-    seed_plan,
-    seed_world,
-    store_keys,
-    wait_until,
-)
+from .helpers import pay_checkout, store_keys
 
 PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
 

@@ -16,18 +16,11 @@ import stripe
 from sqlalchemy import func, select
 
 from stripe_emulator.testing import Emulator
+from tests.support.rows import World, insert_usage, new_subscription, seed_world
+from tests.support.waiting import wait_until
 from tollway.store.billing_tables import billing_plans, billing_subscriptions, usage_push_windows
 
-from .helpers import (
-    World,
-    insert_usage,
-    new_subscription,
-    pay_checkout,
-    seed_world,
-    store_keys,
-    sub_state,
-    wait_until,
-)
+from .helpers import pay_checkout, store_keys, sub_state
 
 PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
 
@@ -60,9 +53,10 @@ def _stripe_total(ctx: Any, sub: str, start_s: int, end_s: int) -> int:
             )
         ).scalar()
     org = seed_org(ctx)
-    return rt.engines.for_org(org).meter_total(
+    total: int = rt.engines.for_org(org).meter_total(
         meter_id, customer, start_s - start_s % 60, end_s - end_s % 60 + 60
     )
+    return total
 
 
 def seed_org(ctx: Any) -> str:
@@ -92,13 +86,14 @@ def test_crash_after_stripe_accepted_before_marked_sent(
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(Path(__file__).with_name("usage_worker_proc.py")),
+            "-m",
+            "tests.billing.usage_worker_proc",
             str(settings.data_dir),
             settings.resolved_database_url,
             emu.base_url,
             str(marker),
         ],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        cwd=Path(__file__).resolve().parents[2],
     )
     try:
         wait_until(marker.exists, 60, "the worker's first accepted push")

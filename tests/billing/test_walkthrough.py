@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,9 +25,12 @@ import stripe
 from sqlalchemy import func, select
 
 from stripe_emulator.testing import Emulator
+from tests.support.rows import World
+from tests.support.servers import free_port, serve_handler
+from tests.support.waiting import wait_until
 from tollway.store.tables import usage_events
 
-from .helpers import World, customer_with_clock, pay_checkout, wait_until
+from .helpers import customer_with_clock, pay_checkout
 
 READING_LIST = """
 openapi: 3.0.3
@@ -69,30 +70,20 @@ class _Books(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Books)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with serve_handler(_Books) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
 def gateway(settings: Any, ctx: Any) -> Iterator[str]:
     """``tollway gateway`` in its own process, on the same database and data directory."""
-    port, admin_port = _free_port(), _free_port()
+    port, admin_port = free_port(), free_port()
     env = {
         **os.environ,
         "TOLLWAY_DATABASE_URL": settings.resolved_database_url,
         "TOLLWAY_GATEWAY_PORT": str(port),
         "TOLLWAY_GATEWAY_ADMIN_PORT": str(admin_port),
         "TOLLWAY_SSRF_ALLOW": '["127.0.0.1/32"]',  # the test upstream is on loopback
-        "PYTHONPATH": os.pathsep.join(sys.path),
     }
     env.pop("TOLLWAY_REDIS_URL", None)
     proc = subprocess.Popen(
@@ -113,7 +104,7 @@ def gateway(settings: Any, ctx: Any) -> Iterator[str]:
             httpx.get(url + "/", timeout=1)
             return True
         except httpx.HTTPError:
-            return proc.poll() is not None and pytest.fail("the gateway exited")  # type: ignore[func-returns-value]
+            return proc.poll() is not None and pytest.fail("the gateway exited")
 
     try:
         wait_until(up, 30, "the gateway to listen")
@@ -261,7 +252,7 @@ def test_walkthrough(
                 .select_from(usage_events)
                 .where(usage_events.c.subscription_id == sub["id"], usage_events.c.status == 200)
             ).scalar()
-        return n == calls
+        return bool(n == calls)
 
     wait_until(metered, 30, "the usage to reach the ledger")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,22 +18,13 @@ import stripe
 from sqlalchemy import select
 
 from stripe_emulator.testing import Emulator
+from tests.support.rows import World, insert_usage, new_subscription, seed_world
+from tests.support.waiting import wait_until
 from tollway.context import BillingRuntime
 from tollway.store.billing_tables import billing_subscriptions, webhook_inbox
 from tollway.webhooks.signature import header
 
-from .helpers import (
-    World,
-    audit,
-    customer_with_clock,
-    insert_usage,
-    new_subscription,
-    pay_checkout,
-    seed_world,
-    store_keys,
-    sub_state,
-    wait_until,
-)
+from .helpers import audit, customer_with_clock, pay_checkout, store_keys, sub_state
 
 PAYG = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
 
@@ -396,15 +388,15 @@ def test_oversized_chunked_webhook_is_refused_while_reading(env: Env) -> None:
 
     app = create_app(env.ctx)
     consumed = 0
-    sent: list[dict] = []
+    sent: list[dict[str, Any]] = []
 
-    async def receive() -> dict:
+    async def receive() -> dict[str, Any]:
         nonlocal consumed
         consumed += 64 * 1024
         return {"type": "http.request", "body": b" " * (64 * 1024), "more_body": True}
 
-    async def send(message: dict) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     scope = {
         "type": "http",
@@ -429,7 +421,7 @@ def test_failed_application_is_retried_after_a_back_off(env: Env, emu: Emulator)
     from datetime import UTC, datetime
 
     from tollway.domain.clock import FixedClock
-    from tollway.webhooks import inbox
+    from tollway.store import inbox_repo as inbox
     from tollway.webhooks.processor import WebhookProcessor
 
     sub = new_subscription(env.ctx.engine, env.w)

@@ -1,6 +1,6 @@
 """A usage sync worker in its own process, for the crash test.
 
-Usage: python usage_worker_proc.py <data_dir> <database_url> <stripe_base> <marker>
+Usage: python -m tests.billing.usage_worker_proc <data_dir> <database_url> <stripe_base> <marker>
 Runs one flush; right after Stripe accepted the pushes and BEFORE they are marked sent,
 it writes ``marker`` and hangs, waiting to be killed with SIGKILL.
 """

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -10,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.rows import T0
+from tests.support.rows import usage_event as ev
 from tollway.domain.periods import BillingInterval, Period, period_containing
 from tollway.metering.aggregate import (
     Aggregate,
@@ -18,13 +22,12 @@ from tollway.metering.aggregate import (
     BillingPeriods,
     FixedWindows,
     SingleWindow,
+    Windowing,
     fold,
     merge,
 )
 from tollway.metering.events import UsageEvent
 from tollway.metering.meters import DEFAULT_METER, Aggregation, MeterDefinition, parse_meter
-
-from .helpers import T0, ev
 
 D = Decimal
 DAY = 86_400_000
@@ -179,17 +182,18 @@ METERS = [
 ]
 
 
-def windowings() -> st.SearchStrategy[object]:
+def windowings() -> st.SearchStrategy[str]:
     return st.sampled_from(["hour", "day7", "periods", "single"])
 
 
-def make_windows(kind: object) -> object:
-    return {
+def make_windows(kind: str) -> Windowing:
+    makers: dict[str, Callable[[], Windowing]] = {
         "hour": lambda: FixedWindows(3_600_000),
         "day7": lambda: FixedWindows(7 * DAY, origin_ms=12345),
         "periods": lambda: BillingPeriods(ANCHORS),
         "single": lambda: SingleWindow(T0),
-    }[kind]()  # type: ignore[index]
+    }
+    return makers[kind]()
 
 
 @settings(max_examples=150, deadline=None)
@@ -201,15 +205,15 @@ def make_windows(kind: object) -> object:
     st.randoms(use_true_random=False),
 )
 def test_split_and_merge_equals_whole(
-    events: list[UsageEvent], cuts: list[int], m: MeterDefinition, wk: object, rnd
+    events: list[UsageEvent], cuts: list[int], m: MeterDefinition, wk: str, rnd: random.Random
 ) -> None:
-    whole = fold(m, events, make_windows(wk))  # type: ignore[arg-type]
+    whole = fold(m, events, make_windows(wk))
     # split into parts (in a shuffled order), fold each separately, merge in any order
     shuffled = list(events)
     rnd.shuffle(shuffled)
     bounds = sorted({0, len(shuffled), *(c for c in cuts if c <= len(shuffled))})
     parts = [shuffled[a:b] for a, b in zip(bounds, bounds[1:])]
-    tables = [fold(m, p, make_windows(wk)) for p in parts]  # type: ignore[arg-type]
+    tables = [fold(m, p, make_windows(wk)) for p in parts]
     rnd.shuffle(tables)
     merged = AggregateTable()
     for t in tables:
@@ -219,17 +223,17 @@ def test_split_and_merge_equals_whole(
     inc = AggregateTable()
     w = make_windows(wk)
     for p in parts:
-        fold(m, p, w, into=inc)  # type: ignore[arg-type]
+        fold(m, p, w, into=inc)
     assert inc == whole
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(event_st, max_size=120).map(unique), st.sampled_from(METERS), windowings())
 def test_fold_matches_a_naive_reference(
-    events: list[UsageEvent], m: MeterDefinition, wk: object
+    events: list[UsageEvent], m: MeterDefinition, wk: str
 ) -> None:
     windows = make_windows(wk)
-    table = fold(m, events, windows)  # type: ignore[arg-type]
+    table = fold(m, events, windows)
     expected: dict[AggregateKey, list[UsageEvent]] = {}
     for e in events:
         if not m.matches(e):
@@ -239,7 +243,7 @@ def test_fold_matches_a_naive_reference(
             at = Period.from_ms(e.timestamp_ms, e.timestamp_ms + 1).start
             start = period_containing(a, iv, at).start_ms
         else:
-            start = windows.window_start(e.subscription_id, e.timestamp_ms)  # type: ignore[attr-defined]
+            start = windows.window_start(e.subscription_id, e.timestamp_ms)
         expected.setdefault(AggregateKey(e.subscription_id, m.key, start), []).append(e)
     assert set(table) == set(expected)
     for k, evs in expected.items():

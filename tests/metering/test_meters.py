@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.support.rows import usage_event as ev
 from tollway.domain.errors import InvalidInput
 from tollway.metering.meters import (
     DEFAULT_METER,
@@ -13,8 +14,6 @@ from tollway.metering.meters import (
     MeterField,
     parse_meter,
 )
-
-from .helpers import ev
 
 
 def locs(data: object) -> list[tuple[str | int, ...]]:

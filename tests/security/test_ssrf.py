@@ -4,10 +4,11 @@ import asyncio
 import ipaddress
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from tests.support.servers import serve_handler
 from tollway.domain.errors import FetchFailed, InvalidInput, UnsafeUrl
 from tollway.security.ssrf import UrlGuard, check_upstream_url, forbidden_reason
 
@@ -161,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
-        port = self.server.server_address[1]
+        port = self.server.server_address[1]  # type: ignore[index]
         path = self.path
         if path == "/doc.yaml":
             self._send(200, DOC, {"Content-Type": "application/yaml"})
@@ -205,14 +206,11 @@ class _Handler(BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     release = threading.Event()
     handler = type("Handler", (_Handler,), {"release": release})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_handler(handler) as port:
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            release.set()  # let slow responses finish before the server stops
 
 
 LOCAL = UrlGuard(["127.0.0.1"])

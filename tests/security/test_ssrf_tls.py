@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.servers import serve_handler
 from tollway.domain.errors import FetchFailed
 from tollway.security.ssrf import UrlGuard
 
@@ -65,14 +65,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, 
     cert, key = _self_signed("docs.internal", tmp_path_factory.mktemp("tls"))
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield httpd.server_address[1], cert
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_handler(_Handler, tls=ctx) as port:
+        yield port, cert
 
 
 def _guard(cert: Path) -> UrlGuard:

@@ -5,9 +5,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tollway.billing import records
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store import changes
+from tollway.store import changes, subscriptions_repo
 from tollway.store.tables import subscriptions
 
 
@@ -29,7 +28,7 @@ def test_move_state_bumps_config_version(ctx: Any, admin: Any, make_actor: Any) 
 
     with ctx.tx() as conn:
         before = changes.current(conn)
-        moved = records.move_state(
+        moved = subscriptions_repo.move_state(
             conn,
             sub["id"],
             SubState.BLOCKED,
@@ -45,7 +44,7 @@ def test_move_state_bumps_config_version(ctx: Any, admin: Any, make_actor: Any) 
         ).scalar_one()
     assert state == "blocked"
     with ctx.tx() as conn:  # no change, no bump
-        assert not records.move_state(
+        assert not subscriptions_repo.move_state(
             conn, sub["id"], SubState.BLOCKED, cause=Cause.WEBHOOK, now=ctx.clock.now()
         )
         assert changes.current(conn) == before + 1

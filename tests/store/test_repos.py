@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
+from tests.support import rows
 from tollway.domain.errors import Conflict, IllegalTransition
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
 from tollway.services import plans
-from tollway.store import apis_repo, apps_repo, changes, db, keys_repo, plans_repo, users_repo
+from tollway.store import changes, db, keys_repo, plans_repo
 from tollway.store import subscriptions_repo as subs
 from tollway.store.tables import revoked_tokens, subscription_events
 
@@ -20,63 +20,27 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def world(engine: Engine) -> dict[str, Any]:
-    with db.transaction(engine) as conn:
-        org = users_repo.ensure_default_org(conn, NOW)
-        user = users_repo.create_user(
-            conn,
-            email="c@example.com",
-            name="c",
-            role="consumer",
-            password=None,
-            organization_id=org,
-            now=NOW,
-        )
-        api = apis_repo.create(
-            conn,
-            organization_id=org,
-            name="A",
-            context="a",
-            version="v1",
-            description="",
-            usage_header=None,
-            now=NOW,
-        )
-        plan = plans_repo.create(
-            conn,
-            organization_id=org,
-            now=NOW,
-            values={
-                "name": "Free",
-                "description": "",
-                "currency": "USD",
-                "billing_interval": "month",
-                "pricing": {},
-            },
-        )
-        app = apps_repo.create(
-            conn, user["id"], name="app", description="", token_lifetime_s=3600, now=NOW
-        )
-    return {"user": user, "api": api, "plan": plan, "app": app}
+def world(engine: Engine) -> rows.World:
+    return rows.seed_world(engine, pricing={})
 
 
-def _sub(engine: Engine, w: dict[str, Any], state: SubState = SubState.ACTIVE) -> str:
+def _sub(engine: Engine, w: rows.World, state: SubState = SubState.ACTIVE) -> str:
     with db.transaction(engine) as conn:
         row = subs.create(
             conn,
-            application_id=w["app"]["id"],
-            api_id=w["api"]["id"],
-            plan_id=w["plan"]["id"],
-            consumer_id=w["user"]["id"],
+            application_id=w.app_id,
+            api_id=w.api_id,
+            plan_id=w.plan_id,
+            consumer_id=w.consumer_id,
             state=state,
             cause=Cause.USER,
-            actor=w["user"]["id"],
+            actor=w.consumer_id,
             now=NOW,
         )
     return str(row["id"])
 
 
-def test_transition_only_from_and_illegal(engine: Engine, world: dict[str, Any]) -> None:
+def test_transition_only_from_and_illegal(engine: Engine, world: rows.World) -> None:
     sub_id = _sub(engine, world, SubState.ON_HOLD)
     with db.transaction(engine) as conn:
         v = changes.current(conn)
@@ -126,7 +90,7 @@ def test_transition_only_from_and_illegal(engine: Engine, world: dict[str, Any])
     ]
 
 
-def test_one_live_subscription_per_app_and_api(engine: Engine, world: dict[str, Any]) -> None:
+def test_one_live_subscription_per_app_and_api(engine: Engine, world: rows.World) -> None:
     first = _sub(engine, world)
     with pytest.raises(Conflict):
         _sub(engine, world, SubState.ON_HOLD)
@@ -164,15 +128,15 @@ def test_revoke_token_is_idempotent_and_purges_expired(engine: Engine) -> None:
     assert jtis == ["jti1", "jti2"]
 
 
-def test_plan_delete_refused_when_in_use(engine: Engine, world: dict[str, Any]) -> None:
+def test_plan_delete_refused_when_in_use(engine: Engine, world: rows.World) -> None:
     _sub(engine, world)
-    admin = Principal("usr_admin", "admin", world["plan"]["organization_id"], "a@example.com")
+    admin = Principal(world.admin_id, "admin", world.org_id, "a@example.com")
     with db.transaction(engine) as conn:
-        assert plans_repo.in_use(conn, world["plan"]["id"])
+        assert plans_repo.in_use(conn, world.plan_id)
         with pytest.raises(Conflict):  # the rule (services.plans)
-            plans.delete_plan(conn, admin, world["plan"]["id"])
+            plans.delete_plan(conn, admin, world.plan_id)
     with pytest.raises(Conflict), db.transaction(engine) as conn:  # and the foreign key
-        plans_repo.delete_plan(conn, world["plan"]["id"])
+        plans_repo.delete_plan(conn, world.plan_id)
     with db.transaction(engine) as conn:
-        plans_repo.retire(conn, world["plan"]["id"], NOW)
-        assert plans_repo.get_any(conn, world["plan"]["id"])["status"] == "retired"
+        plans_repo.retire(conn, world.plan_id, NOW)
+        assert plans_repo.get_any(conn, world.plan_id)["status"] == "retired"

@@ -1,12 +1,15 @@
-"""Real HTTP servers on loopback ports for tests: an ASGI app under uvicorn in a thread."""
+"""Real HTTP servers on loopback ports for tests, in threads: an ASGI app under uvicorn
+(``serve_in_thread``) or a standard-library request handler (``serve_handler``)."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -49,3 +52,30 @@ def serve_in_thread(app: ASGIApp, sock: socket.socket | None = None) -> Iterator
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for a server in another process)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_handler(
+    handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None
+) -> Iterator[int]:
+    """Serve ``handler`` (one thread per request) on a loopback port until the block
+    ends; yields the port. ``tls``: a server-side context to speak HTTPS."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield int(httpd.server_address[1])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
 
 def wait_until(
-    predicate: Callable[[], T | None], timeout: float = 15.0, what: str = "condition"
+    predicate: Callable[[], T | Literal[False] | None],
+    timeout: float = 15.0,
+    what: str = "condition",
 ) -> T:
     """Poll ``predicate`` until it returns something truthy and return that; fail the test
     with ``what`` in the message once ``timeout`` seconds have passed (no sleep-and-hope)."""

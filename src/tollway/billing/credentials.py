@@ -13,16 +13,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
-from tollway.billing import records
 from tollway.billing.engine import BillingEngine
 from tollway.domain.errors import ConfigurationError, Conflict
 from tollway.security.secretbox import SecretBox, last4
+from tollway.store import billing_repo
 from tollway.store import db as store_db
-from tollway.store.billing_tables import stripe_accounts
+from tollway.store.billing_repo import StripeAccount
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class EngineProvider(Protocol):
 
 def load_credentials(db: Engine, box: SecretBox, organization_id: str) -> StripeCredentials:
     with store_db.transaction(db, read_only=True) as conn:
-        row = records.stripe_account(conn, organization_id)
+        row = billing_repo.stripe_account(conn, organization_id)
     if row is None:
         raise Conflict(
             "Stripe is not connected: an admin must store the Stripe keys first "
@@ -61,7 +61,7 @@ def load_credentials(db: Engine, box: SecretBox, organization_id: str) -> Stripe
     return _creds(row, box)
 
 
-def _creds(r: Any, box: SecretBox) -> StripeCredentials:
+def _creds(r: StripeAccount, box: SecretBox) -> StripeCredentials:
     secrets = box.decrypt(r.webhook_secret_encrypted)
     return StripeCredentials(
         organization_id=r.organization_id,
@@ -91,15 +91,7 @@ def store_credentials(
         "webhook_secret_last4": creds.webhook_secrets[0][-4:] if creds.webhook_secrets else "",
         "updated_at": now,
     }
-    done = conn.execute(
-        stripe_accounts.update()
-        .where(stripe_accounts.c.organization_id == creds.organization_id)
-        .values(**values)
-    ).rowcount
-    if not done:
-        conn.execute(
-            stripe_accounts.insert().values(organization_id=creds.organization_id, **values)
-        )
+    billing_repo.save_stripe_account(conn, creds.organization_id, values)
 
 
 def masked(value: str) -> str:
@@ -145,7 +137,7 @@ class StripeEngineProvider:
 
     def webhook_secrets(self) -> list[tuple[str, tuple[str, ...]]]:
         with store_db.transaction(self.db, read_only=True) as conn:
-            rows = conn.execute(select(stripe_accounts)).fetchall()
+            rows = billing_repo.stripe_accounts_all(conn)
         out: list[tuple[str, tuple[str, ...]]] = []
         for r in rows:
             try:

@@ -6,18 +6,17 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from tollway.billing import records
 from tollway.billing.engine import BillingEngine, InvoiceInfo
-from tollway.billing.service import meter_definition
+from tollway.billing.meters import meter_definition
 from tollway.domain.errors import NotFound
 from tollway.domain.money import from_minor, to_minor
 from tollway.metering.usage_windows import measure
 from tollway.pricing.rating import rate
 from tollway.pricing.spec import PricingSpec, parse_pricing
-from tollway.store.billing_tables import billing_customers
-from tollway.store.tables import plans
+from tollway.store import billing_repo, ledger, plans_repo
+from tollway.store.billing_repo import SubRow
 
 
 def invoice_dict(inv: InvoiceInfo) -> dict[str, Any]:
@@ -30,30 +29,20 @@ def invoice_dict(inv: InvoiceInfo) -> dict[str, Any]:
     return out
 
 
-def customers_of(conn: Connection, consumer_id: str) -> list[tuple[str, str]]:
-    """(organization id, Stripe customer id) of every Stripe account billing the consumer."""
-    rows = conn.execute(
-        select(billing_customers.c.organization_id, billing_customers.c.customer_id).where(
-            billing_customers.c.consumer_id == consumer_id
-        )
-    ).fetchall()
-    return [(r[0], r[1]) for r in rows]
-
-
 def ledger_usage(
-    conn: Connection, sub: records.SubRow, pricing: PricingSpec, start_s: int, end_s: int
+    conn: Connection, sub: SubRow, pricing: PricingSpec, start_s: int, end_s: int
 ) -> int:
     """The plan meter's value for the subscription over [start, end) from the ledger."""
     if pricing.usage is None:
         return 0
     meter = meter_definition(conn, sub.organization_id, pricing.usage.meter)
-    return int(measure(meter, records.ledger_events(conn, sub.id, start_s * 1000, end_s * 1000)))
+    return int(measure(meter, ledger.events_between(conn, sub.id, start_s * 1000, end_s * 1000)))
 
 
-def estimate(conn: Connection, sub: records.SubRow, start_s: int, end_s: int) -> dict[str, Any]:
+def estimate(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[str, Any]:
     """Tollway's own estimate of the period's invoice (pricing core, ledger usage)."""
-    plan = conn.execute(select(plans).where(plans.c.id == sub.plan_id)).one()
-    pricing = parse_pricing(plan.pricing, plan.currency)
+    plan = plans_repo.get_any(conn, sub.plan_id)
+    pricing = parse_pricing(plan["pricing"], plan["currency"])
     quantity = ledger_usage(conn, sub, pricing, start_s, end_s)
     rated = rate(pricing, pricing.currency, quantity)
     return {
@@ -69,8 +58,8 @@ def upcoming(
     conn: Connection, engine: BillingEngine, subscription_id: str, consumer_id: str | None
 ) -> dict[str, Any]:
     """Stripe's preview of the next invoice and Tollway's estimate for the same period."""
-    sub = records.load_own_sub(conn, subscription_id, consumer_id)  # 404 if not theirs
-    row = records.billing_row(conn, subscription_id=sub.id)
+    sub = billing_repo.load_own_sub(conn, subscription_id, consumer_id)  # 404 if not theirs
+    row = billing_repo.billing_subscription(conn, subscription_id=sub.id)
     if row is None or not row.stripe_subscription_id:
         raise NotFound("this subscription is not billed through Stripe")
     preview = engine.preview_invoice(row.customer_id, row.stripe_subscription_id)

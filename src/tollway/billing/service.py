@@ -19,19 +19,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
-from tollway.billing import records
 from tollway.billing.credentials import EngineProvider
 from tollway.billing.engine import BillingEngine, ProvisionedPlan
+from tollway.billing.meters import meter_definition
 from tollway.billing.plans import plan_billing_spec
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import Conflict, NotFound
-from tollway.domain.subscriptions import LIVE, Cause, SubState
-from tollway.metering.meters import DEFAULT_METER, MeterDefinition, parse_meter
+from tollway.domain.subscriptions import Cause, SubState
+from tollway.metering.meters import DEFAULT_METER
 from tollway.pricing.spec import parse_pricing
-from tollway.store.billing_tables import billing_customers, billing_plans, billing_subscriptions
-from tollway.store.tables import apis, meters, plans, users
+from tollway.store import apis_repo, billing_repo, plans_repo, subscriptions_repo, users_repo
+from tollway.store.billing_repo import SubRow
+from tollway.store.db import reading, writing
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +52,6 @@ class BillingUrls:
 
     def portal_return(self) -> str:
         return f"{self.public_url}/portal/billing"
-
-
-def meter_definition(conn: Any, organization_id: str, key: str) -> MeterDefinition:
-    row = conn.execute(
-        select(meters.c.definition).where(
-            meters.c.organization_id == organization_id, meters.c.key == key
-        )
-    ).first()
-    if row is not None:
-        return parse_meter(row.definition)
-    if key == DEFAULT_METER.key:
-        return DEFAULT_METER
-    raise NotFound(f"meter {key!r} is not defined")
 
 
 class BillingService:
@@ -88,8 +76,8 @@ class BillingService:
     def engine_for_subscription(
         self, subscription_id: str, conn: Connection | None = None
     ) -> BillingEngine:
-        with records.reading(self.db, conn) as cx:
-            sub = records.load_sub(cx, subscription_id)
+        with reading(self.db, conn) as cx:
+            sub = billing_repo.load_sub(cx, subscription_id)
         return self.engines.for_org(sub.organization_id)
 
     # -- plans ----------------------------------------------------------------------
@@ -103,14 +91,12 @@ class BillingService:
     ) -> ProvisionedPlan | None:
         """Create or find the Stripe product/prices/meter of a plan enabled on an API.
         Idempotent. Returns None for a free plan (nothing to bill)."""
-        with records.reading(self.db, conn) as cx:
-            plan = cx.execute(select(plans).where(plans.c.id == plan_id)).first()
-            api = cx.execute(select(apis).where(apis.c.id == api_id)).first()
-            if plan is None or api is None:
-                raise NotFound("plan or API not found")
-            pricing = parse_pricing(plan.pricing, plan.currency)
+        with reading(self.db, conn) as cx:
+            plan = plans_repo.get_any(cx, plan_id)
+            api = apis_repo.get_any(cx, api_id)
+            pricing = parse_pricing(plan["pricing"], plan["currency"])
             meter = (
-                meter_definition(cx, plan.organization_id, pricing.usage.meter)
+                meter_definition(cx, plan["organization_id"], pricing.usage.meter)
                 if pricing.usage
                 else DEFAULT_METER
             )
@@ -119,12 +105,12 @@ class BillingService:
         spec = plan_billing_spec(
             plan_id=plan_id,
             api_id=api_id,
-            name=f"{api.name} — {plan.name}",
-            billing_interval=plan.billing_interval,
+            name=f"{api['name']} — {plan['name']}",
+            billing_interval=plan["billing_interval"],
             pricing=pricing,
             meter=meter,
         )
-        engine = engine or self.engines.for_org(plan.organization_id)
+        engine = engine or self.engines.for_org(plan["organization_id"])
         result = engine.provision_plan(spec)
         values = {
             "product_id": result.product_id,
@@ -140,14 +126,8 @@ class BillingService:
             "active": True,
             "updated_at": self.now(),
         }
-        with records.writing(self.db, conn) as cx:
-            done = cx.execute(
-                billing_plans.update()
-                .where(billing_plans.c.api_id == api_id, billing_plans.c.plan_id == plan_id)
-                .values(**values)
-            ).rowcount
-            if not done:
-                cx.execute(billing_plans.insert().values(api_id=api_id, plan_id=plan_id, **values))
+        with writing(self.db, conn) as cx:
+            billing_repo.save_provisioned(cx, api_id, plan_id, values)
         log.info(
             "provisioned plan %s on API %s: product %s, created %d object(s)",
             plan_id,
@@ -160,12 +140,8 @@ class BillingService:
     def provisioned(
         self, api_id: str, plan_id: str, conn: Connection | None = None
     ) -> ProvisionedPlan | None:
-        with records.reading(self.db, conn) as cx:
-            row = cx.execute(
-                select(billing_plans).where(
-                    billing_plans.c.api_id == api_id, billing_plans.c.plan_id == plan_id
-                )
-            ).first()
+        with reading(self.db, conn) as cx:
+            row = billing_repo.provisioned(cx, api_id, plan_id)
         if row is None:
             return None
         return ProvisionedPlan(
@@ -187,45 +163,31 @@ class BillingService:
     ) -> str:
         """One Stripe customer per consumer account (in each organization's Stripe
         account), created once and reused."""
-        key = (
-            billing_customers.c.consumer_id == consumer_id,
-            billing_customers.c.organization_id == organization_id,
-        )
-        with records.reading(self.db, conn) as cx:
-            known = cx.execute(select(billing_customers.c.customer_id).where(*key)).scalar()
-            user = cx.execute(select(users).where(users.c.id == consumer_id)).first()
+        with reading(self.db, conn) as cx:
+            known = billing_repo.customer_id(cx, consumer_id, organization_id)
+            user = users_repo.get_user(cx, consumer_id) if known is None else None
         if known:
-            return str(known)
-        email = user.email if user is not None else None
-        name = user.name if user is not None else None
-        customer_id = engine.ensure_customer(consumer_id, email, name, None)
-        with records.writing(self.db, conn) as cx:
-            existing = cx.execute(select(billing_customers.c.customer_id).where(*key)).scalar()
+            return known
+        assert user is not None
+        customer_id = engine.ensure_customer(consumer_id, user["email"], user["name"], None)
+        with writing(self.db, conn) as cx:
+            existing = billing_repo.customer_id(cx, consumer_id, organization_id)
             if existing:
-                return str(existing)
-            cx.execute(
-                billing_customers.insert().values(
-                    consumer_id=consumer_id,
-                    organization_id=organization_id,
-                    customer_id=customer_id,
-                    created_at=self.now(),
-                )
-            )
+                return existing
+            billing_repo.add_customer(cx, consumer_id, organization_id, customer_id, self.now())
         return customer_id
 
     def requires_payment(self, api_id: str, plan_id: str, conn: Connection | None = None) -> bool:
-        with records.reading(self.db, conn) as cx:
-            plan = cx.execute(select(plans).where(plans.c.id == plan_id)).first()
-        if plan is None:
-            raise NotFound(f"plan {plan_id} not found")
-        return not parse_pricing(plan.pricing, plan.currency).is_free
+        with reading(self.db, conn) as cx:
+            plan = plans_repo.get_any(cx, plan_id)
+        return not parse_pricing(plan["pricing"], plan["currency"]).is_free
 
     def start_checkout(self, subscription_id: str, conn: Connection | None = None) -> str:
         """A Checkout URL for an ``on_hold`` subscription of a paid plan. Calling it again
         returns the same open session's URL."""
-        with records.reading(self.db, conn) as cx:
-            sub = records.load_sub(cx, subscription_id)
-            existing = records.billing_row(cx, subscription_id=subscription_id)
+        with reading(self.db, conn) as cx:
+            sub = billing_repo.load_sub(cx, subscription_id)
+            existing = billing_repo.billing_subscription(cx, subscription_id=subscription_id)
         if sub.state is not SubState.ON_HOLD:
             raise Conflict(f"subscription is {sub.state.value}, not waiting for payment")
         engine = self.engines.for_org(sub.organization_id)
@@ -258,36 +220,18 @@ class BillingService:
             "checkout_attempt": attempt,
             "updated_at": now,
         }
-        with records.writing(self.db, conn) as cx:
+        with writing(self.db, conn) as cx:
             if existing is None:
-                cx.execute(
-                    billing_subscriptions.insert().values(
-                        subscription_id=subscription_id, created_at=now, **values
-                    )
-                )
+                billing_repo.insert_billing_subscription(cx, subscription_id, now, values)
             else:
-                cx.execute(
-                    billing_subscriptions.update()
-                    .where(billing_subscriptions.c.subscription_id == subscription_id)
-                    .values(**values)
-                )
+                billing_repo.update_billing_subscription(cx, subscription_id, values)
         return session.url
 
-    def _refuse_second_billed(self, sub: records.SubRow, conn: Connection | None = None) -> None:
+    def _refuse_second_billed(self, sub: SubRow, conn: Connection | None = None) -> None:
         """Stripe bills a meter per customer: two live subscriptions of one consumer on
         the same API and plan would both be charged for the usage of each."""
-        from tollway.store.tables import subscriptions
-
-        with records.reading(self.db, conn) as cx:
-            other = cx.execute(
-                select(subscriptions.c.id).where(
-                    subscriptions.c.consumer_id == sub.consumer_id,
-                    subscriptions.c.api_id == sub.api_id,
-                    subscriptions.c.plan_id == sub.plan_id,
-                    subscriptions.c.id != sub.id,
-                    subscriptions.c.state.in_([s.value for s in LIVE]),
-                )
-            ).first()
+        with reading(self.db, conn) as cx:
+            other = subscriptions_repo.other_live_on_plan(cx, sub.id)
         if other is not None:
             raise Conflict(
                 "you already have a subscription to this plan of this API (from another "
@@ -299,8 +243,8 @@ class BillingService:
     ) -> bool:
         """Activate the subscription paid in this Checkout session. Exactly once: returns
         True only for the call that moved it from ``on_hold`` to ``active``."""
-        with records.reading(self.db, conn) as cx:
-            row = records.billing_row(cx, checkout_session_id=session_id)
+        with reading(self.db, conn) as cx:
+            row = billing_repo.billing_subscription(cx, checkout_session_id=session_id)
         if row is None:
             raise NotFound("unknown checkout session")
         engine = self.engine_for_subscription(row.subscription_id, conn)
@@ -309,30 +253,26 @@ class BillingService:
             return False
         current = engine.get_subscription(info.subscription_id) if info.subscription_id else None
         now = self.now()
-        with records.writing(self.db, conn) as cx:
+        with writing(self.db, conn) as cx:
             if current is not None:  # periods known before the state is visible as active
-                cx.execute(
-                    billing_subscriptions.update()
-                    .where(
-                        billing_subscriptions.c.subscription_id == row.subscription_id,
-                        billing_subscriptions.c.current_period_start.is_(None),
-                    )
-                    .values(
-                        stripe_status=current.status,
-                        current_period_start=current.current_period_start,
-                        current_period_end=current.current_period_end,
-                        latest_invoice_id=current.latest_invoice_id,
-                    )
+                billing_repo.update_billing_subscription(
+                    cx,
+                    row.subscription_id,
+                    {
+                        "stripe_status": current.status,
+                        "current_period_start": current.current_period_start,
+                        "current_period_end": current.current_period_end,
+                        "latest_invoice_id": current.latest_invoice_id,
+                    },
+                    unset="current_period_start",
                 )
-            cx.execute(
-                billing_subscriptions.update()
-                .where(
-                    billing_subscriptions.c.subscription_id == row.subscription_id,
-                    billing_subscriptions.c.stripe_subscription_id.is_(None),
-                )
-                .values(stripe_subscription_id=info.subscription_id, updated_at=now)
+            billing_repo.update_billing_subscription(
+                cx,
+                row.subscription_id,
+                {"stripe_subscription_id": info.subscription_id, "updated_at": now},
+                unset="stripe_subscription_id",
             )
-            moved = records.move_state(
+            moved = subscriptions_repo.move_state(
                 cx,
                 row.subscription_id,
                 SubState.ACTIVE,
@@ -342,12 +282,10 @@ class BillingService:
                 only_from=[SubState.ON_HOLD],
             )
             if moved:
-                cx.execute(
-                    billing_subscriptions.update()
-                    .where(billing_subscriptions.c.subscription_id == row.subscription_id)
-                    .values(activated_at=now)
+                billing_repo.update_billing_subscription(
+                    cx, row.subscription_id, {"activated_at": now}
                 )
-            ended = not moved and records.load_sub(cx, row.subscription_id).state in ENDED
+            ended = not moved and billing_repo.load_sub(cx, row.subscription_id).state in ENDED
         if ended and info.subscription_id:
             # Paid, but the Tollway subscription was cancelled (or expired) while the
             # payment was on its way: nothing will ever activate it, so the Stripe
@@ -372,46 +310,34 @@ class BillingService:
         )
         engine.cancel_subscription(provider_subscription_id)
         now = self.now()
-        with records.writing(self.db, conn) as cx:
-            cx.execute(
-                billing_subscriptions.update()
-                .where(
-                    billing_subscriptions.c.subscription_id == subscription_id,
-                    billing_subscriptions.c.stripe_subscription_id.is_(None),
-                )
-                .values(stripe_subscription_id=provider_subscription_id)
+        with writing(self.db, conn) as cx:
+            update = billing_repo.update_billing_subscription
+            update(
+                cx,
+                subscription_id,
+                {"stripe_subscription_id": provider_subscription_id},
+                unset="stripe_subscription_id",
             )
-            cx.execute(
-                billing_subscriptions.update()
-                .where(
-                    billing_subscriptions.c.subscription_id == subscription_id,
-                    billing_subscriptions.c.cancelled_at.is_(None),
-                )
-                .values(cancelled_at=now)
-            )
-            cx.execute(
-                billing_subscriptions.update()
-                .where(billing_subscriptions.c.subscription_id == subscription_id)
-                .values(stripe_status="canceled", updated_at=now)
-            )
+            update(cx, subscription_id, {"cancelled_at": now}, unset="cancelled_at")
+            update(cx, subscription_id, {"stripe_status": "canceled", "updated_at": now})
 
     def checkout_state(self, session_id: str, conn: Connection | None = None) -> SubState:
         """The Tollway state of the subscription this Checkout session pays for (what
         the success page tells the consumer)."""
-        with records.reading(self.db, conn) as cx:
-            row = records.billing_row(cx, checkout_session_id=session_id)
+        with reading(self.db, conn) as cx:
+            row = billing_repo.billing_subscription(cx, checkout_session_id=session_id)
             if row is None:
                 raise NotFound("unknown checkout session")
-            return records.load_sub(cx, row.subscription_id).state
+            return billing_repo.load_sub(cx, row.subscription_id).state
 
     # -- portal and cancellation ----------------------------------------------------
 
     def portal_url(
         self, subscription_id: str, consumer_id: str, conn: Connection | None = None
     ) -> str:
-        with records.reading(self.db, conn) as cx:
-            sub = records.load_own_sub(cx, subscription_id, consumer_id)  # 404 if not theirs
-            row = records.billing_row(cx, subscription_id=subscription_id)
+        with reading(self.db, conn) as cx:
+            sub = billing_repo.load_own_sub(cx, subscription_id, consumer_id)  # 404 if not theirs
+            row = billing_repo.billing_subscription(cx, subscription_id=subscription_id)
         if row is None:
             raise NotFound("this subscription is not billed through Stripe")
         return self.engines.for_org(sub.organization_id).portal_url(
@@ -427,9 +353,9 @@ class BillingService:
     ) -> bool:
         """End the subscription on both sides: Stripe first (so nothing keeps billing),
         then Tollway. Returns True if the Tollway state changed."""
-        with records.reading(self.db, conn) as cx:
-            sub = records.load_sub(cx, subscription_id)
-            row = records.billing_row(cx, subscription_id=subscription_id)
+        with reading(self.db, conn) as cx:
+            sub = billing_repo.load_sub(cx, subscription_id)
+            row = billing_repo.billing_subscription(cx, subscription_id=subscription_id)
         unclaimed: str | None = None  # paid in Checkout, not activated yet
         if row is not None:
             engine = self.engines.for_org(sub.organization_id)
@@ -448,8 +374,8 @@ class BillingService:
                     engine.cancel_subscription(info.subscription_id)
                     unclaimed = info.subscription_id
         now = self.now()
-        with records.writing(self.db, conn) as cx:
-            moved = records.move_state(
+        with writing(self.db, conn) as cx:
+            moved = subscriptions_repo.move_state(
                 cx, subscription_id, SubState.CANCELLED, cause=cause, now=now, actor=actor
             )
             if row is not None:
@@ -460,9 +386,5 @@ class BillingService:
                 }
                 if unclaimed is not None:
                     values["stripe_subscription_id"] = unclaimed
-                cx.execute(
-                    billing_subscriptions.update()
-                    .where(billing_subscriptions.c.subscription_id == subscription_id)
-                    .values(**values)
-                )
+                billing_repo.update_billing_subscription(cx, subscription_id, values)
         return moved

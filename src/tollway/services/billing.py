@@ -10,22 +10,17 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from tollway.billing import invoices as billing_invoices
-from tollway.billing import records
 from tollway.billing.credentials import StripeCredentials, masked, store_credentials
 from tollway.billing.stripe.keys import validate_keys
 from tollway.context import AppContext
 from tollway.domain.errors import BadRequest, Forbidden, NotFound, TollwayError
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store import db, plans_repo
-from tollway.store.billing_tables import stripe_accounts
-from tollway.store.tables import plans, subscriptions
-from tollway.webhooks import inbox
+from tollway.store import billing_repo, db, inbox_repo, jobs_repo, plans_repo
 from tollway.webhooks.signature import SignatureError, verify
-from tollway.workers import jobs
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +36,14 @@ def _require_admin(caller: Principal) -> None:
 def is_configured(ctx: AppContext) -> bool:
     """Whether any organization has connected Stripe."""
     with ctx.tx(read_only=True) as conn:
-        return conn.execute(select(stripe_accounts.c.organization_id)).first() is not None
+        return billing_repo.stripe_configured(conn)
 
 
 def stripe_settings(ctx: AppContext, conn: Connection, caller: Principal) -> dict[str, Any]:
     """The organization's Stripe connection as shown to an admin: never a secret, only
     the last four characters of each."""
     _require_admin(caller)
-    row = records.stripe_account(conn, caller.organization_id)
+    row = billing_repo.stripe_account(conn, caller.organization_id)
     if row is None:
         return {"configured": False}
     return {
@@ -109,23 +104,14 @@ def connect_stripe(
 def plan_enabled(ctx: AppContext, conn: Connection, api_id: str, plan_id: str) -> None:
     """A paid plan was enabled on an API (or its price changed): provision it at the
     provider (idempotent); later, when Stripe is connected, if it is not yet."""
-    org = conn.execute(select(plans.c.organization_id).where(plans.c.id == plan_id)).scalar()
-    if not records.stripe_configured(conn, org):
+    org = plans_repo.get_any(conn, plan_id)["organization_id"]
+    if not billing_repo.stripe_configured(conn, org):
         log.info("plan %s enabled before Stripe is connected: provisioned later", plan_id)
         return
     ctx.billing.service.provision_plan(api_id, plan_id, conn)
 
 
 # -- subscriptions ----------------------------------------------------------------------
-
-
-def _org_of_subscription(conn: Connection, subscription_id: str) -> str | None:
-    org = conn.execute(
-        select(plans.c.organization_id)
-        .join(subscriptions, subscriptions.c.plan_id == plans.c.id)
-        .where(subscriptions.c.id == subscription_id)
-    ).scalar()
-    return None if org is None else str(org)
 
 
 def start_checkout(ctx: AppContext, conn: Connection, subscription_id: str) -> str:
@@ -144,7 +130,8 @@ def complete_checkout(ctx: AppContext, session_id: str) -> SubState:
 
 def cancel_at_provider(ctx: AppContext, conn: Connection, subscription_id: str) -> None:
     """End the subscription at the billing provider too (if its organization bills)."""
-    if records.stripe_configured(conn, _org_of_subscription(conn, subscription_id)):
+    org = billing_repo.organization_of(conn, subscription_id)
+    if org is not None and billing_repo.stripe_configured(conn, org):
         ctx.billing.service.cancel(subscription_id, Cause.USER, conn=conn)
 
 
@@ -159,7 +146,7 @@ def flush_usage(ctx: AppContext, subscription_id: str) -> None:
 def portal_url(ctx: AppContext, conn: Connection, caller: Principal, sub_id: str) -> str:
     """A Stripe customer-portal URL for the caller's own subscription (anyone else's is
     a 404, exactly as for an id that does not exist)."""
-    records.load_own_sub(conn, sub_id, caller.user_id)
+    billing_repo.load_own_sub(conn, sub_id, caller.user_id)
     return ctx.billing.service.portal_url(sub_id, caller.user_id, conn)
 
 
@@ -170,8 +157,8 @@ def publish_usage(ctx: AppContext, conn: Connection, caller: Principal) -> dict[
     """Queue a job pushing all usage to Stripe now (open windows included); the job runs
     once its row is committed (never for a request that rolled back). Returns the job."""
     _require_admin(caller)
-    job_id = jobs.create(conn, jobs.PUBLISH_USAGE, caller.user_id, ctx.clock.now())
-    job = jobs.get(conn, job_id)
+    job_id = jobs_repo.create(conn, jobs_repo.PUBLISH_USAGE, caller.user_id, ctx.clock.now())
+    job = jobs_repo.get(conn, job_id)
     assert job is not None
     worker = threading.Thread(target=_run_publish, args=(ctx, job_id), daemon=True)
     db.after_commit(conn, worker.start)
@@ -179,10 +166,10 @@ def publish_usage(ctx: AppContext, conn: Connection, caller: Principal) -> dict[
 
 
 def _run_publish(ctx: AppContext, job_id: str) -> None:
-    jobs.start(ctx.engine, job_id, ctx.clock.now())
+    jobs_repo.start(ctx.engine, job_id, ctx.clock.now())
     try:
         result = ctx.billing.usage.flush()
-        jobs.finish(
+        jobs_repo.finish(
             ctx.engine,
             job_id,
             ctx.clock.now(),
@@ -192,12 +179,12 @@ def _run_publish(ctx: AppContext, job_id: str) -> None:
         )
     except Exception as exc:
         log.exception("publish usage job %s failed", job_id)
-        jobs.finish(ctx.engine, job_id, ctx.clock.now(), events=0, errors=[str(exc)])
+        jobs_repo.finish(ctx.engine, job_id, ctx.clock.now(), events=0, errors=[str(exc)])
 
 
 def publish_usage_status(conn: Connection, caller: Principal) -> dict[str, Any]:
     _require_admin(caller)
-    job = jobs.last(conn, jobs.PUBLISH_USAGE)
+    job = jobs_repo.last(conn, jobs_repo.PUBLISH_USAGE)
     if job is None:
         raise NotFound("usage has not been published yet")
     return job
@@ -211,7 +198,7 @@ def invoices(ctx: AppContext, conn: Connection, caller: Principal) -> list[dict[
     engines = ctx.billing.engines
     found = [
         invoice
-        for org, customer in billing_invoices.customers_of(conn, caller.user_id)
+        for org, customer in billing_repo.customers_of(conn, caller.user_id)
         for invoice in engines.for_org(org).list_invoices(customer)
     ]
     found.sort(key=lambda i: i.created, reverse=True)
@@ -225,7 +212,7 @@ def upcoming_invoice(
     consumer = None if caller.is_admin else caller.user_id
     # Ownership first: someone else's subscription is a 404 like a nonexistent one, never
     # a 409 from its organization's Stripe configuration.
-    sub = records.load_own_sub(conn, subscription_id, consumer)
+    sub = billing_repo.load_own_sub(conn, subscription_id, consumer)
     engine = ctx.billing.engines.for_org(sub.organization_id)
     return billing_invoices.upcoming(conn, engine, subscription_id, consumer)
 
@@ -260,7 +247,7 @@ def receive_webhook(ctx: AppContext, payload: bytes, signature: str | None) -> R
         event_id = str(event["id"])
     except (ValueError, KeyError, TypeError):
         raise BadRequest("the body is not a Stripe event") from None
-    new = inbox.record(ctx.engine, event, organization_id, ctx.clock.now())
+    new = inbox_repo.record(ctx.engine, event, organization_id, ctx.clock.now())
     return ReceivedEvent(event_id, new)
 
 

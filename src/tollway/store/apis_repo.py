@@ -40,6 +40,10 @@ def get(
     return one_or_404(conn, apis, api_id, "API", visible(principal))
 
 
+def get_any(conn: Connection, api_id: str) -> dict[str, Any]:
+    return one_or_404(conn, apis, api_id, "API")
+
+
 def create(
     conn: Connection,
     *,

@@ -114,6 +114,28 @@ def transaction(engine: Engine, *, read_only: bool = False) -> Iterator[Connecti
 
 
 @contextmanager
+def reading(engine: Engine, conn: Connection | None = None) -> Iterator[Connection]:
+    """``conn`` if the caller is inside a transaction, else a read-only transaction of
+    its own (on SQLite a plain BEGIN, which never waits for the write lock)."""
+    if conn is not None:
+        yield conn
+        return
+    with transaction(engine, read_only=True) as own:
+        yield own
+
+
+@contextmanager
+def writing(engine: Engine, conn: Connection | None = None) -> Iterator[Connection]:
+    """``conn`` if the caller is inside a transaction (the caller commits), else a
+    transaction of its own, committed when the block is left."""
+    if conn is not None:
+        yield conn
+        return
+    with transaction(engine) as own:
+        yield own
+
+
+@contextmanager
 def database_errors() -> Iterator[None]:
     """Database failures as domain errors (no SQL or driver text reaches a client)."""
     try:

@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tollway.metering.events import (
     DECIMAL_FIELDS,
+    FIELDS,
     INT_FIELDS,
     OPTIONAL_FIELDS,
     UsageEvent,
@@ -35,6 +36,20 @@ _CREDENTIAL = _LINE_FIELDS["credential_id"]
 _OPTIONAL = tuple(_LINE_FIELDS[n] for n in OPTIONAL_FIELDS)
 _INTS = tuple(_LINE_FIELDS[n] for n in INT_FIELDS)
 _DECIMALS = tuple(_LINE_FIELDS[n] for n in DECIMAL_FIELDS)
+
+
+def events_between(
+    conn: Connection, subscription_id: str, start_ms: int, end_ms: int
+) -> list[UsageEvent]:
+    """The subscription's ledger events with ``start_ms <= timestamp_ms < end_ms``."""
+    rows = conn.execute(
+        select(*(usage_events.c[name] for name in FIELDS)).where(
+            usage_events.c.subscription_id == subscription_id,
+            usage_events.c.timestamp_ms >= start_ms,
+            usage_events.c.timestamp_ms < end_ms,
+        )
+    ).all()
+    return [UsageEvent(*row) for row in rows]
 
 
 def event_row(e: UsageEvent, recorded_at: datetime) -> dict[str, Any]:

@@ -139,3 +139,14 @@ def enabled_pairs(conn: Connection, organization_id: str) -> list[tuple[str, str
         .order_by(api_plans.c.api_id, api_plans.c.plan_id)
     )
     return [(str(a), str(p)) for a, p in conn.execute(q)]
+
+
+def meter_row(conn: Connection, organization_id: str, key: str) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            select(meters).where(meters.c.organization_id == organization_id, meters.c.key == key)
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else dict(row)

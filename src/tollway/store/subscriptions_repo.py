@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tollway.domain.errors import Conflict
+from tollway.domain.errors import Conflict, IllegalTransition
 from tollway.domain.ids import new_id
 from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
@@ -17,6 +19,8 @@ from tollway.domain.subscriptions import transition as sub_transition
 from tollway.store import changes
 from tollway.store.rows import one_or_404, paginate
 from tollway.store.tables import apis, plans, subscription_events, subscriptions
+
+log = logging.getLogger(__name__)
 
 
 def visible(principal: Principal) -> Any:
@@ -167,3 +171,65 @@ def page(conn: Connection, principal: Principal, *, limit: int, after: str | Non
     """The subscriptions the caller may see, by id (creation order)."""
     query = select(subscriptions).where(visible(principal))
     return paginate(conn, query, subscriptions.c.id, limit=limit, after=after)
+
+
+def move_state(
+    conn: Connection,
+    subscription_id: str,
+    target: SubState,
+    *,
+    cause: Cause,
+    now: datetime,
+    reason: str | None = None,
+    only_from: Iterable[SubState] | None = None,
+    actor: str | None = None,
+) -> bool:
+    """Move the subscription to ``target`` if the state machine allows it: a
+    compare-and-set (``UPDATE ... WHERE state = :current``), so when movers race (a
+    webhook and the checkout redirect) exactly one moves it and writes the audit row.
+
+    Returns True when this call changed the state; False when the subscription is
+    already there, the move is not allowed from its current state, or its current
+    state is not in ``only_from`` (``transition`` raises for an illegal move instead).
+    """
+    current = SubState(get_any(conn, subscription_id)["state"])
+    if current == target or (only_from is not None and current not in set(only_from)):
+        return False
+    try:
+        sub_transition(current, target, cause, reason)
+    except IllegalTransition as exc:
+        log.info("subscription %s: %s", subscription_id, exc.detail)
+        return False
+    changed = conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.id == subscription_id, subscriptions.c.state == current.value)
+        .values(state=target.value, updated_at=now)
+    ).rowcount
+    if changed != 1:
+        return False
+    _audit(conn, subscription_id, current, target, cause, actor, reason, now)
+    changes.bump(conn)  # the gateways must see the new state (block, unblock, activate)
+    log.info(
+        "subscription %s: %s -> %s (%s%s)",
+        subscription_id,
+        current.value,
+        target.value,
+        cause.value,
+        f": {reason}" if reason else "",
+    )
+    return True
+
+
+def other_live_on_plan(conn: Connection, subscription_id: str) -> str | None:
+    """Another live subscription of the same consumer on the same API and plan, if any."""
+    sub = get_any(conn, subscription_id)
+    row = conn.execute(
+        select(subscriptions.c.id).where(
+            subscriptions.c.consumer_id == sub["consumer_id"],
+            subscriptions.c.api_id == sub["api_id"],
+            subscriptions.c.plan_id == sub["plan_id"],
+            subscriptions.c.id != subscription_id,
+            subscriptions.c.state.in_([s.value for s in LIVE]),
+        )
+    ).first()
+    return None if row is None else str(row[0])

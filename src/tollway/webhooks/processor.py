@@ -25,18 +25,19 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from tollway.billing import records
 from tollway.billing.credentials import EngineProvider
-from tollway.billing.engine import BillingEngine
+from tollway.billing.engine import BillingEngine, SubscriptionInfo
 from tollway.billing.errors import RetryableProviderError
 from tollway.billing.service import BillingService
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store.billing_tables import billing_subscriptions
-from tollway.webhooks import access, inbox
+from tollway.store import billing_repo, inbox_repo, subscriptions_repo
+from tollway.store.billing_repo import BillingSubscription
+from tollway.store.db import reading, transaction
+from tollway.webhooks import access
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class WebhookProcessor:
 
     def process(self, event_id: str) -> str | None:
         """Apply one event if nobody else is; returns the final inbox state or None."""
-        row = inbox.claim(self.db, event_id, self.now())
+        row = inbox_repo.claim(self.db, event_id, self.now())
         if row is None:
             return None
         try:
@@ -93,13 +94,13 @@ class WebhookProcessor:
         except Exception as exc:  # keep the worker alive; the event stays for a retry
             log.exception("webhook %s failed", event_id)
             state, result = "retry", f"error: {type(exc).__name__}: {exc}"
-        inbox.finish(self.db, event_id, state, result, self.now(), row["attempts"])
+        inbox_repo.finish(self.db, event_id, state, result, self.now(), row["attempts"])
         log.info("webhook %s (%s): %s", event_id, row["type"], result)
         return state
 
     def run_pending(self, limit: int = 100) -> int:
         done = 0
-        for event_id in inbox.pending(self.db, self.now(), limit):
+        for event_id in inbox_repo.pending(self.db, self.now(), limit):
             if self.process(event_id) is not None:
                 done += 1
         self.sweep_grace()
@@ -130,24 +131,24 @@ class WebhookProcessor:
         return self.sync_subscription(engine, object_id, type_=type_)
 
     def _checkout_completed(self, session_id: str) -> str:
-        with records.reading(self.db) as conn:
-            row = records.billing_row(conn, checkout_session_id=session_id)
+        with reading(self.db) as conn:
+            row = billing_repo.billing_subscription(conn, checkout_session_id=session_id)
         if row is None:
             return "ignored: checkout session not started by Tollway"
         moved = self.service.activate_from_checkout(session_id, cause=Cause.WEBHOOK)
         return "activated" if moved else "already active (or not paid)"
 
     def _checkout_expired(self, session_id: str) -> str:
-        with records.reading(self.db) as conn:
-            row = records.billing_row(conn, checkout_session_id=session_id)
+        with reading(self.db) as conn:
+            row = billing_repo.billing_subscription(conn, checkout_session_id=session_id)
         if row is None:
             return "ignored: checkout session not started by Tollway"
         engine = self.service.engine_for_subscription(row.subscription_id)
         info = engine.get_checkout(session_id)
         if info.status != "expired":
             return f"checkout session is {info.status}: no change"
-        with self.db.begin() as conn:
-            moved = records.move_state(
+        with transaction(self.db) as conn:
+            moved = subscriptions_repo.move_state(
                 conn,
                 row.subscription_id,
                 SubState.CANCELLED,
@@ -158,11 +159,17 @@ class WebhookProcessor:
             )
         return "cancelled" if moved else "no change"
 
-    def _billing_row_for(self, provider_subscription_id: str, metadata: dict[str, str]) -> Any:
-        with records.reading(self.db) as conn:
-            row = records.billing_row(conn, stripe_subscription_id=provider_subscription_id)
+    def _billing_row_for(
+        self, provider_subscription_id: str, metadata: dict[str, str]
+    ) -> BillingSubscription | None:
+        with reading(self.db) as conn:
+            row = billing_repo.billing_subscription(
+                conn, stripe_subscription_id=provider_subscription_id
+            )
             if row is None and metadata.get("tollway_subscription_id"):
-                row = records.billing_row(conn, subscription_id=metadata["tollway_subscription_id"])
+                row = billing_repo.billing_subscription(
+                    conn, subscription_id=metadata["tollway_subscription_id"]
+                )
         return row
 
     def sync_subscription(
@@ -217,15 +224,11 @@ class WebhookProcessor:
         }
         if info.status in ("canceled", "incomplete_expired"):
             values["cancelled_at"] = row.cancelled_at or now
-        with self.db.begin() as conn:
-            conn.execute(
-                billing_subscriptions.update()
-                .where(billing_subscriptions.c.subscription_id == row.subscription_id)
-                .values(**values)
-            )
+        with transaction(self.db) as conn:
+            billing_repo.update_billing_subscription(conn, row.subscription_id, values)
             moved = False
             if decision.target is not None:
-                moved = records.move_state(
+                moved = subscriptions_repo.move_state(
                     conn,
                     row.subscription_id,
                     decision.target,
@@ -238,7 +241,9 @@ class WebhookProcessor:
         note = "; moved to the plan's current prices" if moved_prices else ""
         return f"{info.status} -> {target if moved else 'no change'} ({decision.reason}){note}"
 
-    def _renewal_prices(self, engine: BillingEngine, row: Any, info: Any) -> bool:
+    def _renewal_prices(
+        self, engine: BillingEngine, row: BillingSubscription, info: SubscriptionInfo
+    ) -> bool:
         """A price change applies to existing subscribers from their next period: when a
         new period has started on retired prices, move it to the plan's current ones."""
         renewed = (
@@ -248,8 +253,8 @@ class WebhookProcessor:
         )
         if not renewed:
             return False
-        with records.reading(self.db) as conn:
-            sub = records.load_sub(conn, row.subscription_id)
+        with reading(self.db) as conn:
+            sub = billing_repo.load_sub(conn, row.subscription_id)
         current = self.service.provisioned(sub.api_id, sub.plan_id)
         if current is None:
             return False
@@ -259,8 +264,8 @@ class WebhookProcessor:
         return engine.move_to_prices(info.id, current.flat_price_id, current.usage_price_id)
 
     def _state(self, subscription_id: str) -> SubState:
-        with records.reading(self.db) as conn:
-            return records.load_sub(conn, subscription_id).state
+        with reading(self.db) as conn:
+            return billing_repo.load_sub(conn, subscription_id).state
 
     def sweep_grace(self) -> int:
         """Block ``past_due`` subscriptions whose grace period has run out (no event
@@ -268,19 +273,14 @@ class WebhookProcessor:
         if self.grace.total_seconds() < 0:
             return 0
         cutoff = self.now() - self.grace
-        with records.reading(self.db) as conn:
-            rows = conn.execute(
-                select(billing_subscriptions.c.subscription_id).where(
-                    billing_subscriptions.c.stripe_status == "past_due",
-                    billing_subscriptions.c.past_due_since <= cutoff,
-                )
-            ).fetchall()
+        with reading(self.db) as conn:
+            overdue = billing_repo.past_due_since_before(conn, cutoff)
         blocked = 0
-        for r in rows:
-            with self.db.begin() as conn:
-                if records.move_state(
+        for subscription_id in overdue:
+            with transaction(self.db) as conn:
+                if subscriptions_repo.move_state(
                     conn,
-                    r.subscription_id,
+                    subscription_id,
                     SubState.BLOCKED,
                     cause=Cause.SYSTEM,
                     now=self.now(),

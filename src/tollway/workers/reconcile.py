@@ -12,16 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from tollway.billing import records
 from tollway.billing.credentials import EngineProvider
-from tollway.billing.service import meter_definition
+from tollway.billing.meters import meter_definition
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
 from tollway.metering.usage_windows import floor_to, measure
-from tollway.store.billing_tables import billing_plans, billing_subscriptions
-from tollway.store.tables import plans, subscriptions
+from tollway.store import billing_repo, ledger
+from tollway.store.db import reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,48 +51,26 @@ def reconcile(
     db: Engine, engines: EngineProvider, *, clock: Clock | None = None, window_s: int = 60
 ) -> list[Line]:
     now = int((clock or SystemClock()).now().timestamp())
-    q = (
-        select(
-            billing_subscriptions.c.subscription_id,
-            billing_subscriptions.c.customer_id,
-            billing_subscriptions.c.current_period_start,
-            billing_subscriptions.c.current_period_end,
-            plans.c.organization_id,
-            billing_plans.c.meter_id,
-            billing_plans.c.meter_key,
-        )
-        .join(subscriptions, subscriptions.c.id == billing_subscriptions.c.subscription_id)
-        .join(plans, plans.c.id == subscriptions.c.plan_id)
-        .join(
-            billing_plans,
-            (billing_plans.c.api_id == subscriptions.c.api_id)
-            & (billing_plans.c.plan_id == subscriptions.c.plan_id),
-        )
-        .where(
-            billing_subscriptions.c.stripe_subscription_id.is_not(None),
-            billing_plans.c.meter_id.is_not(None),
-            billing_subscriptions.c.current_period_start.is_not(None),
-        )
-        .order_by(billing_subscriptions.c.subscription_id)
-    )
     out: list[Line] = []
-    with records.reading(db) as conn:
-        rows = conn.execute(q).fetchall()
-    for r in rows:
-        start = floor_to(int(r.current_period_start), 60)
-        end = min(floor_to(int(r.current_period_end), 60), floor_to(now, window_s))
+    with reading(db) as conn:
+        billed = billing_repo.billed_subscriptions(conn, with_period=True)
+    for b in billed:
+        if b.meter_id is None or b.period_start_ms is None or b.period_end_ms is None:
+            continue
+        start = floor_to(b.period_start_ms // 1000, 60)
+        end = min(floor_to(b.period_end_ms // 1000, 60), floor_to(now, window_s))
         if end <= start:
             continue
-        with records.reading(db) as conn:
-            meter = meter_definition(conn, r.organization_id, r.meter_key)
-            events = records.ledger_events(conn, r.subscription_id, start * 1000, end * 1000)
-        ledger = int(measure(meter, events))
+        with reading(db) as conn:
+            meter = meter_definition(conn, b.organization_id, b.meter_key)
+            events = ledger.events_between(conn, b.subscription_id, start * 1000, end * 1000)
+        measured = int(measure(meter, events))
         try:
-            total: int | None = engines.for_org(r.organization_id).meter_total(
-                r.meter_id, r.customer_id, start, end
+            total: int | None = engines.for_org(b.organization_id).meter_total(
+                b.meter_id, b.customer_id, start, end
             )
             error = None
         except TollwayError as exc:
             total, error = None, exc.detail
-        out.append(Line(r.subscription_id, r.meter_key, start, end, ledger, total, error))
+        out.append(Line(b.subscription_id, b.meter_key, start, end, measured, total, error))
     return out

@@ -32,25 +32,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from tollway.billing import records
 from tollway.billing.credentials import EngineProvider
-from tollway.billing.engine import MeterPush
+from tollway.billing.engine import BillingEngine, MeterPush
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.service import meter_definition
+from tollway.billing.meters import meter_definition
 from tollway.domain.clock import Clock, SystemClock
-from tollway.domain.errors import TollwayError
+from tollway.domain.errors import Conflict, TollwayError
 from tollway.metering.events import UsageEvent
 from tollway.metering.meters import MeterDefinition
 from tollway.metering.usage_windows import by_window, identifier, measure, window_of
-from tollway.store.billing_tables import (
-    billing_state,
-    usage_push_windows,
-)
-from tollway.store.tables import usage_events
-from tollway.workers.billed import Billed, billed_subscriptions
+from tollway.store import billing_repo, db, ledger, usage_push_repo
+from tollway.store.billing_repo import Billed
+from tollway.store.usage_push_repo import PlannedPush
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +93,12 @@ class UsageSync:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with records.reading(self.db, getattr(self._local, "conn", None)) as conn:
+        with db.reading(self.db, getattr(self._local, "conn", None)) as conn:
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with records.writing(self.db, getattr(self._local, "conn", None)) as conn:
+        with db.writing(self.db, getattr(self._local, "conn", None)) as conn:
             yield conn
 
     def flush_within(self, conn: Connection, subscription_id: str) -> SyncResult:
@@ -118,59 +114,31 @@ class UsageSync:
     # -- what is billed -------------------------------------------------------------
 
     def billed(self, subscription_id: str | None = None) -> list[Billed]:
-        return billed_subscriptions(self.db, subscription_id)
+        with db.reading(self.db) as conn:
+            return billing_repo.billed_subscriptions(conn, subscription_id)
 
     # -- phase 1: plan --------------------------------------------------------------
 
     def _watermark(self) -> int:
         with self._read() as conn:
-            v = conn.execute(
-                select(billing_state.c.value).where(billing_state.c.key == WATERMARK_KEY)
-            ).scalar()
-        return int(v) if v else 0
+            value = usage_push_repo.get_state(conn, WATERMARK_KEY)
+        return int(value) if value else 0
 
     def _set_watermark(self, value_ms: int) -> None:
-        with self.db.begin() as conn:
-            done = conn.execute(
-                update(billing_state)
-                .where(billing_state.c.key == WATERMARK_KEY)
-                .values(value=str(value_ms))
-            ).rowcount
-            if not done:
-                conn.execute(billing_state.insert().values(key=WATERMARK_KEY, value=str(value_ms)))
+        with db.transaction(self.db) as conn:
+            usage_push_repo.set_state(conn, WATERMARK_KEY, str(value_ms))
 
     def _touched_range(self, sub: str, since: datetime | None) -> tuple[int, int] | None:
-        """Smallest and largest event timestamp recorded for ``sub`` since ``since``."""
-        q = select(func.min(usage_events.c.timestamp_ms), func.max(usage_events.c.timestamp_ms))
-        q = q.where(usage_events.c.subscription_id == sub)
-        if since is not None:
-            q = q.where(usage_events.c.recorded_at >= since)
         with self._read() as conn:
-            lo, hi = conn.execute(q).one()
-        return None if lo is None else (int(lo), int(hi))
+            return usage_push_repo.touched_range(conn, sub, since)
 
     def _events(self, sub: str, start_ms: int, end_ms: int) -> list[UsageEvent]:
         with self._read() as conn:
-            return records.ledger_events(conn, sub, start_ms, end_ms)
+            return ledger.events_between(conn, sub, start_ms, end_ms)
 
     def _planned(self, sub: str, meter_key: str, lo: int, hi: int) -> dict[int, tuple[int, int]]:
-        """window start -> (sum of planned values, highest seq) for windows in [lo, hi)."""
         with self._read() as conn:
-            rows = conn.execute(
-                select(
-                    usage_push_windows.c.window_start_ms,
-                    func.sum(usage_push_windows.c.value),
-                    func.max(usage_push_windows.c.seq),
-                )
-                .where(
-                    usage_push_windows.c.subscription_id == sub,
-                    usage_push_windows.c.meter_key == meter_key,
-                    usage_push_windows.c.window_start_ms >= lo,
-                    usage_push_windows.c.window_start_ms < hi,
-                )
-                .group_by(usage_push_windows.c.window_start_ms)
-            ).fetchall()
-        return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
+            return usage_push_repo.planned(conn, sub, meter_key, lo, hi)
 
     def plan(
         self, b: Billed, meter: MeterDefinition, *, since: datetime | None, flush: bool
@@ -217,25 +185,14 @@ class UsageSync:
         events = self._events(b.subscription_id, b.period_start_ms, end)
         value = int(measure(meter, events))
         with self._read() as conn:
-            last = conn.execute(
-                select(
-                    usage_push_windows.c.value,
-                    usage_push_windows.c.seq,
-                    usage_push_windows.c.timestamp_s,
-                )
-                .where(
-                    usage_push_windows.c.subscription_id == b.subscription_id,
-                    usage_push_windows.c.meter_key == b.meter_key,
-                    usage_push_windows.c.window_start_ms == b.period_start_ms,
-                )
-                .order_by(usage_push_windows.c.seq.desc())
-                .limit(1)
-            ).first()
-        if (last is not None and int(last.value) == value) or (last is None and value == 0):
+            last = usage_push_repo.last_push(
+                conn, b.subscription_id, b.meter_key, b.period_start_ms
+            )
+        if (last is not None and last.value == value) or (last is None and value == 0):
             return 0
-        seq = int(last.seq) + 1 if last is not None else 0
+        seq = last.seq + 1 if last is not None else 0
         row = self._row(b, b.period_start_ms, end, seq, value, self.now())
-        floor_s = int(last.timestamp_s) + 1 if last is not None else b.period_start_ms // 1000
+        floor_s = last.timestamp_s + 1 if last is not None else b.period_start_ms // 1000
         ts_s = max(floor_s, min(now_ms // 1000, end // 1000 - 1))  # strictly later: "last"
         row["timestamp_s"] = ts_s
         return self._insert_planned([row])
@@ -245,9 +202,9 @@ class UsageSync:
         collides on the (subscription, meter, window, seq) key: this run then plans
         nothing for it, and the next run sees what the other one planned."""
         try:
-            with self._write() as conn, conn.begin_nested():
-                conn.execute(usage_push_windows.insert(), rows)
-        except IntegrityError:
+            with self._write() as conn:
+                usage_push_repo.insert_planned(conn, rows)
+        except (IntegrityError, Conflict):  # Conflict: the collision, from a transaction of ours
             log.info("usage windows planned concurrently by another worker; skipped")
             return 0
         return len(rows)
@@ -273,33 +230,20 @@ class UsageSync:
 
     # -- phase 2: send --------------------------------------------------------------
 
-    def _pending(self, subscription_id: str | None) -> list[Any]:
-        q = select(usage_push_windows).where(usage_push_windows.c.state == "pending")
-        if subscription_id is not None:
-            q = q.where(usage_push_windows.c.subscription_id == subscription_id)
-        q = q.order_by(usage_push_windows.c.window_start_ms, usage_push_windows.c.seq)
+    def _pending(self, subscription_id: str | None) -> list[PlannedPush]:
         with self._read() as conn:
-            return list(conn.execute(q).fetchall())
+            return usage_push_repo.pending(conn, subscription_id)
 
     def _mark(self, identifiers: Sequence[str], state: str, error: str | None = None) -> None:
         if not identifiers:
             return
         with self._write() as conn:
-            conn.execute(
-                update(usage_push_windows)
-                .where(usage_push_windows.c.identifier.in_(list(identifiers)))
-                .values(
-                    state=state,
-                    sent_at=self.now() if state == "sent" else None,
-                    last_error=error,
-                    attempts=usage_push_windows.c.attempts + 1,
-                )
-            )
+            usage_push_repo.mark(conn, identifiers, state, self.now(), error)
 
     def send(self, result: SyncResult, subscription_id: str | None = None) -> None:
         rows = self._pending(subscription_id)
         org_of = {b.subscription_id: b.organization_id for b in self.billed()}
-        by_org: dict[str, list[Any]] = defaultdict(list)
+        by_org: dict[str, list[PlannedPush]] = defaultdict(list)
         for r in rows:
             org = org_of.get(r.subscription_id)
             if org is not None:
@@ -309,17 +253,19 @@ class UsageSync:
             for i in range(0, len(org_rows), self.batch):
                 chunk = org_rows[i : i + self.batch]
                 pushes = [
-                    MeterPush(
-                        r.identifier, r.event_name, r.customer_id, int(r.value), int(r.timestamp_s)
-                    )
+                    MeterPush(r.identifier, r.event_name, r.customer_id, r.value, r.timestamp_s)
                     for r in chunk
                 ]
-                values = {r.identifier: int(r.value) for r in chunk}
+                values = {r.identifier: r.value for r in chunk}
                 if not self._send_chunk(engine, pushes, values, result):
                     return
 
     def _send_chunk(
-        self, engine: Any, pushes: list[MeterPush], values: dict[str, int], result: SyncResult
+        self,
+        engine: BillingEngine,
+        pushes: list[MeterPush],
+        values: dict[str, int],
+        result: SyncResult,
     ) -> bool:
         remaining = pushes
         delay = 0.5

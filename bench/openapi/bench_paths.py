@@ -1,4 +1,4 @@
-"""PathMatcher micro-benchmark, 50 operations: .venv/bin/python tests/openapi/bench_paths.py"""
+"""PathMatcher micro-benchmark, 50 operations: .venv/bin/python bench/openapi/bench_paths.py"""
 
 from __future__ import annotations
 

@@ -1,0 +1,140 @@
+"""The usage sync's rows: planned meter-event pushes (``usage_push_windows``), its
+watermark (``billing_state``) and what it needs to know about the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from tollway.store.billing_tables import billing_state, usage_push_windows
+from tollway.store.tables import usage_events
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPush:
+    """One planned meter event (a ``usage_push_windows`` row)."""
+
+    identifier: str
+    subscription_id: str
+    event_name: str
+    customer_id: str
+    value: int
+    timestamp_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class LastPush:
+    value: int
+    seq: int
+    timestamp_s: int
+
+
+def get_state(conn: Connection, key: str) -> str | None:
+    value = conn.execute(select(billing_state.c.value).where(billing_state.c.key == key)).scalar()
+    return None if value is None else str(value)
+
+
+def set_state(conn: Connection, key: str, value: str) -> None:
+    done = conn.execute(
+        update(billing_state).where(billing_state.c.key == key).values(value=value)
+    ).rowcount
+    if not done:
+        conn.execute(billing_state.insert().values(key=key, value=value))
+
+
+def touched_range(
+    conn: Connection, subscription_id: str, since: datetime | None
+) -> tuple[int, int] | None:
+    """Smallest and largest event timestamp recorded for the subscription since ``since``."""
+    q = select(func.min(usage_events.c.timestamp_ms), func.max(usage_events.c.timestamp_ms))
+    q = q.where(usage_events.c.subscription_id == subscription_id)
+    if since is not None:
+        q = q.where(usage_events.c.recorded_at >= since)
+    lo, hi = conn.execute(q).one()
+    return None if lo is None else (int(lo), int(hi))
+
+
+def planned(
+    conn: Connection, subscription_id: str, meter_key: str, lo: int, hi: int
+) -> dict[int, tuple[int, int]]:
+    """window start -> (sum of planned values, highest seq) for windows in [lo, hi)."""
+    rows = conn.execute(
+        select(
+            usage_push_windows.c.window_start_ms,
+            func.sum(usage_push_windows.c.value),
+            func.max(usage_push_windows.c.seq),
+        )
+        .where(
+            usage_push_windows.c.subscription_id == subscription_id,
+            usage_push_windows.c.meter_key == meter_key,
+            usage_push_windows.c.window_start_ms >= lo,
+            usage_push_windows.c.window_start_ms < hi,
+        )
+        .group_by(usage_push_windows.c.window_start_ms)
+    ).fetchall()
+    return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+
+def last_push(
+    conn: Connection, subscription_id: str, meter_key: str, window_start_ms: int
+) -> LastPush | None:
+    """The latest push planned for the window (period-to-date meters push one window)."""
+    row = conn.execute(
+        select(
+            usage_push_windows.c.value, usage_push_windows.c.seq, usage_push_windows.c.timestamp_s
+        )
+        .where(
+            usage_push_windows.c.subscription_id == subscription_id,
+            usage_push_windows.c.meter_key == meter_key,
+            usage_push_windows.c.window_start_ms == window_start_ms,
+        )
+        .order_by(usage_push_windows.c.seq.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else LastPush(int(row.value), int(row.seq), int(row.timestamp_s))
+
+
+def insert_planned(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert planned pushes in a savepoint: an IntegrityError (another worker planned the
+    same window and sequence) leaves the caller's transaction usable."""
+    with conn.begin_nested():
+        conn.execute(usage_push_windows.insert(), rows)
+
+
+def pending(conn: Connection, subscription_id: str | None = None) -> list[PlannedPush]:
+    """Planned pushes not yet accepted, oldest window first."""
+    q = select(usage_push_windows).where(usage_push_windows.c.state == "pending")
+    if subscription_id is not None:
+        q = q.where(usage_push_windows.c.subscription_id == subscription_id)
+    q = q.order_by(usage_push_windows.c.window_start_ms, usage_push_windows.c.seq)
+    return [
+        PlannedPush(
+            r.identifier,
+            r.subscription_id,
+            r.event_name,
+            r.customer_id,
+            int(r.value),
+            int(r.timestamp_s),
+        )
+        for r in conn.execute(q)
+    ]
+
+
+def mark(
+    conn: Connection, identifiers: Sequence[str], state: str, now: datetime, error: str | None
+) -> None:
+    """Record an attempt's outcome (``sent`` or ``failed``) for these pushes."""
+    conn.execute(
+        update(usage_push_windows)
+        .where(usage_push_windows.c.identifier.in_(list(identifiers)))
+        .values(
+            state=state,
+            sent_at=now if state == "sent" else None,
+            last_error=error,
+            attempts=usage_push_windows.c.attempts + 1,
+        )
+    )
