@@ -2,6 +2,29 @@
 estimates. Embed it by importing from here; see docs/pricing.md ("Embedding the
 pricing core")."""
 
+from tollway.pricing.changes import (
+    MAX_TRIAL_DAYS,
+    PlanChange,
+    ProrationBehavior,
+    Trial,
+    TrialEndBehavior,
+    invoice_after_change,
+    plan_change,
+    rate_trial,
+    status_after_trial,
+    trial_period,
+)
+from tollway.pricing.discounts import (
+    Coupon,
+    CouponDuration,
+    DiscountedInvoice,
+    allocate,
+    apply_coupon,
+    discount_applies,
+    discount_end,
+    parse_coupon,
+)
+from tollway.pricing.prices import SeveralUsagePrices
 from tollway.pricing.rating import (
     CostEstimate,
     HasValue,
@@ -24,24 +47,47 @@ from tollway.pricing.spec import (
     format_unit_amount,
     parse_pricing,
 )
+from tollway.pricing.spend import CallCost, SpendRater, remaining
 
 __all__ = [
+    "MAX_TRIAL_DAYS",
+    "CallCost",
     "CostEstimate",
+    "Coupon",
+    "CouponDuration",
+    "DiscountedInvoice",
     "HasValue",
     "InvoiceLine",
     "LineKind",
+    "PlanChange",
     "PriceModel",
     "PricingSpec",
+    "ProrationBehavior",
     "RatedInvoice",
+    "SeveralUsagePrices",
+    "SpendRater",
     "Tier",
+    "Trial",
+    "TrialEndBehavior",
     "UsagePrice",
+    "allocate",
+    "apply_coupon",
     "describe_pricing",
+    "discount_applies",
+    "discount_end",
     "estimate_current_period",
     "format_unit_amount",
+    "invoice_after_change",
+    "parse_coupon",
     "parse_pricing",
+    "plan_change",
     "plan_change_lines",
     "quota_remaining",
     "rate",
     "rate_aggregates",
+    "rate_trial",
+    "remaining",
+    "status_after_trial",
+    "trial_period",
     "usage_amount",
 ]
