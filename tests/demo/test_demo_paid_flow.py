@@ -98,9 +98,15 @@ def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def test_portal_cancel_in_the_demo_cancels_in_tollway(demo: dict[str, Any]) -> None:
-    api = httpx.Client(base_url=demo["control_plane"], timeout=30, trust_env=False)
-    emu = httpx.Client(base_url=demo["emulator"], timeout=30, trust_env=False)
-    gw = httpx.Client(base_url=demo["gateway"], timeout=30, trust_env=False)
+    with (
+        httpx.Client(base_url=demo["control_plane"], timeout=30, trust_env=False) as api,
+        httpx.Client(base_url=demo["emulator"], timeout=30, trust_env=False) as emu,
+        httpx.Client(base_url=demo["gateway"], timeout=30, trust_env=False) as gw,
+    ):
+        _walk(demo, api, emu, gw)
+
+
+def _walk(demo: dict[str, Any], api: httpx.Client, emu: httpx.Client, gw: httpx.Client) -> None:
     token = api.post(
         "/api/v1/auth/login", json={"email": demo["consumer_email"], "password": PASSWORD}
     ).json()["token"]

@@ -16,8 +16,8 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 import uvloop
-from upstream_server import Upstream
 
+from tests.gateway.upstream_server import Upstream
 from tollway.gateway.config_source import MemoryConfigSource
 from tollway.gateway.ratelimit import RateLimiter
 from tollway.gateway.server import Gateway
@@ -267,7 +267,7 @@ class PrivateRedis:
             + ["--save", "", "--appendonly", "no", "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL,
         )
-        from helpers import wait_for
+        from tests.gateway.helpers import wait_for
 
         wait_for(self._up)
 

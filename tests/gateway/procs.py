@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from helpers import wait_for
+from tests.gateway.helpers import wait_for
 
 
 def free_port() -> int:

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from helpers import wait_for
 
-from conftest import Catalog, GatewayThread, MakeGateway
+from tests.gateway.conftest import Catalog, GatewayThread, MakeGateway
+from tests.gateway.helpers import wait_for
 from tollway.gateway.snapshot import Credential, Operation, Route
 from tollway.security.tokens import SigningKeyPair, generate_signing_key, issue_access_token
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import wait_for
-from procs import GatewayProcess
-from sql_catalog import seed
 from sqlalchemy import Engine, select
-from upstream_server import Upstream
 
-from conftest import private_engine
+from tests.gateway.conftest import private_engine
+from tests.gateway.helpers import wait_for
+from tests.gateway.procs import GatewayProcess
+from tests.gateway.sql_catalog import seed
+from tests.gateway.upstream_server import Upstream
 from tollway.metering.events import UsageEvent
 from tollway.metering.ledger import MemoryLedger
 from tollway.metering.spool import Spool, SpoolFlusher, SpoolWriteFailed, encode_event

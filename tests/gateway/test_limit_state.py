@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from helpers import wait_for
-from sql_catalog import seed
 from sqlalchemy import Engine, func, select
-from upstream_server import Upstream
 
-from conftest import GatewayThread, PrivateRedis, private_engine
+from tests.gateway.conftest import GatewayThread, PrivateRedis, private_engine
+from tests.gateway.helpers import wait_for
+from tests.gateway.sql_catalog import seed
+from tests.gateway.upstream_server import Upstream
 from tollway.gateway.config_source import SqlConfigSource
 from tollway.gateway.settings import GatewaySettings
 from tollway.store import tables as t

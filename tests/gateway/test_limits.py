@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import wait_for
 
-from conftest import ANCHOR, Catalog, GatewayThread, MakeGateway, PrivateRedis
+from tests.gateway.conftest import ANCHOR, Catalog, GatewayThread, MakeGateway, PrivateRedis
+from tests.gateway.helpers import wait_for
 from tollway.gateway.quota_usage import InFlight, QuotaUsage
 from tollway.gateway.ratelimit import LocalRateLimiter, rebuilt_tat
 from tollway.gateway.ratelimit_redis import RedisRateLimiter

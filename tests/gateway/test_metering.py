@@ -10,9 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sql_catalog import seed_consumer
 from sqlalchemy import Engine, func, select
 
+from tests.gateway.sql_catalog import seed_consumer
 from tollway.metering.events import UsageEvent
 from tollway.metering.ledger import MemoryLedger
 from tollway.metering.spool import Spool, SpoolFlusher, decode_event, encode_event
@@ -89,8 +89,8 @@ def test_replay_after_crash_before_checkpoint_is_deduplicated(tmp_path: Path) ->
 
 ORPHAN_WRITER = """
 import os, sys
-sys.path.insert(0, {tests!r})
-from test_metering import ev
+sys.path.insert(0, {root!r})
+from tests.gateway.test_metering import ev
 from tollway.metering.spool import Spool
 spool = Spool({dir!r})
 for i in range(50):
@@ -103,7 +103,8 @@ os.kill(os.getpid(), 9)
 
 def test_orphaned_segment_of_a_killed_process_is_replayed(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
-    code = ORPHAN_WRITER.format(tests=os.path.dirname(__file__), dir=str(spool_dir))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = ORPHAN_WRITER.format(root=root, dir=str(spool_dir))
     proc = subprocess.run([sys.executable, "-c", code])
     assert proc.returncode == -9
     assert len(list(spool_dir.glob("*.spool"))) == 1
@@ -127,7 +128,7 @@ def test_live_owner_segments_are_left_alone(tmp_path: Path) -> None:
 
 @pytest.fixture
 def sql_engine(tmp_path: Path) -> Iterator[Engine]:
-    from conftest import private_engine
+    from tests.gateway.conftest import private_engine
 
     with private_engine(tmp_path) as engine:
         yield engine

@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from helpers import wait_for
-from procs import GatewayProcess
-from sql_catalog import revoke_key, seed, set_subscription_state
 from sqlalchemy import Engine, select
-from upstream_server import Upstream
 
-from conftest import PrivateRedis, private_engine
+from tests.gateway.conftest import PrivateRedis, private_engine
+from tests.gateway.helpers import wait_for
+from tests.gateway.procs import GatewayProcess
+from tests.gateway.sql_catalog import revoke_key, seed, set_subscription_state
+from tests.gateway.upstream_server import Upstream
 from tollway.store import tables as t
 
 pytestmark = pytest.mark.slow

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import raw_exchange
-from upstream_server import Upstream
 
-from conftest import Catalog, GatewayThread, MakeGateway
+from tests.gateway.conftest import Catalog, GatewayThread, MakeGateway
+from tests.gateway.helpers import raw_exchange
+from tests.gateway.upstream_server import Upstream
 from tollway.gateway.snapshot import Operation
 
 

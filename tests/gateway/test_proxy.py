@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from helpers import raw_exchange, wait_for
-from upstream_server import Upstream
 
-from conftest import Catalog, GatewayThread, MakeGateway
+from tests.gateway.conftest import Catalog, GatewayThread, MakeGateway
+from tests.gateway.helpers import raw_exchange, wait_for
+from tests.gateway.upstream_server import Upstream
 
 
 def test_request_passes_through_with_forwarding_headers(

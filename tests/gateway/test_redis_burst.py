@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from procs import TollwayGateway
-from sql_catalog import seed
 from sqlalchemy import Engine, func, select
-from upstream_server import Upstream
 
-from conftest import PrivateRedis, private_engine
+from tests.gateway.conftest import PrivateRedis, private_engine
+from tests.gateway.procs import TollwayGateway
+from tests.gateway.sql_catalog import seed
+from tests.gateway.upstream_server import Upstream
 from tollway.store import tables as t
 
 pytestmark = pytest.mark.slow

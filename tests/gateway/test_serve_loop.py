@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from procs import free_port
+from starlette.types import Receive, Scope, Send
 
+from tests.gateway.procs import free_port
 from tollway.server import run_all
 from tollway.settings import load_settings
 
@@ -22,7 +22,7 @@ class Seen(Exception):
         self.loop = loop
 
 
-async def loop_type(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def loop_type(scope: Scope, receive: Receive, send: Send) -> None:
     """A tiny ASGI app answering with the class of the loop serving it (side apps are
     served with lifespan on, so it answers the lifespan protocol too)."""
     if scope["type"] == "lifespan":

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import wait_for
-from procs import GatewayProcess
-from sql_catalog import seed
 from sqlalchemy import Engine
-from upstream_server import Upstream
 
-from conftest import Catalog, MakeGateway, private_engine
+from tests.gateway.conftest import Catalog, MakeGateway, private_engine
+from tests.gateway.helpers import wait_for
+from tests.gateway.procs import GatewayProcess
+from tests.gateway.sql_catalog import seed
+from tests.gateway.upstream_server import Upstream
 
 
 def _read_until_closed(sock: socket.socket, timeout: float) -> bytes:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import wait_for
-from sql_catalog import revoke_key, seed, set_subscription_state
 from sqlalchemy import Engine, func, select
-from upstream_server import Upstream
 
-from conftest import GatewayThread, private_engine
+from tests.gateway.conftest import GatewayThread, private_engine
+from tests.gateway.helpers import wait_for
+from tests.gateway.sql_catalog import revoke_key, seed, set_subscription_state
+from tests.gateway.upstream_server import Upstream
 from tollway.gateway.config_source import SqlConfigSource
 from tollway.gateway.settings import GatewaySettings
 from tollway.gateway.snapshot_sql import load_snapshot

@@ -9,10 +9,10 @@ import asyncio
 import json
 
 import pytest
-from helpers import raw_exchange
-from upstream_server import Upstream
 
-from conftest import Catalog, GatewayThread, MakeGateway
+from tests.gateway.conftest import Catalog, GatewayThread, MakeGateway
+from tests.gateway.helpers import raw_exchange
+from tests.gateway.upstream_server import Upstream
 from tollway.gateway.snapshot import Upstream as UpstreamTarget
 from tollway.gateway.upstream import UpstreamForbidden, UpstreamPool
 from tollway.security.ssrf import UrlGuard

@@ -27,8 +27,10 @@ def test_billing_page_lists_only_the_signed_in_consumers_subscriptions(
         json={"application_id": app["id"], "api_id": api_id, "plan_id": plan["id"]},
     ).json()
 
-    page = http.get("/portal/billing", cookies={"tollway_session": alice.token})
+    http.cookies.set("tollway_session", alice.token)
+    page = http.get("/portal/billing")
     assert sub["id"] in page.text and "active" in page.text
     assert "Books &lt;b&gt;" in page.text  # escaped
-    other = http.get("/portal/billing", cookies={"tollway_session": bob.token})
+    http.cookies.set("tollway_session", bob.token)
+    other = http.get("/portal/billing")
     assert sub["id"] not in other.text and "No subscriptions yet" in other.text

@@ -79,14 +79,14 @@ async def import_api(
     ctype = request.headers.get("content-type", "")
     name: str | None = None
     if ctype.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise InvalidInput.at(
-                ("file",), "a multipart field 'file' with the document is required"
-            )
-        raw = await upload.read(ctx.settings.openapi_max_bytes + 1)
-        document = catalog.Document(raw, upload.filename, upload.content_type)
+        async with request.form() as form:  # closes the uploaded files' temporary files
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise InvalidInput.at(
+                    ("file",), "a multipart field 'file' with the document is required"
+                )
+            raw = await upload.read(ctx.settings.openapi_max_bytes + 1)
+            document = catalog.Document(raw, upload.filename, upload.content_type)
     elif ctype.startswith("application/json"):
         try:
             body = ApiImportUrlIn.model_validate(json.loads(await request.body() or b"null"))
