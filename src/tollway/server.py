@@ -41,6 +41,7 @@ def gateway_settings(settings: Settings) -> GatewaySettings:
         rate_limit_failure_mode=settings.rate_limit_failure_mode,
         redis_url=settings.redis_url,
         database_url=settings.resolved_database_url,
+        control_plane_url=settings.resolved_public_url,
         ssrf_allow=tuple(settings.ssrf_allow),  # re-checked on every new upstream connection
         workers=settings.gateway_workers,  # used by `tollway gateway` only
         max_connections=settings.gateway_max_connections,

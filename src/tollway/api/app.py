@@ -17,6 +17,7 @@ from tollway.api.body_guard import BodyGuard
 from tollway.api.routes_apis import router as apis_router
 from tollway.api.routes_apps import router as apps_router
 from tollway.api.routes_billing_portal import router as billing_portal_router
+from tollway.api.routes_budgets import router as budgets_router
 from tollway.api.routes_invoices import router as invoices_router
 from tollway.api.routes_jobs import router as jobs_router
 from tollway.api.routes_oauth import router as oauth_router
@@ -85,6 +86,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         plans_router,
         apps_router,
         subs_router,
+        budgets_router,
         oauth_router,
         stripe_router,
         jobs_router,

@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, func, or_, select
 
+from tollway.domain.errors import TollwayError
 from tollway.domain.periods import period_containing
-from tollway.gateway.ratelimit import gcra_params, rebuilt_tat
+from tollway.gateway.ratelimit import call_cap, gcra_params, rebuilt_tat
 from tollway.gateway.snapshot import (
+    Budget,
     Credential,
     Operation,
     OperationMatcher,
@@ -26,6 +30,8 @@ from tollway.gateway.snapshot import (
     Upstream,
     index_subscriptions,
 )
+from tollway.pricing.spec import parse_pricing
+from tollway.pricing.spend import SpendRater, affordable_units
 from tollway.store import tables as t
 
 log = logging.getLogger("tollway.gateway.config")
@@ -167,6 +173,37 @@ def load_subscriptions(conn: Connection) -> list[Subscription]:
     return [Subscription(**row._mapping) for row in conn.execute(query)]
 
 
+def load_budgets(conn: Connection) -> dict[str, Budget]:
+    """Subscription id -> its budget as a number of calls (``pricing.affordable_units``
+    on the plan's one usage price). A budget on a plan that no longer has exactly one
+    usage price is left out, with a warning (the control plane refuses to set one)."""
+    b, s, p = t.subscription_budgets.c, t.subscriptions.c, t.plans.c
+    query = (
+        select(b.subscription_id, b.amount, p.currency, p.pricing)
+        .join(t.subscriptions, s.id == b.subscription_id)
+        .join(t.plans, p.id == s.plan_id)
+    )
+    out: dict[str, Budget] = {}
+    for row in conn.execute(query):
+        try:
+            spec = parse_pricing(row.pricing, row.currency, several_meters=True)
+        except (TollwayError, ValueError):
+            spec = None
+        if spec is None or len(spec.usage_prices) != 1:
+            log.warning("budget of %s ignored: its plan has not one usage price", row[0])
+            continue
+        rater = SpendRater(spec)
+        meter = spec.usage_prices[0].meter
+        amount = Decimal(row.amount)
+        calls = affordable_units(rater, meter, amount)
+        out[row.subscription_id] = Budget(amount, spec.currency, calls, meter, rater)
+    return out
+
+
+def with_budgets(subs: list[Subscription], budgets: Mapping[str, Budget]) -> list[Subscription]:
+    return [replace(sub, budget=budgets[sub.id]) if sub.id in budgets else sub for sub in subs]
+
+
 def load_public_keys(conn: Connection, now: datetime) -> dict[str, str]:
     """Token-signing key id -> public PEM, for keys not retired (or still in grace)."""
     k = t.signing_keys.c
@@ -200,7 +237,7 @@ def load_quota_used(
     quota_used: dict[tuple[str, int], int] = {}
     for sub in subs:
         plan = plans.get(sub.plan_id)
-        if sub.state != "active" or plan is None or plan.hard_quota is None:
+        if sub.state != "active" or plan is None or call_cap(sub, plan)[0] is None:
             continue
         period = period_containing(sub.billing_anchor, plan.billing_interval, now)
         start_s = int(period.start.timestamp())
@@ -248,7 +285,7 @@ def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
         routes = load_routes(conn, load_upstreams(conn), load_operations(conn))
         owners = load_owners(conn)
         plans = load_plans(conn)
-        subs = load_subscriptions(conn)
+        subs = with_budgets(load_subscriptions(conn), load_budgets(conn))
         return Snapshot(
             version=version,
             routes=routes,

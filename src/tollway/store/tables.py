@@ -256,6 +256,23 @@ subscription_events = Table(
     _created(),
 )
 
+#: A consumer's spend cap on a subscription's usage charges per billing period, in the
+#: plan's currency (a decimal string, exact); the gateway enforces it (402 past it).
+subscription_budgets = Table(
+    "subscription_budgets",
+    metadata,
+    Column(
+        "subscription_id",
+        String(ID),
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("amount", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("set_by", String(ID), ForeignKey("users.id"), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 usage_events = Table(
     "usage_events",
     metadata,
