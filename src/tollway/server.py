@@ -19,10 +19,12 @@ from tollway.domain.errors import ConfigurationError
 from tollway.gateway.server import run_gateway
 from tollway.gateway.settings import GatewaySettings
 from tollway.gateway.supervisor import main_gateway
+from tollway.mail import smtp
 from tollway.runtime import build_context
 from tollway.settings import Settings
 from tollway.store.keys_repo import current_signing_key
 from tollway.workers.config_relay import ConfigRelay
+from tollway.workers.notify import NotificationSender
 from tollway.workers.runner import run_workers
 
 log = logging.getLogger("tollway.server")
@@ -107,12 +109,21 @@ async def _serve_all(
         )
     if workers:
         relay = ConfigRelay(ctx.engine, ctx.publisher) if settings.redis_url else None
+        notifier = NotificationSender(
+            ctx.engine,
+            ctx.secrets,
+            mailer=smtp.from_settings(settings),
+            brand_name=settings.brand_name,
+            ssrf_allow=settings.ssrf_allow,
+            clock=ctx.clock,
+        )
         run = run_workers(
             webhooks=ctx.billing.webhooks,
             usage=ctx.billing.usage,
             usage_interval_s=settings.usage_sync_interval_s,
             relay=relay,
             stop=stop,
+            notifier=notifier,
         )
         tasks.append(asyncio.create_task(run, name="workers"))
     log.info("control plane on http://%s:%s", settings.host, settings.port)

@@ -20,6 +20,7 @@ from tollway.api.routes_billing_portal import router as billing_portal_router
 from tollway.api.routes_budgets import router as budgets_router
 from tollway.api.routes_invoices import router as invoices_router
 from tollway.api.routes_jobs import router as jobs_router
+from tollway.api.routes_notifications import router as notifications_router
 from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_stripe import router as stripe_router
@@ -87,6 +88,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         apps_router,
         subs_router,
         budgets_router,
+        notifications_router,
         oauth_router,
         stripe_router,
         jobs_router,

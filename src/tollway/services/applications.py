@@ -13,7 +13,7 @@ from tollway.context import AppContext
 from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.security.tokens import TokenVerifier, issue_access_token, verify_client_secret
-from tollway.store import apps_repo, keys_repo
+from tollway.store import apps_repo, keys_repo, notify_repo
 
 
 def create_application(
@@ -66,8 +66,10 @@ def create_key(
     name: str,
 ) -> tuple[dict[str, Any], str]:
     """A new API key: (its row, the raw key). The raw key exists only in this answer."""
-    apps_repo.get(conn, app_id, caller)
-    return apps_repo.create_key(conn, app_id, environment, name, ctx.clock.now())
+    app = apps_repo.get(conn, app_id, caller)
+    row, raw = apps_repo.create_key(conn, app_id, environment, name, ctx.clock.now())
+    _notify_key(ctx, conn, app, "key.created", row)
+    return row, raw
 
 
 def list_keys(conn: Connection, caller: Principal, app_id: str) -> list[dict[str, Any]]:
@@ -78,8 +80,29 @@ def list_keys(conn: Connection, caller: Principal, app_id: str) -> list[dict[str
 def revoke_key(
     ctx: AppContext, conn: Connection, caller: Principal, app_id: str, key_id: str
 ) -> None:
-    apps_repo.get(conn, app_id, caller)
+    app = apps_repo.get(conn, app_id, caller)
     apps_repo.revoke_key(conn, app_id, key_id, ctx.clock.now())
+    key = next((k for k in apps_repo.keys(conn, app_id) if k["id"] == key_id), None)
+    if key is not None:
+        _notify_key(ctx, conn, app, "key.revoked", key)
+
+
+def _notify_key(
+    ctx: AppContext, conn: Connection, app: dict[str, Any], type_: str, key: dict[str, Any]
+) -> None:
+    notify_repo.emit(
+        conn,
+        str(app["owner_id"]),
+        type_,
+        {
+            "application_id": app["id"],
+            "key_id": key["id"],
+            "name": key.get("name"),
+            "environment": key.get("environment"),
+            "prefix": key.get("display_prefix"),
+        },
+        ctx.clock.now(),
+    )
 
 
 def create_client(
