@@ -27,6 +27,7 @@ from typing import NamedTuple, Protocol
 from tollway.domain.periods import period_containing
 from tollway.gateway.snapshot import Plan, Snapshot, Subscription
 
+LIFETIME_S = 100 * 366 * 86400  # the "period" of a prepaid balance
 UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
 
@@ -52,6 +53,9 @@ class PeriodCache:
         self._periods: dict[str, tuple[int, int]] = {}
 
     def period(self, sub: Subscription, plan: Plan, now_s: float) -> tuple[int, int]:
+        if sub.budget is not None and sub.budget.prepaid:  # credit: the whole life
+            start = int(sub.billing_anchor.timestamp())
+            return (start, start + LIFETIME_S)
         cached = self._periods.get(sub.id)
         if cached is not None and cached[0] <= now_s < cached[1]:
             return cached

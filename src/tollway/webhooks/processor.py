@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from tollway.billing import credits
 from tollway.billing.credentials import EngineProvider
 from tollway.billing.engine import BillingEngine, SubscriptionInfo
 from tollway.billing.errors import RetryableProviderError
@@ -165,8 +166,8 @@ class WebhookProcessor:
     def _checkout_completed(self, session_id: str) -> str:
         with reading(self.db) as conn:
             row = billing_repo.billing_subscription(conn, checkout_session_id=session_id)
-        if row is None:
-            return "ignored: checkout session not started by Tollway"
+        if row is None:  # a credit pack bought through Checkout, or someone else's
+            return credits.settle_purchase(self.db, self.engines, session_id, self.now())
         moved = self.service.activate_from_checkout(session_id, cause=Cause.WEBHOOK)
         return "activated" if moved else "already active (or not paid)"
 
