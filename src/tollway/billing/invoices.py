@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from tollway.billing.engine import BillingEngine, InvoiceInfo
 from tollway.billing.meters import meter_definition
-from tollway.domain.errors import NotFound
+from tollway.domain.errors import BillingProviderError, NotFound
 from tollway.domain.money import from_minor, to_minor
 from tollway.metering.usage_windows import measure
 from tollway.pricing.rating import rate
@@ -57,12 +57,20 @@ def estimate(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[st
 def upcoming(
     conn: Connection, engine: BillingEngine, subscription_id: str, consumer_id: str | None
 ) -> dict[str, Any]:
-    """Stripe's preview of the next invoice and Tollway's estimate for the same period."""
+    """Stripe's preview of the next invoice and Tollway's estimate for the same period.
+
+    A Stripe error (a restricted key without the permission, Stripe unreachable) never
+    hides Tollway's own estimate: the answer then carries the estimate and the error."""
     sub = billing_repo.load_own_sub(conn, subscription_id, consumer_id)  # 404 if not theirs
     row = billing_repo.billing_subscription(conn, subscription_id=sub.id)
     if row is None or not row.stripe_subscription_id:
         raise NotFound("this subscription is not billed through Stripe")
-    preview = engine.preview_invoice(row.customer_id, row.stripe_subscription_id)
+    preview: InvoiceInfo | None = None
+    stripe_error: str | None = None
+    try:
+        preview = engine.preview_invoice(row.customer_id, row.stripe_subscription_id)
+    except BillingProviderError as err:
+        stripe_error = err.detail
     start = row.current_period_start or 0
     end = row.current_period_end or 0
     if preview is not None and not (start and end):
@@ -74,6 +82,7 @@ def upcoming(
         "period_start": datetime.fromtimestamp(start, UTC).isoformat() if start else None,
         "period_end": datetime.fromtimestamp(end, UTC).isoformat() if end else None,
         "stripe": invoice_dict(preview) if preview is not None else None,
+        "stripe_error": stripe_error,
         "tollway_estimate": ours,
         "agrees": stripe_minor == ours["total_minor"] if stripe_minor is not None else None,
     }
