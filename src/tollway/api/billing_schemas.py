@@ -93,7 +93,15 @@ class UpcomingOut(BaseModel):
         "Tollway's estimate is still given",
     )
     tollway_estimate: EstimateOut = Field(description="Tollway's own estimate (pricing core)")
-    agrees: bool | None = Field(description="Whether both totals are equal to the cent")
+    agrees: bool | None = Field(
+        description="Whether both totals are equal to the cent; null when Stripe gave no "
+        "preview or when they differ while usage is still being processed by Stripe"
+    )
+    usage_pending: int = Field(
+        default=0,
+        description="Usage of the period Stripe may not have counted yet (not yet pushed, or "
+        "pushed less than the meter lag ago)",
+    )
 
 
 class PortalOut(BaseModel):

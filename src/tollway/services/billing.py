@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -214,7 +215,10 @@ def upcoming_invoice(
     # a 409 from its organization's Stripe configuration.
     sub = billing_repo.load_own_sub(conn, subscription_id, consumer)
     engine = ctx.billing.engines.for_org(sub.organization_id)
-    return billing_invoices.upcoming(conn, engine, subscription_id, consumer)
+    settled_before = ctx.clock.now() - timedelta(seconds=ctx.settings.stripe_meter_lag_s)
+    return billing_invoices.upcoming(
+        conn, engine, subscription_id, consumer, settled_before=settled_before
+    )
 
 
 # -- webhooks ---------------------------------------------------------------------------

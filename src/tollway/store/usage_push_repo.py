@@ -138,3 +138,29 @@ def mark(
             attempts=usage_push_windows.c.attempts + 1,
         )
     )
+
+
+def unsettled_start(
+    conn: Connection, subscription_id: str, meter_key: str | None, settled_before: datetime
+) -> int | None:
+    """Start (ms) of the earliest window Stripe may not have processed yet: a push still
+    pending, or accepted after ``settled_before`` (Stripe aggregates meter events
+    asynchronously). None when every planned push is settled."""
+    q = select(func.min(usage_push_windows.c.window_start_ms)).where(
+        usage_push_windows.c.subscription_id == subscription_id,
+        (usage_push_windows.c.state == "pending") | (usage_push_windows.c.sent_at > settled_before),
+    )
+    if meter_key is not None:
+        q = q.where(usage_push_windows.c.meter_key == meter_key)
+    value = conn.execute(q).scalar()
+    return None if value is None else int(value)
+
+
+def planned_until(conn: Connection, subscription_id: str) -> int | None:
+    """End (ms) of the latest window planned for the subscription (None: nothing yet)."""
+    value = conn.execute(
+        select(func.max(usage_push_windows.c.window_end_ms)).where(
+            usage_push_windows.c.subscription_id == subscription_id
+        )
+    ).scalar()
+    return None if value is None else int(value)
