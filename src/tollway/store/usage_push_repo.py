@@ -24,6 +24,8 @@ class PlannedPush:
     customer_id: str
     value: int
     timestamp_s: int
+    created_at: datetime | None = None
+    meter_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,8 @@ def pending(conn: Connection, subscription_id: str | None = None) -> list[Planne
             r.customer_id,
             int(r.value),
             int(r.timestamp_s),
+            r.created_at,
+            r.meter_key,
         )
         for r in conn.execute(q)
     ]
@@ -164,3 +168,27 @@ def planned_until(conn: Connection, subscription_id: str) -> int | None:
         )
     ).scalar()
     return None if value is None else int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SentInRange:
+    total: int  # sum of the values of pushes marked sent
+    last_sent_at: datetime | None  # the latest acceptance among them
+
+
+def sent_in_range(
+    conn: Connection, event_name: str, customer_id: str, start_s: int, end_s: int
+) -> SentInRange:
+    """What Tollway knows Stripe accepted for one customer on one meter event name with
+    a timestamp in [start_s, end_s)."""
+    c = usage_push_windows.c
+    row = conn.execute(
+        select(func.coalesce(func.sum(c.value), 0), func.max(c.sent_at)).where(
+            c.event_name == event_name,
+            c.customer_id == customer_id,
+            c.state == "sent",
+            c.timestamp_s >= start_s,
+            c.timestamp_s < end_s,
+        )
+    ).one()
+    return SentInRange(int(row[0]), row[1])
