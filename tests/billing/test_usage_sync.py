@@ -340,3 +340,35 @@ def test_crash_then_more_than_24_hours_later_stripe_total_equals_the_ledger(
     assert _states(ctx) == {"sent": 10}
     identifiers = [e["identifier"] for e in emu.runtime.state.meter_events]
     assert len(identifiers) == len(set(identifiers)) == 10  # none pushed twice
+
+
+def test_default_pace_fits_stripe_sandbox_rate_limit(
+    ctx: Any, emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With Stripe's sandbox limit on (25 writes/s, meter events included) the worker's
+    default pace pushes 60 windows without a single 429 (the SDK's own retries are off
+    here, so a 429 would show as a back-off)."""
+    from tollway.billing.credentials import StripeEngineProvider
+    from tollway.billing.stripe import StripeBillingEngine, make_client
+    from tollway.workers.usage_sync import DEFAULT_MAX_RATE, UsageSync
+
+    w, sub = _active_sub(ctx, emu)
+    base = (int(time.time()) - 3700) // 60 * 60 * 1000
+    stamps = [base + i * 60_000 for i in range(60)]  # one call in each of 60 windows
+    insert_usage(ctx.engine, w, sub, stamps)
+    provider = StripeEngineProvider(
+        ctx.engine,
+        ctx.secrets,
+        make=lambda key: StripeBillingEngine(
+            make_client(key, base_url=emu.base_url, max_network_retries=0)
+        ),
+    )
+    usage = UsageSync(ctx.engine, provider)
+    assert usage.max_rate == DEFAULT_MAX_RATE < 25
+    emu.configure(rate_limit_per_s=25)
+    with caplog.at_level("WARNING", logger="tollway.workers.usage_sync"):
+        result = usage.flush()
+    assert not result.errors and result.pushed == 60
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]
+    emu.configure(rate_limit_per_s=None)
+    assert _stripe_total(ctx, sub, stamps[0] // 1000, stamps[-1] // 1000) == 60

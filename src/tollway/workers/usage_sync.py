@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 WATERMARK_KEY = "usage_sync.recorded_at_ms"
 OVERLAP = timedelta(minutes=5)  # re-read events recorded shortly before the watermark
 MAX_LATE = timedelta(days=35)  # Stripe refuses meter events older than this
+#: Meter events per second: below Stripe's sandbox limit (25 requests/s, meter events
+#: included) and its live one, leaving room for the control plane's own calls.
+DEFAULT_MAX_RATE = 20.0
 
 
 @dataclass(slots=True)
@@ -74,7 +77,7 @@ class UsageSync:
         *,
         window_s: int = 60,
         clock: Clock | None = None,
-        max_rate: float = 100.0,
+        max_rate: float = DEFAULT_MAX_RATE,
         max_retries: int = 6,
         batch: int = 200,
         after_push: Callable[[Sequence[str]], None] | None = None,
@@ -273,8 +276,10 @@ class UsageSync:
                 mark_sent=lambda ids: self._mark(ids, "sent"),
                 errors=result.errors,
             )
-            for i in range(0, len(org_rows), self.batch):
-                chunk = org_rows[i : i + self.batch]
+            # at most max_rate pushes per round, each round taking at least a second
+            step = min(self.batch, max(1, int(self.max_rate))) if self.max_rate > 0 else self.batch
+            for i in range(0, len(org_rows), step):
+                chunk = org_rows[i : i + step]
                 pushes = [
                     MeterPush(r.identifier, r.event_name, r.customer_id, r.value, r.timestamp_s)
                     for r in chunk
