@@ -11,14 +11,15 @@ from decimal import Decimal
 import pytest
 
 from stripe_emulator.testing import Emulator
+from tests.support.waiting import wait_until
 from tollway.billing.engine import BillingEngine, MeterPush, PlanBillingSpec, UsagePriceSpec
 from tollway.billing.memory import InMemoryBillingEngine
 from tollway.billing.stripe import StripeBillingEngine, make_client
 
 from .helpers import pay_checkout
 
-# Stripe processes meter events asynchronously; these tests read usage back at once.
-pytestmark = pytest.mark.usefixtures("immediate_meter_events")
+# Stripe's processing lag is on: usage read back is waited for, never assumed.
+pytestmark = pytest.mark.usefixtures("realistic_delays")
 
 
 @dataclass
@@ -98,7 +99,11 @@ def test_customer_checkout_usage_preview_cancel(harness: Harness) -> None:
     assert e.push_usage([push]).accepted == ("id_1",)
     assert e.push_usage([push]).accepted == ("id_1",)  # a repeat is accepted, not counted
     start = ts - ts % 60
-    assert e.meter_total(plan.meter_id, customer, start, start + 120) == 7
+    meter_id = plan.meter_id
+    wait_until(
+        lambda: e.meter_total(meter_id, customer, start, start + 120) == 7,
+        what="Stripe to count the meter event",
+    )
     preview = e.preview_invoice(customer, sub.id)
     assert preview is not None and preview.total_minor == 500 + 14
     assert e.portal_url(customer, "http://127.0.0.1/back")
