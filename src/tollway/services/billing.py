@@ -41,9 +41,9 @@ def is_configured(ctx: AppContext) -> bool:
 
 
 def stripe_settings(ctx: AppContext, conn: Connection, caller: Principal) -> dict[str, Any]:
-    """The organization's Stripe connection as shown to an admin: never a secret, only
-    the last four characters of each."""
-    _require_admin(caller)
+    """The organization's Stripe connection as shown to its admin or publisher: never a
+    secret, only the last four characters of each."""
+    caller.require("publisher")
     row = billing_repo.stripe_account(conn, caller.organization_id)
     if row is None:
         return {"configured": False}
@@ -71,8 +71,9 @@ def connect_stripe(
     """Validate and store the organization's Stripe keys (secrets encrypted), then
     provision every paid plan enabled on its APIs. ``webhook_secret`` may hold several
     secrets, one per line (during a rotation). Returns ``stripe_settings`` plus
-    ``provisioned_plans`` and ``provisioning_errors``."""
-    _require_admin(caller)
+    ``provisioned_plans`` and ``provisioning_errors``. The organization's publishers
+    and admins may connect it."""
+    caller.require("publisher")
     secrets = [s.strip() for s in webhook_secret.splitlines() if s.strip()]
     check = validate_keys(
         secret_key.strip(), publishable_key.strip(), secrets, base_url=ctx.billing.api_base
