@@ -9,12 +9,13 @@ from tollway.http.deps import Conn, Ctx
 from tollway.services import stripe_connection
 from tollway.web import add_not_found_page, page_router, pages_of
 
-from . import auth, monetization
+from . import apis, auth, monetization
 from .access import publisher
 
 router = page_router()
 router.include_router(auth.router)
 router.include_router(monetization.router)
+router.include_router(apis.router)
 
 home = page_router("/console")
 
