@@ -9,13 +9,14 @@ from tollway.http.deps import Conn, Ctx
 from tollway.services import stripe_connection
 from tollway.web import add_not_found_page, page_router, pages_of
 
-from . import apis, auth, monetization
+from . import apis, auth, monetization, plans
 from .access import publisher
 
 router = page_router()
 router.include_router(auth.router)
 router.include_router(monetization.router)
 router.include_router(apis.router)
+router.include_router(plans.router)
 
 home = page_router("/console")
 
