@@ -9,7 +9,7 @@ from tollway.http.deps import Conn, Ctx
 from tollway.services import stripe_connection
 from tollway.web import add_not_found_page, page_router, pages_of
 
-from . import apis, auth, monetization, plans
+from . import apis, auth, monetization, plans, subscribers
 from .access import publisher
 
 router = page_router()
@@ -17,6 +17,7 @@ router.include_router(auth.router)
 router.include_router(monetization.router)
 router.include_router(apis.router)
 router.include_router(plans.router)
+router.include_router(subscribers.router)
 
 home = page_router("/console")
 
