@@ -17,18 +17,13 @@ from tollway.billing import invoices as billing_invoices
 from tollway.billing.credentials import StripeCredentials, masked, store_credentials
 from tollway.billing.stripe.keys import validate_keys
 from tollway.context import AppContext
-from tollway.domain.errors import BadRequest, Forbidden, NotFound, TollwayError
+from tollway.domain.errors import BadRequest, NotFound, TollwayError
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
 from tollway.store import billing_repo, db, inbox_repo, jobs_repo, plans_repo
 from tollway.webhooks.signature import SignatureError, verify
 
 log = logging.getLogger(__name__)
-
-
-def _require_admin(caller: Principal) -> None:
-    if not caller.is_admin:
-        raise Forbidden("admin only")
 
 
 # -- connecting Stripe ----------------------------------------------------------------
@@ -176,8 +171,9 @@ def portal_url(ctx: AppContext, conn: Connection, caller: Principal, sub_id: str
 
 def publish_usage(ctx: AppContext, conn: Connection, caller: Principal) -> dict[str, Any]:
     """Queue a job pushing all usage to Stripe now (open windows included); the job runs
-    once its row is committed (never for a request that rolled back). Returns the job."""
-    _require_admin(caller)
+    once its row is committed (never for a request that rolled back). Returns the job.
+    Publishers may run it too: it only pushes now what the usage worker would push."""
+    caller.require("publisher")
     job_id = jobs_repo.create(conn, jobs_repo.PUBLISH_USAGE, caller.user_id, ctx.clock.now())
     job = jobs_repo.get(conn, job_id)
     assert job is not None
@@ -204,7 +200,7 @@ def _run_publish(ctx: AppContext, job_id: str) -> None:
 
 
 def publish_usage_status(conn: Connection, caller: Principal) -> dict[str, Any]:
-    _require_admin(caller)
+    caller.require("publisher")
     job = jobs_repo.last(conn, jobs_repo.PUBLISH_USAGE)
     if job is None:
         raise NotFound("usage has not been published yet")

@@ -73,6 +73,14 @@ def recent_webhooks(conn: Connection, caller: Principal, limit: int = 50) -> lis
     return inbox_repo.recent(conn, org, limit=limit)
 
 
+def replay_webhook(ctx: AppContext, conn: Connection, caller: Principal, event_id: str) -> None:
+    """Apply a failed webhook event again (the webhook worker picks it up at once)."""
+    caller.require("publisher")
+    org = None if caller.is_admin else caller.organization_id
+    if not inbox_repo.requeue(conn, event_id, org):
+        raise NotFound(f"no failed webhook event '{event_id}' of yours")
+
+
 def disconnect(conn: Connection, caller: Principal) -> None:
     """Forget the organization's Stripe keys. Nothing new can be sold or billed through
     Stripe until it is connected again; Stripe keeps its subscriptions."""

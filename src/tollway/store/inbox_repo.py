@@ -144,3 +144,15 @@ def recent(conn: Connection, organization_id: str | None, limit: int = 20) -> li
     if organization_id is not None:
         q = q.where(webhook_inbox.c.organization_id == organization_id)
     return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def requeue(conn: Connection, event_id: str, organization_id: str | None) -> bool:
+    """Put a failed event back to be applied again (fresh attempts); only the
+    organization's own (any for ``None``). Whether a failed event was requeued."""
+    q = update(webhook_inbox).where(
+        webhook_inbox.c.event_id == event_id, webhook_inbox.c.state == "failed"
+    )
+    if organization_id is not None:
+        q = q.where(webhook_inbox.c.organization_id == organization_id)
+    values = {"state": "received", "attempts": 0, "locked_until": None, "processed_at": None}
+    return bool(conn.execute(q.values(**values)).rowcount)
