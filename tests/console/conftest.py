@@ -81,3 +81,13 @@ def browser_for(app: Any) -> Any:
         return browser
 
     return make
+
+
+@pytest.fixture
+def app(ctx: Any) -> Any:
+    """The control plane with strict templates: a misspelt name fails the test."""
+    from tollway.control_plane import create_app
+
+    application = create_app(ctx)
+    application.state.pages.make_strict()
+    return application
