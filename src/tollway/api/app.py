@@ -20,6 +20,7 @@ from tollway.api.routes_billing_portal import router as billing_portal_router
 from tollway.api.routes_invoices import router as invoices_router
 from tollway.api.routes_jobs import router as jobs_router
 from tollway.api.routes_oauth import router as oauth_router
+from tollway.api.routes_plan_changes import router as plan_changes_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_stripe import router as stripe_router
 from tollway.api.routes_subscriptions import router as subs_router
@@ -85,6 +86,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         plans_router,
         apps_router,
         subs_router,
+        plan_changes_router,
         oauth_router,
         stripe_router,
         jobs_router,

@@ -16,6 +16,7 @@ from tollway.billing.engine import (
     InvoiceLine,
     MeterPush,
     PlanBillingSpec,
+    PriceChange,
     ProvisionedPlan,
     PushResult,
     SubscriptionInfo,
@@ -238,6 +239,16 @@ class InMemoryBillingEngine:
         changed = moved != sub.prices
         sub.prices = moved
         return changed
+
+    def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:
+        """Swap the prices (no proration is modelled here: the emulator models Stripe's)."""
+        sub = self.subs[provider_subscription_id]
+        sub.prices = [p for p in (change.flat_price_id, change.usage_price_id) if p]
+
+    def preview_change(
+        self, customer_id: str, provider_subscription_id: str, change: PriceChange
+    ) -> InvoiceInfo | None:
+        return None  # prorations are not modelled in memory
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult:
         with self._lock:

@@ -27,12 +27,13 @@ from tollway.billing.engine import (
     InvoiceInfo,
     MeterPush,
     PlanBillingSpec,
+    PriceChange,
     ProvisionedPlan,
     PushResult,
     SubscriptionInfo,
 )
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.stripe import convert, mapping
+from tollway.billing.stripe import changes, convert, mapping
 from tollway.billing.stripe.client import stripe_errors, translate
 from tollway.domain.errors import BillingProviderError
 
@@ -204,7 +205,7 @@ class StripeBillingEngine:
                     "cancel_url": cancel_url,
                     "client_reference_id": subscription_id,
                     "metadata": meta,
-                    "subscription_data": {"metadata": meta},
+                    "subscription_data": {"metadata": meta, "billing_mode": changes.FLEXIBLE},
                 },
                 options={"idempotency_key": f"tollway-checkout-{subscription_id}-{attempt}"},
             )
@@ -303,6 +304,14 @@ class StripeBillingEngine:
                 params={"items": changes, "proration_behavior": "none"},
             )
         return True
+
+    def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:
+        changes.change_prices(self.client, provider_subscription_id, change)
+
+    def preview_change(
+        self, customer_id: str, provider_subscription_id: str, change: PriceChange
+    ) -> InvoiceInfo | None:
+        return changes.preview_change(self.client, customer_id, provider_subscription_id, change)
 
     # -- usage ----------------------------------------------------------------------
 

@@ -1,0 +1,51 @@
+"""Plan changes of a live subscription: preview, change now, history."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tollway.api.deps import Caller, CallerOutsideTx, Conn, Ctx
+from tollway.api.plan_change_schemas import PlanChangeIn, PlanChangeOut, PlanChangePreviewOut
+from tollway.pricing.changes import ProrationBehavior
+from tollway.services import plan_changes
+
+router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
+
+
+@router.post("/{sub_id}/plan-change/preview", response_model=PlanChangePreviewOut)
+def preview_plan_change(
+    sub_id: str, body: PlanChangeIn, ctx: Ctx, caller: CallerOutsideTx
+) -> PlanChangePreviewOut:
+    """What changing to another plan of the same API now would bill: Tollway's computation
+    next to Stripe's ``create_preview`` for the change. Nothing changes."""
+    out = plan_changes.preview(
+        ctx,
+        caller,
+        sub_id,
+        plan_id=body.plan_id,
+        behavior=ProrationBehavior(body.proration_behavior),
+    )
+    return PlanChangePreviewOut.model_validate(out)
+
+
+@router.post("/{sub_id}/plan-change", response_model=PlanChangeOut)
+def change_plan(
+    sub_id: str, body: PlanChangeIn, ctx: Ctx, caller: CallerOutsideTx
+) -> PlanChangeOut:
+    """Change an active subscription to another plan of the same API now, prorated as
+    Stripe prorates (flat fees by exact time; usage so far on the old plan's prices). The
+    gateway applies the new plan's quotas and rate limits from this moment."""
+    out = plan_changes.change(
+        ctx,
+        caller,
+        sub_id,
+        plan_id=body.plan_id,
+        behavior=ProrationBehavior(body.proration_behavior),
+    )
+    return PlanChangeOut.model_validate(out)
+
+
+@router.get("/{sub_id}/plan-changes", response_model=list[PlanChangeOut])
+def plan_change_history(sub_id: str, conn: Conn, caller: Caller) -> list[PlanChangeOut]:
+    """The subscription's plan changes, oldest first."""
+    return [PlanChangeOut.model_validate(c) for c in plan_changes.history(conn, caller, sub_id)]
