@@ -100,7 +100,8 @@ def test_mid_period_upgrade_invoice_equals_estimate(
 ) -> None:
     upstream, gw = gateway
     connect_stripe(admin, emu, stripe_client, served)
-    api_id, (basic, pro) = publish_api(make_actor("publisher"), upstream, "books", [BASIC, PRO])
+    pub = make_actor("publisher")
+    api_id, (basic, pro) = publish_api(pub, upstream, "books", [BASIC, PRO])
     t0 = int(time.time()) - 10 * DAY
     c = subscribe_and_pay(ctx, http, admin, stripe_client, api_id, basic, t0)
     item = stripe_client.v1.subscriptions.list(params={"customer": c.customer}).data[0]
@@ -142,6 +143,13 @@ def test_mid_period_upgrade_invoice_equals_estimate(
     clock.pin(None)
     sub = http.get(f"/api/v1/subscriptions/{c.sub_id}", headers=c.auth).json()
     assert sub["plan_id"] == pro
+    again = http.post(f"/api/v1/subscriptions/{c.sub_id}/plan-change", json=body, headers=c.auth)
+    assert again.status_code == 409, again.text  # already on Pro
+    other = pub.post(f"/api/v1/subscriptions/{c.sub_id}/plan-change", json={"plan_id": basic})
+    assert other.status_code == 404, other.text  # not the publisher's subscription
+    unknown = {"plan_id": "plan_nope"}
+    r = http.post(f"/api/v1/subscriptions/{c.sub_id}/plan-change", json=unknown, headers=c.auth)
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
 
     # Pro's rate limit from the change on: seven more calls.
     wait_until(lambda: httpx.get(books, headers=key).status_code == 200, 15, "Pro's limits")
