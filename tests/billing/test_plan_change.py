@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -173,3 +174,61 @@ def test_mid_period_upgrade_invoice_equals_estimate(
 
     r = http.get(f"/api/v1/subscriptions/{c.sub_id}/plan-changes", headers=c.auth)
     assert [(x["from_plan_id"], x["to_plan_id"]) for x in r.json()] == [(basic, pro)]
+
+
+def test_downgrade_at_period_end_invoice_equals_estimate(
+    ctx: Any,
+    emu: Emulator,
+    served: str,
+    admin: Any,
+    make_actor: Any,
+    http: Any,
+    gateway: tuple[str, str],
+    stripe_client: stripe.StripeClient,
+) -> None:
+    """Pro to Basic at the period end: the period is billed on Pro (3 calls x $0.01), the
+    next one's fee is Basic's ($10.00): $10.03, estimate == Stripe's preview == the
+    invoice; the subscription (and the gateway) moves to Basic at the renewal, not before."""
+    upstream, gw = gateway
+    connect_stripe(admin, emu, stripe_client, served)
+    api_id, (basic, pro) = publish_api(make_actor("publisher"), upstream, "books", [BASIC, PRO])
+    c = subscribe_and_pay(ctx, http, admin, stripe_client, api_id, pro, int(time.time()) - DAY)
+    advance(stripe_client, c.clock, int(time.time()))
+    books, key = f"{gw}/books/v1/books", {"apikey": c.key}
+    wait_until(lambda: httpx.get(books, headers=key).status_code == 200, 15, "the gateway")
+    for _ in range(2):
+        assert httpx.get(books, headers=key).status_code == 200
+    wait_until(lambda: metered(ctx, c.sub_id) == 3, 30, "the calls to reach the ledger")
+
+    body = {"plan_id": basic, "when": "period_end"}
+    r = http.post(f"/api/v1/subscriptions/{c.sub_id}/plan-change", json=body, headers=c.auth)
+    assert r.status_code == 200, r.text
+    change = r.json()
+    assert change["state"] == "scheduled" and change["timing"] == "period_end"
+    sub = http.get(f"/api/v1/subscriptions/{c.sub_id}", headers=c.auth).json()
+    assert sub["plan_id"] == pro  # not before the period ends
+    r = http.post(f"/api/v1/subscriptions/{c.sub_id}/plan-change", json=body, headers=c.auth)
+    assert r.status_code == 409, r.text  # one scheduled change at a time
+
+    publish_usage(admin)
+    up = http.get(f"/api/v1/billing/upcoming?subscription_id={c.sub_id}", headers=c.auth).json()
+    assert up["tollway_estimate"]["total"] == "10.03"
+    assert up["stripe"]["total"] == "10.03" and up["agrees"] is True
+    end = int(datetime.fromisoformat(up["period_end"]).timestamp())
+    assert change["effective_at"] == end
+
+    advance(stripe_client, c.clock, end + 60)
+    invoices = http.get("/api/v1/billing/invoices", headers=c.auth).json()["data"]
+    closing = [i for i in invoices if i["period_end"] == up["period_end"]]
+    assert closing and closing[0]["total"] == "10.03" and closing[0]["status"] == "paid"
+
+    def on_basic() -> bool:
+        got = http.get(f"/api/v1/subscriptions/{c.sub_id}", headers=c.auth).json()
+        return bool(got["plan_id"] == basic)
+
+    wait_until(on_basic, 15, "the renewal to move the subscription to Basic")
+    r = http.get(f"/api/v1/subscriptions/{c.sub_id}/plan-changes", headers=c.auth)
+    assert [x["state"] for x in r.json()] == ["applied"]
+    # The gateway now applies Basic's rate limit (5 an hour, the 3 calls of the last hour
+    # counted): a call is refused soon.
+    wait_until(lambda: httpx.get(books, headers=key).status_code == 429, 15, "Basic's limit")

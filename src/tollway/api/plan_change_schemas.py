@@ -13,7 +13,7 @@ from tollway.api.schemas import In
 ProrationBehaviorName = Literal["create_prorations", "always_invoice", "none"]
 
 
-class PlanChangeIn(In):
+class PlanChangePreviewIn(In):
     plan_id: str = Field(min_length=1, max_length=64, description="The plan to change to")
     proration_behavior: ProrationBehaviorName = Field(
         "create_prorations",
@@ -21,6 +21,16 @@ class PlanChangeIn(In):
             "create_prorations: the prorations and the old plan's usage so far go on the next "
             "invoice; always_invoice: they are invoiced and charged at once; none: neither "
             "is billed"
+        ),
+    )
+
+
+class PlanChangeIn(PlanChangePreviewIn):
+    when: Literal["now", "period_end"] = Field(
+        "now",
+        description=(
+            "now: prorated as proration_behavior says; period_end: the current period is "
+            "billed on the current plan and the next on the new one (no proration)"
         ),
     )
 

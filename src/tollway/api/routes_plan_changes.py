@@ -5,7 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tollway.api.deps import Caller, CallerOutsideTx, Conn, Ctx
-from tollway.api.plan_change_schemas import PlanChangeIn, PlanChangeOut, PlanChangePreviewOut
+from tollway.api.plan_change_schemas import (
+    PlanChangeIn,
+    PlanChangeOut,
+    PlanChangePreviewIn,
+    PlanChangePreviewOut,
+)
 from tollway.pricing.changes import ProrationBehavior
 from tollway.services import plan_changes
 
@@ -14,7 +19,7 @@ router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
 
 @router.post("/{sub_id}/plan-change/preview", response_model=PlanChangePreviewOut)
 def preview_plan_change(
-    sub_id: str, body: PlanChangeIn, ctx: Ctx, caller: CallerOutsideTx
+    sub_id: str, body: PlanChangePreviewIn, ctx: Ctx, caller: CallerOutsideTx
 ) -> PlanChangePreviewOut:
     """What changing to another plan of the same API now would bill: Tollway's computation
     next to Stripe's ``create_preview`` for the change. Nothing changes."""
@@ -32,9 +37,14 @@ def preview_plan_change(
 def change_plan(
     sub_id: str, body: PlanChangeIn, ctx: Ctx, caller: CallerOutsideTx
 ) -> PlanChangeOut:
-    """Change an active subscription to another plan of the same API now, prorated as
-    Stripe prorates (flat fees by exact time; usage so far on the old plan's prices). The
-    gateway applies the new plan's quotas and rate limits from this moment."""
+    """Change an active subscription to another plan of the same API, now (prorated as
+    Stripe prorates: flat fees by exact time, usage so far on the old plan's prices) or at
+    the period end (no proration). The gateway applies the new plan's quotas and rate
+    limits from the moment the change takes effect."""
+    if body.when == "period_end":
+        return PlanChangeOut.model_validate(
+            plan_changes.schedule(ctx, caller, sub_id, plan_id=body.plan_id)
+        )
     out = plan_changes.change(
         ctx,
         caller,

@@ -7,6 +7,7 @@ shown next to each other and must agree to the cent.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from tollway.pricing.changes import (
     invoice_after_change,
     plan_change,
 )
+from tollway.pricing.invoice import rate
 from tollway.pricing.lines import InvoiceLine
 from tollway.pricing.spec import PricingSpec, parse_pricing
 from tollway.store import ledger, plan_changes_repo, plans_repo
@@ -131,5 +133,21 @@ def next_invoice(
     )
     rated = invoice_after_change(base, current, full, quantity)  # no pending lines of its own
     out = _lines([*pending, *rated.lines], current.currency)
+    out["usage_quantity"] = quantity
+    return out
+
+
+def closing_before_scheduled(
+    conn: Connection, sub: SubRow, start_s: int, end_s: int, scheduled: PlanChangeRow
+) -> dict[str, Any]:
+    """The invoice closing a period at whose end a plan change is scheduled: the
+    period's usage on the current plan, then the new plan's flat fee for the next
+    period (no proration)."""
+    old = pricing_of(conn, sub.plan_id)
+    new = pricing_of(conn, scheduled.to_plan_id)
+    quantity = usage(conn, sub, old, start_s, end_s)
+    used = rate(replace(old, flat_fee=Decimal(0)), old.currency, quantity)
+    fee = rate(replace(new, usage_prices=()), new.currency, 0)
+    out = _lines([*used.lines, *fee.lines], new.currency)
     out["usage_quantity"] = quantity
     return out

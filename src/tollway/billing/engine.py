@@ -225,6 +225,10 @@ class BillingEngine(Protocol):
         ``none``) or the one invoiced at once (``always_invoice``)."""
         ...
 
+    def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
+        """Apply a plan change at the period end ``change.at``, without proration."""
+        ...
+
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult: ...
 
     def meter_total(self, meter_id: str, customer_id: str, start: int, end: int) -> int:

@@ -69,8 +69,11 @@ def upcoming(
     if preview is not None and not (start and end):
         start, end = preview.period_start, preview.period_end
     changed = plan_changes_repo.applied_in_period(conn, sub.id, start, end)
+    scheduled = plan_changes_repo.scheduled(conn, sub.id)
     if changed:  # the plan changed in this period: pending prorations, usage on each plan
         ours = change_estimate.next_invoice(conn, sub, start, end, changed)
+    elif scheduled is not None and scheduled.effective_at == end:
+        ours = change_estimate.closing_before_scheduled(conn, sub, start, end, scheduled)
     else:
         ours = estimate(conn, sub, start, end)
     stripe_minor = preview.total_minor if preview is not None else None

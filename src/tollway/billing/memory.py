@@ -102,6 +102,7 @@ class InMemoryBillingEngine:
         self.subs: dict[str, _Sub] = {}
         self.events: dict[str, MeterPush] = {}  # identifier -> push
         self.meter_of: dict[str, str] = {}  # meter id -> event name
+        self.scheduled: dict[str, PriceChange] = {}  # subscription -> change at period end
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}_mem{next(self._ids)}"
@@ -249,6 +250,9 @@ class InMemoryBillingEngine:
         self, customer_id: str, provider_subscription_id: str, change: PriceChange
     ) -> InvoiceInfo | None:
         return None  # prorations are not modelled in memory
+
+    def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
+        self.scheduled[provider_subscription_id] = change
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult:
         with self._lock:

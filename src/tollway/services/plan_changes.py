@@ -12,7 +12,7 @@ plan's meter, usage after it to the new one's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -134,6 +134,8 @@ def change(
     with ctx.tx() as conn:
         at = _now(ctx)
         c = _check(ctx, conn, caller, sub_id, plan_id, behavior, at)
+        if plan_changes_repo.scheduled(conn, sub_id) is not None:
+            raise Conflict("a plan change is scheduled for the period end")
         recorded = plan_changes_repo.record(
             conn,
             subscription_id=sub_id,
@@ -149,6 +151,32 @@ def change(
         )
         plan_changes_repo.move_subscription(conn, sub_id, plan_id, ctx.clock.now())
         c.engine.change_prices(c.stripe_subscription_id, c.prices)
+    return _view(recorded)
+
+
+def schedule(ctx: AppContext, caller: Principal, sub_id: str, *, plan_id: str) -> dict[str, Any]:
+    """Change the subscription to ``plan_id`` at the end of its billing period (a Stripe
+    subscription schedule; no proration). The period is billed on the current plan and
+    the next one on the new plan, which the subscription (and the gateway) moves to when
+    Stripe reports the renewal."""
+    with ctx.tx() as conn:
+        c = _check(ctx, conn, caller, sub_id, plan_id, ProrationBehavior.NONE, _now(ctx))
+        if plan_changes_repo.scheduled(conn, sub_id) is not None:
+            raise Conflict("a plan change is already scheduled for the period end")
+        recorded = plan_changes_repo.record(
+            conn,
+            subscription_id=sub_id,
+            from_plan_id=c.sub.plan_id,
+            to_plan_id=plan_id,
+            timing="period_end",
+            proration_behavior=ProrationBehavior.NONE.value,
+            effective_at=c.period[1],
+            period=c.period,
+            state=plan_changes_repo.SCHEDULED,
+            actor=caller.user_id,
+            now=ctx.clock.now(),
+        )
+        c.engine.schedule_change(c.stripe_subscription_id, replace(c.prices, at=c.period[1]))
     return _view(recorded)
 
 

@@ -139,12 +139,39 @@ def of_subscription(conn: Connection, subscription_id: str) -> list[PlanChangeRo
 def applied_in_period(
     conn: Connection, subscription_id: str, start: int, end: int
 ) -> list[PlanChangeRow]:
-    """The changes applied inside ``[start, end)``, oldest first."""
+    """The mid-period changes applied inside ``[start, end)``, oldest first (a change at
+    a period end is not one: it prorates nothing)."""
     return [
         c
         for c in of_subscription(conn, subscription_id)
-        if c.state == APPLIED and start <= c.effective_at < end
+        if c.state == APPLIED and c.timing == "now" and start <= c.effective_at < end
     ]
+
+
+def scheduled(conn: Connection, subscription_id: str) -> PlanChangeRow | None:
+    """The change waiting for the period end, if any."""
+    found = [c for c in of_subscription(conn, subscription_id) if c.state == SCHEDULED]
+    return found[-1] if found else None
+
+
+def apply_due(conn: Connection, subscription_id: str, period_start: int, now: datetime) -> bool:
+    """A new period started at ``period_start``: apply the change scheduled for it (the
+    subscription moves to its plan). True if one was applied."""
+    change = scheduled(conn, subscription_id)
+    if change is None or change.effective_at > period_start:
+        return False
+    done = conn.execute(
+        update(subscription_plan_changes)
+        .where(
+            subscription_plan_changes.c.id == change.id,
+            subscription_plan_changes.c.state == SCHEDULED,
+        )
+        .values(state=APPLIED)
+    )
+    if done.rowcount != 1:
+        return False
+    move_subscription(conn, subscription_id, change.to_plan_id, now)
+    return True
 
 
 def cut_points_ms(conn: Connection, subscription_id: str) -> tuple[int, ...]:
@@ -155,6 +182,7 @@ def cut_points_ms(conn: Connection, subscription_id: str) -> tuple[int, ...]:
         select(subscription_plan_changes.c.effective_at).where(
             subscription_plan_changes.c.subscription_id == subscription_id,
             subscription_plan_changes.c.state == APPLIED,
+            subscription_plan_changes.c.timing == "now",
         )
     )
     return tuple(sorted(int(r[0]) * 1000 for r in rows))

@@ -91,3 +91,50 @@ def preview_change(
     except stripe.StripeError as err:
         raise translate(err) from err
     return convert.invoice(inv)
+
+
+def schedule_change(client: stripe.StripeClient, subscription_id: str, change: PriceChange) -> None:
+    """The change at the period end (``change.at``), as Stripe recommends: a subscription
+    schedule made from the subscription, whose current phase ends then and whose next
+    phase (one period of the new prices) starts then; released afterwards, so the
+    subscription goes on with the new prices. No proration."""
+    with stripe_errors():
+        sub = convert.as_dict(client.v1.subscriptions.retrieve(subscription_id))
+        schedule_id = convert.id(sub.get("schedule"))
+        if schedule_id is None:
+            schedule_id = client.v1.subscription_schedules.create(
+                params={"from_subscription": subscription_id},
+                options={"idempotency_key": f"tollway-schedule-{subscription_id}-{change.at}"},
+            ).id
+        first = convert.as_dict(client.v1.subscription_schedules.retrieve(schedule_id))["phases"][0]
+        current = [
+            {
+                "price": convert.id(it["price"]),
+                **({"quantity": it["quantity"]} if it.get("quantity") else {}),
+            }
+            for it in first["items"]
+        ]
+        new: list[dict[str, Any]] = []
+        if change.flat_price_id:
+            new.append({"price": change.flat_price_id, "quantity": 1})
+        if change.usage_price_id:
+            new.append({"price": change.usage_price_id})
+        recurring = client.v1.prices.retrieve(str(new[0]["price"])).recurring
+        assert recurring is not None
+        phases = [
+            {"items": current, "start_date": first["start_date"], "end_date": change.at},
+            {
+                "items": new,
+                "duration": {
+                    "interval": recurring.interval,
+                    "interval_count": recurring.interval_count,
+                },
+            },
+        ]
+        client.v1.subscription_schedules.update(
+            schedule_id,
+            params={
+                "end_behavior": "release",
+                "phases": cast("list[stripe.params.SubscriptionScheduleUpdateParamsPhase]", phases),
+            },
+        )

@@ -313,6 +313,9 @@ class StripeBillingEngine:
     ) -> InvoiceInfo | None:
         return changes.preview_change(self.client, customer_id, provider_subscription_id, change)
 
+    def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
+        changes.schedule_change(self.client, provider_subscription_id, change)
+
     # -- usage ----------------------------------------------------------------------
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult:
