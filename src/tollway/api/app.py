@@ -20,6 +20,7 @@ from tollway.api.routes_billing_portal import router as billing_portal_router
 from tollway.api.routes_invoices import router as invoices_router
 from tollway.api.routes_jobs import router as jobs_router
 from tollway.api.routes_oauth import router as oauth_router
+from tollway.api.routes_plan_changes import apis_router as default_plans_router
 from tollway.api.routes_plan_changes import router as plan_changes_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_stripe import router as stripe_router
@@ -87,6 +88,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         apps_router,
         subs_router,
         plan_changes_router,
+        default_plans_router,
         oauth_router,
         stripe_router,
         jobs_router,

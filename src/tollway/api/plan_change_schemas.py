@@ -66,3 +66,14 @@ class PlanChangeOut(BaseModel):
     effective_at: int = Field(description="Epoch seconds the change took (or takes) effect")
     state: Literal["applied", "scheduled", "cancelled"]
     created_at: datetime
+
+
+class DefaultPlanIn(In):
+    plan_id: str | None = Field(
+        max_length=64, description="A free plan enabled on the API; null: no default plan"
+    )
+
+
+class DefaultPlanOut(BaseModel):
+    api_id: str
+    plan_id: str | None

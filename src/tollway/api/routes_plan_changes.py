@@ -1,20 +1,24 @@
-"""Plan changes of a live subscription: preview, change now, history."""
+"""Plans that sell: changing the plan of a live subscription (preview, now or at the
+period end, history) and an API's default plan on sign-up."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tollway.api.deps import Caller, CallerOutsideTx, Conn, Ctx
+from tollway.api.deps import Caller, CallerOutsideTx, Conn, Ctx, Publisher
 from tollway.api.plan_change_schemas import (
+    DefaultPlanIn,
+    DefaultPlanOut,
     PlanChangeIn,
     PlanChangeOut,
     PlanChangePreviewIn,
     PlanChangePreviewOut,
 )
 from tollway.pricing.changes import ProrationBehavior
-from tollway.services import plan_changes
+from tollway.services import default_plans, plan_changes
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
+apis_router = APIRouter(prefix="/api/v1/apis", tags=["apis"])
 
 
 @router.post("/{sub_id}/plan-change/preview", response_model=PlanChangePreviewOut)
@@ -59,3 +63,18 @@ def change_plan(
 def plan_change_history(sub_id: str, conn: Conn, caller: Caller) -> list[PlanChangeOut]:
     """The subscription's plan changes, oldest first."""
     return [PlanChangeOut.model_validate(c) for c in plan_changes.history(conn, caller, sub_id)]
+
+
+@apis_router.get("/{api_id}/default-plan", response_model=DefaultPlanOut)
+def get_default_plan(api_id: str, conn: Conn, caller: Caller) -> DefaultPlanOut:
+    """The free plan new applications are subscribed to (null: none)."""
+    return DefaultPlanOut.model_validate(default_plans.get(conn, caller, api_id))
+
+
+@apis_router.put("/{api_id}/default-plan", response_model=DefaultPlanOut)
+def put_default_plan(
+    api_id: str, body: DefaultPlanIn, ctx: Ctx, conn: Conn, caller: Publisher
+) -> DefaultPlanOut:
+    """Name a free plan of the API that every new application is subscribed to at once
+    (while the API is published), or clear it with null."""
+    return DefaultPlanOut.model_validate(default_plans.put(ctx, conn, caller, api_id, body.plan_id))

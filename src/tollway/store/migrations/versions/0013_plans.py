@@ -1,4 +1,4 @@
-"""plan changes of live subscriptions
+"""plan changes of live subscriptions; default plans on sign-up
 
 Revision ID: 0013_plans
 Revises: 0003_live_subscription_unique
@@ -46,8 +46,28 @@ def upgrade() -> None:
         ["subscription_id", "effective_at"],
         unique=False,
     )
+    op.create_table(
+        "api_default_plans",
+        sa.Column("api_id", sa.String(length=40), nullable=False),
+        sa.Column("plan_id", sa.String(length=40), nullable=False),
+        sa.Column("updated_at", tollway.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["api_id"],
+            ["apis.id"],
+            name=op.f("fk_api_default_plans_api_id_apis"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["plan_id"],
+            ["plans.id"],
+            name=op.f("fk_api_default_plans_plan_id_plans"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("api_id", name=op.f("pk_api_default_plans")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("api_default_plans")
     op.drop_index("ix_subscription_plan_changes_sub", table_name="subscription_plan_changes")
     op.drop_table("subscription_plan_changes")
