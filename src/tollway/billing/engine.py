@@ -141,6 +141,19 @@ class SubscriptionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceChange:
+    """Move a live subscription to another plan's prices at ``at`` (epoch seconds): the
+    licensed item onto ``flat_price_id`` and the metered item onto ``usage_price_id``
+    (an item whose new price is None is removed, a missing one added), prorated as
+    ``proration_behavior`` says (``create_prorations`` | ``always_invoice`` | ``none``)."""
+
+    flat_price_id: str | None
+    usage_price_id: str | None
+    proration_behavior: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class MeterPush:
     """One meter event. ``identifier`` is deterministic: the same window always yields
     the same identifier, so the provider drops a repeated push."""
@@ -207,6 +220,22 @@ class BillingEngine(Protocol):
     ) -> bool:
         """Put the subscription's licensed item on ``flat_price_id`` and its metered item
         on ``usage_price_id`` (no proration); True if anything changed."""
+        ...
+
+    def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:
+        """Apply a plan change now (the old metered usage so far is billed at the old
+        price: subscriptions are created with ``billing_mode=flexible``)."""
+        ...
+
+    def preview_change(
+        self, customer_id: str, provider_subscription_id: str, change: PriceChange
+    ) -> InvoiceInfo | None:
+        """The invoice the change would produce: the next one (``create_prorations``,
+        ``none``) or the one invoiced at once (``always_invoice``)."""
+        ...
+
+    def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
+        """Apply a plan change at the period end ``change.at``, without proration."""
         ...
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult: ...

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from tollway.billing import change_estimate
 from tollway.billing.engine import BillingEngine, InvoiceInfo
 from tollway.billing.meters import meter_definition
 from tollway.domain.errors import BillingProviderError, NotFound
@@ -15,7 +16,7 @@ from tollway.domain.money import from_minor, to_minor
 from tollway.metering.usage_windows import measure
 from tollway.pricing.rating import rate
 from tollway.pricing.spec import PricingSpec, parse_pricing
-from tollway.store import billing_repo, ledger, plans_repo, usage_push_repo
+from tollway.store import billing_repo, ledger, plan_changes_repo, plans_repo, usage_push_repo
 from tollway.store.billing_repo import SubRow
 
 
@@ -102,7 +103,14 @@ def upcoming(
     end = row.current_period_end or 0
     if preview is not None and not (start and end):
         start, end = preview.period_start, preview.period_end
-    ours = estimate(conn, sub, start, end)
+    changed = plan_changes_repo.applied_in_period(conn, sub.id, start, end)
+    scheduled = plan_changes_repo.scheduled(conn, sub.id)
+    if changed:  # the plan changed in this period: pending prorations, usage on each plan
+        ours = change_estimate.next_invoice(conn, sub, start, end, changed)
+    elif scheduled is not None and scheduled.effective_at == end:
+        ours = change_estimate.closing_before_scheduled(conn, sub, start, end, scheduled)
+    else:
+        ours = estimate(conn, sub, start, end)
     stripe_minor = preview.total_minor if preview is not None else None
     pending = 0
     if start and end:

@@ -17,6 +17,7 @@ from tollway.billing.engine import (
     MeterPush,
     PaymentResult,
     PlanBillingSpec,
+    PriceChange,
     ProvisionedPlan,
     PushResult,
     SubscriptionInfo,
@@ -103,6 +104,7 @@ class InMemoryBillingEngine:
         self.subs: dict[str, _Sub] = {}
         self.events: dict[str, MeterPush] = {}  # identifier -> push
         self.meter_of: dict[str, str] = {}  # meter id -> event name
+        self.scheduled: dict[str, PriceChange] = {}  # subscription -> change at period end
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}_mem{next(self._ids)}"
@@ -273,6 +275,19 @@ class InMemoryBillingEngine:
         changed = moved != sub.prices
         sub.prices = moved
         return changed
+
+    def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:
+        """Swap the prices (no proration is modelled here: the emulator models Stripe's)."""
+        sub = self.subs[provider_subscription_id]
+        sub.prices = [p for p in (change.flat_price_id, change.usage_price_id) if p]
+
+    def preview_change(
+        self, customer_id: str, provider_subscription_id: str, change: PriceChange
+    ) -> InvoiceInfo | None:
+        return None  # prorations are not modelled in memory
+
+    def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
+        self.scheduled[provider_subscription_id] = change
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult:
         with self._lock:

@@ -156,7 +156,9 @@ class LocalRateLimiter:
     is_async = False
 
     def __init__(self) -> None:
-        self._tat: dict[str, float] = {}
+        # keyed by subscription and plan: after a plan change the new plan's limit
+        # starts from the calls the ledger has for its last rate period (``rate_tat``)
+        self._tat: dict[tuple[str, str], float] = {}
         self._quota: dict[tuple[str, int], int] = {}
         self._periods = PeriodCache()
         self._snapshot = Snapshot()
@@ -185,14 +187,14 @@ class LocalRateLimiter:
             return quota_allowance(hard, used + 1, end, now_s)
         t, period = gcra
         limit = plan.rate_limit_count or 0
-        tat = self._tat.get(sub.id)
+        tat = self._tat.get((sub.id, plan.id))
         if tat is None:  # first call in this process: what the ledger says about the period
             tat = self._snapshot.rate_tat.get(sub.id, now_s)
         tat = max(tat, now_s)
         new_tat = tat + t
         if new_tat - period > now_s + 1e-9:
             return gcra_decision(False, limit, tat, now_s, t, period, "rate")
-        self._tat[sub.id] = new_tat
+        self._tat[sub.id, plan.id] = new_tat
         if qkey is None:
             return gcra_decision(True, limit, new_tat, now_s, t, period)
         self._quota[qkey] = used + 1

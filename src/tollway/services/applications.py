@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tollway.context import AppContext
+from tollway.domain.errors import Conflict
 from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.security.tokens import TokenVerifier, issue_access_token, verify_client_secret
+from tollway.services import default_plans
 from tollway.store import apps_repo, keys_repo, notify_repo
 
 
@@ -26,8 +28,9 @@ def create_application(
     token_lifetime_s: int | None,
 ) -> dict[str, Any]:
     """A new application of the caller; tokens live ``token_lifetime_s`` (default: the
-    ``TOLLWAY_TOKEN_LIFETIME_S`` setting)."""
-    return apps_repo.create(
+    ``TOLLWAY_TOKEN_LIFETIME_S`` setting). It is subscribed to the default (free) plan
+    of every published API that has one."""
+    app = apps_repo.create(
         conn,
         caller.user_id,
         name=name,
@@ -35,6 +38,8 @@ def create_application(
         token_lifetime_s=token_lifetime_s or ctx.settings.token_lifetime_s,
         now=ctx.clock.now(),
     )
+    default_plans.subscribe_new_application(ctx, conn, caller, str(app["id"]))
+    return app
 
 
 def list_applications(
@@ -50,10 +55,27 @@ def get_application(conn: Connection, caller: Principal, app_id: str) -> dict[st
 def update_application(
     conn: Connection, caller: Principal, app_id: str, changes: dict[str, Any]
 ) -> dict[str, Any]:
-    """Change what the caller set (None leaves a field as it is)."""
-    apps_repo.get(conn, app_id, caller)
+    """Change what the caller set (None leaves a field as it is); a name the owner's
+    other application has is a Conflict."""
+    app = apps_repo.get(conn, app_id, caller)
+    name = changes.get("name")
+    if name is not None and apps_repo.name_taken(conn, str(app["owner_id"]), name, app_id):
+        raise Conflict(f"you already have an application named '{name}'")
     apps_repo.update_fields(conn, app_id, {k: v for k, v in changes.items() if v is not None})
     return apps_repo.get(conn, app_id, caller)
+
+
+def delete_application(conn: Connection, caller: Principal, app_id: str) -> None:
+    """Delete an application with its keys and clients. One that has subscriptions (live
+    or ended) keeps them and their billing history: Conflict (cancel them and revoke its
+    credentials instead)."""
+    apps_repo.get(conn, app_id, caller)
+    if apps_repo.has_subscriptions(conn, app_id):
+        raise Conflict(
+            "this application has subscriptions, and keeps them and their billing history; "
+            "cancel its subscriptions and revoke its keys instead"
+        )
+    apps_repo.delete(conn, app_id)
 
 
 def create_key(

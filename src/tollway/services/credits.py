@@ -70,6 +70,11 @@ def open_account_if_prepaid(
     return True
 
 
+def is_prepaid(conn: Connection, subscription_id: str) -> bool:
+    """Whether the subscription pays from a credit balance."""
+    return credits_repo.account(conn, subscription_id) is not None
+
+
 def _prepaid(conn: Connection, caller: Principal, sub_id: str) -> tuple[dict[str, Any], ...]:
     sub = subscriptions_repo.get(conn, sub_id, caller)  # another owner's: 404
     account = credits_repo.account(conn, str(sub["id"]))

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Row, select, update
 
 from tollway.domain.errors import NotFound
 from tollway.domain.subscriptions import SubState
+from tollway.store import plan_changes_repo
 from tollway.store.billing_tables import (
     billing_customers,
     billing_plans,
@@ -104,10 +105,12 @@ class Billed:
     aggregation: str  # "sum" | "last"
     period_start_ms: int | None
     period_end_ms: int | None
+    plan_changes_ms: tuple[int, ...] = ()  # when plan changes took effect: windows cut there
 
     @property
     def boundaries(self) -> tuple[int, ...]:
-        return tuple(b for b in (self.period_start_ms, self.period_end_ms) if b)
+        ends = (self.period_start_ms, self.period_end_ms)
+        return tuple(sorted({*(b for b in ends if b), *self.plan_changes_ms}))
 
 
 # -- subscriptions ----------------------------------------------------------------------
@@ -369,8 +372,9 @@ def billed_subscriptions(
             aggregation=r.meter_aggregation or "sum",
             period_start_ms=r.current_period_start * 1000 if r.current_period_start else None,
             period_end_ms=r.current_period_end * 1000 if r.current_period_end else None,
+            plan_changes_ms=plan_changes_repo.cut_points_ms(conn, r.subscription_id),
         )
-        for r in conn.execute(q)
+        for r in conn.execute(q).fetchall()
     ]
 
 

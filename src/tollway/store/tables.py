@@ -366,3 +366,15 @@ settings_kv = Table(
     Column("encrypted", Boolean, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+#: An API's published reference: the OpenAPI document it was imported from (as JSON) and
+#: its tags (for the portal's catalog filter). One row per API, none for APIs created by
+#: hand.
+api_documents = Table(
+    "api_documents",
+    metadata,
+    Column("api_id", String(ID), ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("stored_at", UTCDateTime(), nullable=False),
+)

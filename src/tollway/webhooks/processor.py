@@ -35,7 +35,13 @@ from tollway.billing.service import BillingService
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store import billing_repo, inbox_repo, notify_repo, subscriptions_repo
+from tollway.store import (
+    billing_repo,
+    inbox_repo,
+    notify_repo,
+    plan_changes_repo,
+    subscriptions_repo,
+)
 from tollway.store.billing_repo import BillingSubscription
 from tollway.store.db import reading, transaction
 from tollway.webhooks import access
@@ -217,6 +223,11 @@ class WebhookProcessor:
         row = self._billing_row_for(provider_subscription_id, info.metadata)
         if row is None:
             return "ignored: subscription not managed by Tollway"
+        if row.current_period_start and info.current_period_start > row.current_period_start:
+            with transaction(self.db) as conn:  # a plan change scheduled for this renewal
+                plan_changes_repo.apply_due(
+                    conn, row.subscription_id, info.current_period_start, self.now()
+                )
         moved_prices = self._renewal_prices(engine, row, info)
         if (
             info.status in ("active", "trialing")

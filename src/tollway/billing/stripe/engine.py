@@ -28,12 +28,13 @@ from tollway.billing.engine import (
     MeterPush,
     PaymentResult,
     PlanBillingSpec,
+    PriceChange,
     ProvisionedPlan,
     PushResult,
     SubscriptionInfo,
 )
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.stripe import convert, mapping, payments
+from tollway.billing.stripe import changes, convert, mapping, payments
 from tollway.billing.stripe.client import stripe_errors, translate
 from tollway.domain.errors import BillingProviderError
 
@@ -205,7 +206,7 @@ class StripeBillingEngine:
                     "cancel_url": cancel_url,
                     "client_reference_id": subscription_id,
                     "metadata": meta,
-                    "subscription_data": {"metadata": meta},
+                    "subscription_data": {"metadata": meta, "billing_mode": changes.FLEXIBLE},
                 },
                 options={"idempotency_key": f"tollway-checkout-{subscription_id}-{attempt}"},
             )
@@ -304,6 +305,17 @@ class StripeBillingEngine:
                 params={"items": changes, "proration_behavior": "none"},
             )
         return True
+
+    def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:
+        changes.change_prices(self.client, provider_subscription_id, change)
+
+    def preview_change(
+        self, customer_id: str, provider_subscription_id: str, change: PriceChange
+    ) -> InvoiceInfo | None:
+        return changes.preview_change(self.client, customer_id, provider_subscription_id, change)
+
+    def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
+        changes.schedule_change(self.client, provider_subscription_id, change)
 
     # -- usage ----------------------------------------------------------------------
 
