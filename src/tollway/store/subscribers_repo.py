@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from tollway.domain.principal import Principal
+from tollway.metering.events import FIELDS, UsageEvent
 from tollway.store.subscriptions_repo import visible
 from tollway.store.tables import (
     apis,
@@ -80,3 +81,14 @@ def state_changes(conn: Connection, principal: Principal, limit: int = 100) -> l
         .limit(limit)
     )
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def recent_events(conn: Connection, organization_id: str, limit: int) -> list[UsageEvent]:
+    """The organization's latest ``limit`` ledger events, newest first."""
+    rows = conn.execute(
+        select(*(usage_events.c[name] for name in FIELDS))
+        .where(usage_events.c.organization_id == organization_id)
+        .order_by(usage_events.c.timestamp_ms.desc())
+        .limit(limit)
+    ).all()
+    return [UsageEvent(*row) for row in rows]
