@@ -191,8 +191,21 @@ def test_publisher_journey(
     page.get_by_role("link", name="Operations").click()
     page.get_by_role("button", name="Publish now").click()
     expect(page.get_by_test_id("job-state")).to_have_text("succeeded", timeout=20_000)
+    expect(page.locator("#audit-log")).to_contain_text("abuse report")
     shoot(page, "console/operations")
     _no_sideways_scroll(page)
+    page.get_by_role("link", name="Reconciliation report").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reconciliation")
+    shoot(page, "console/reconciliation")
+
+    # meters: test a definition on the ledger events above
+    page.get_by_role("link", name="Meters").click()
+    page.locator("#f-key").fill("payload-bytes")
+    page.get_by_label("Metric").select_option("sum")
+    page.get_by_label("Field").select_option("response_bytes")
+    page.get_by_role("button", name="Test the meter").click()
+    expect(page.get_by_test_id("trial-value")).to_have_text("1200")  # 12 calls x 100 bytes
+    shoot(page, "console/meters")
 
 
 def test_a_consumer_is_turned_away(page: Page, live_server: LiveServer) -> None:
