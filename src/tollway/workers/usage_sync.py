@@ -121,6 +121,34 @@ class UsageSync:
         finally:
             self._local.conn = None
 
+    def wait_counted(
+        self, subscription_id: str, timeout_s: float, conn: Connection | None = None
+    ) -> bool:
+        """Wait until Stripe's meter summary for the subscription's customer counts every
+        push accepted for its current period (Stripe aggregates asynchronously, and an
+        invoice cut now would miss the rest). False if it did not within ``timeout_s``."""
+        self._local.conn = conn
+        try:
+            return self._wait_counted(subscription_id, timeout_s)
+        finally:
+            self._local.conn = None
+
+    def _wait_counted(self, subscription_id: str, timeout_s: float) -> bool:
+        for b in self.billed(subscription_id):
+            if b.meter_id is None or b.aggregation == "last" or b.period_start_ms is None:
+                continue
+            start = b.period_start_ms // 1000 // 60 * 60
+            end = -(-(b.period_end_ms or self.now().timestamp() * 1000) // 60_000) * 60
+            expected = self._sent_in_range(b.event_name, b.customer_id, start, int(end)).total
+            engine = self.engines.for_org(b.organization_id)
+            deadline = time.monotonic() + timeout_s
+            while engine.meter_total(b.meter_id, b.customer_id, start, int(end)) < expected:
+                if time.monotonic() > deadline:
+                    log.warning("Stripe has not counted all usage of %s yet", subscription_id)
+                    return False
+                self.sleep(0.1)
+        return True
+
     # -- what is billed -------------------------------------------------------------
 
     def billed(self, subscription_id: str | None = None) -> list[Billed]:
