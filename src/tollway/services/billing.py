@@ -21,7 +21,15 @@ from tollway.context import AppContext
 from tollway.domain.errors import BadRequest, Forbidden, NotFound, TollwayError
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store import billing_repo, db, fence_repo, inbox_repo, jobs_repo, plans_repo
+from tollway.store import (
+    billing_repo,
+    db,
+    fence_repo,
+    inbox_repo,
+    jobs_repo,
+    plans_repo,
+    usage_push_repo,
+)
 from tollway.webhooks.signature import SignatureError, verify
 
 log = logging.getLogger(__name__)
@@ -243,7 +251,12 @@ def publish_usage_status(conn: Connection, caller: Principal) -> dict[str, Any]:
     job = jobs_repo.last(conn, jobs_repo.PUBLISH_USAGE)
     if job is None:
         raise NotFound("usage has not been published yet")
-    return job
+    # Stripe's asynchronous meter validation: what it could not count, reported later
+    return {
+        **job,
+        "failed_windows": usage_push_repo.failed_count(conn),
+        "meter_errors": usage_push_repo.meter_errors(conn),
+    }
 
 
 # -- invoices ---------------------------------------------------------------------------
