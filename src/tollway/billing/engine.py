@@ -92,6 +92,15 @@ class CheckoutInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentResult:
+    """A one-off charge: the provider's payment id, whether it succeeded, and why not."""
+
+    id: str | None
+    succeeded: bool
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class InvoiceInfo:
     id: str | None  # None for a preview
     number: str | None
@@ -217,3 +226,29 @@ class BillingEngine(Protocol):
     def list_invoices(self, customer_id: str, limit: int = 24) -> list[InvoiceInfo]: ...
 
     def get_invoice(self, invoice_id: str) -> InvoiceInfo: ...
+
+    def start_payment_checkout(
+        self,
+        *,
+        reference: str,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        """A one-off payment (a credit pack) that saves the card for off-session use."""
+        ...
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> PaymentResult:
+        """Charge the customer's saved card off session (an automatic top-up)."""
+        ...

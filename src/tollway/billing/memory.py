@@ -16,6 +16,7 @@ from tollway.billing.engine import (
     InvoiceInfo,
     InvoiceLine,
     MeterPush,
+    PaymentResult,
     PlanBillingSpec,
     ProvisionedPlan,
     PushResult,
@@ -93,6 +94,7 @@ class InMemoryBillingEngine:
         self.now = now
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.saved_cards: set[str] = set()
         self.products: dict[tuple[str, str], str] = {}
         self.prices: dict[str, _Price] = {}
         self.lookup: dict[str, str] = {}
@@ -175,9 +177,42 @@ class InMemoryBillingEngine:
         self.sessions[sid] = _Session(customer_id, prices, subscription_id)
         return CheckoutSession(sid, f"memory://checkout/{sid}")
 
+    def start_payment_checkout(
+        self,
+        *,
+        reference: str,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        sid = self._id("cs")
+        self.sessions[sid] = _Session(customer_id, [], reference)
+        self.saved_cards.add(customer_id)  # paying saves the card (Checkout's default here)
+        return CheckoutSession(sid, f"memory://checkout/{sid}")
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> PaymentResult:
+        if customer_id not in self.saved_cards:
+            return PaymentResult(None, False, "no saved card to charge")
+        return PaymentResult(f"pi_{idempotency_key}", True, None)
+
     def complete_checkout(self, session_id: str) -> str:
-        """The customer pays: a subscription starts now."""
+        """The customer pays: a subscription starts now (a payment-mode session is
+        only marked paid)."""
         s = self.sessions[session_id]
+        if not s.prices:
+            s.status = "complete"
+            return session_id
         sub = _Sub(
             self._id("sub"),
             s.customer,

@@ -17,7 +17,7 @@ from tollway.domain.principal import Principal
 from tollway.openapi.parse import parse_openapi
 from tollway.security.ssrf import UrlGuard
 from tollway.services import billing, plans
-from tollway.store import apis_repo, plans_repo
+from tollway.store import apis_repo, documents_repo, plans_repo
 
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}")
 
@@ -114,6 +114,9 @@ def import_api(
                 (o.method, _text(o.path_template), _opt_text(o.operation_id), _opt_text(o.summary))
                 for o in imported.operations
             ),
+        )
+        documents_repo.store(
+            conn, str(row["id"]), imported.document_json, list(imported.tags), ctx.clock.now()
         )
         return described(conn, [row])[0], ops
 

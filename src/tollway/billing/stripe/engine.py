@@ -26,13 +26,14 @@ from tollway.billing.engine import (
     CheckoutSession,
     InvoiceInfo,
     MeterPush,
+    PaymentResult,
     PlanBillingSpec,
     ProvisionedPlan,
     PushResult,
     SubscriptionInfo,
 )
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.stripe import convert, mapping
+from tollway.billing.stripe import convert, mapping, payments
 from tollway.billing.stripe.client import stripe_errors, translate
 from tollway.domain.errors import BillingProviderError
 
@@ -380,3 +381,43 @@ class StripeBillingEngine:
     def get_invoice(self, invoice_id: str) -> InvoiceInfo:
         with stripe_errors():
             return convert.invoice(self.client.v1.invoices.retrieve(invoice_id))
+
+    def start_payment_checkout(
+        self,
+        *,
+        reference: str,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        return payments.start_payment_checkout(
+            self.client,
+            reference=reference,
+            customer_id=customer_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            description=description,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> PaymentResult:
+        return payments.charge_saved_card(
+            self.client,
+            customer_id=customer_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            idempotency_key=idempotency_key,
+            description=description,
+        )

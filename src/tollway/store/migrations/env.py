@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import tollway.store.billing_tables  # noqa: F401  (registers the billing tables)
+import tollway.store.billing_tables
+import tollway.store.notify_tables  # noqa: F401  (registers the alert and notification tables)
 from tollway.store.tables import metadata
 
 config = context.config

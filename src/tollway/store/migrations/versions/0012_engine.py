@@ -2,7 +2,7 @@
 cancelled subscription's final usage is pushed
 
 Revision ID: 0012_engine
-Revises: 0003_live_subscription_unique
+Revises: 0010_portal
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 from tollway.store.types import UTCDateTime
 
 revision: str = "0012_engine"
-down_revision: str | None = "0003_live_subscription_unique"
+down_revision: str | None = "0010_portal"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
