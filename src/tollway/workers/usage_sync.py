@@ -38,7 +38,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from tollway.billing.credentials import EngineProvider
-from tollway.billing.engine import BillingEngine, MeterPush
+from tollway.billing.engine import BillingEngine, MeterPush, PushResult
 from tollway.billing.errors import RetryableProviderError
 from tollway.billing.meters import meter_definition
 from tollway.domain.clock import Clock, SystemClock
@@ -304,10 +304,8 @@ class UsageSync:
                 mark_sent=lambda ids: self._mark(ids, "sent"),
                 errors=result.errors,
             )
-            # at most max_rate pushes per round, each round taking at least a second
-            step = min(self.batch, max(1, int(self.max_rate))) if self.max_rate > 0 else self.batch
-            for i in range(0, len(org_rows), step):
-                chunk = org_rows[i : i + step]
+            for i in range(0, len(org_rows), self.batch):
+                chunk = org_rows[i : i + self.batch]
                 pushes = [
                     MeterPush(r.identifier, r.event_name, r.customer_id, r.value, r.timestamp_s)
                     for r in chunk
@@ -326,9 +324,8 @@ class UsageSync:
         remaining = pushes
         delay = 0.5
         for attempt in range(self.max_retries + 1):
-            started = time.monotonic()
             try:
-                outcome = engine.push_usage(remaining)
+                outcome = self._paced_push(engine, remaining)
                 accepted, failed = list(outcome.accepted), list(outcome.failed)
                 error: RetryableProviderError | None = None
             except RetryableProviderError as exc:
@@ -344,7 +341,6 @@ class UsageSync:
                 result.errors.append(f"{ident}: {msg}")
             result.pushed += len(accepted)
             result.value_pushed += sum(values[i] for i in accepted)
-            self._throttle(len(accepted) + len(failed), started)
             if error is None:
                 return True
             done = set(accepted) | {i for i, _ in failed}
@@ -358,12 +354,25 @@ class UsageSync:
             delay = min(delay * 2, 30.0)
         return False
 
-    def _throttle(self, count: int, started: float) -> None:
-        if count and self.max_rate > 0:
-            minimum = count / self.max_rate
+    def _paced_push(self, engine: BillingEngine, pushes: list[MeterPush]) -> PushResult:
+        """Push one event at a time, at most ``max_rate`` a second *in any second*
+        (Stripe's limiter is a sliding window: a burst per round would exceed it)."""
+        accepted: list[str] = []
+        failed: list[tuple[str, str]] = []
+        gap = 1.0 / self.max_rate if self.max_rate > 0 else 0.0
+        for push in pushes:
+            started = time.monotonic()
+            try:
+                outcome = engine.push_usage([push])
+            except RetryableProviderError as exc:
+                exc.partial = PushResult(tuple(accepted), tuple(failed))  # type: ignore[attr-defined]
+                raise
+            accepted.extend(outcome.accepted)
+            failed.extend(outcome.failed)
             spent = time.monotonic() - started
-            if spent < minimum:
-                self.sleep(minimum - spent)
+            if spent < gap:
+                self.sleep(gap - spent)
+        return PushResult(tuple(accepted), tuple(failed))
 
     # -- runs -----------------------------------------------------------------------
 
