@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -20,10 +21,21 @@ from tollway.context import AppContext
 from tollway.domain.errors import BadRequest, Forbidden, NotFound, TollwayError
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store import billing_repo, db, inbox_repo, jobs_repo, plans_repo
+from tollway.store import (
+    billing_repo,
+    db,
+    fence_repo,
+    inbox_repo,
+    jobs_repo,
+    plans_repo,
+    usage_push_repo,
+)
 from tollway.webhooks.signature import SignatureError, verify
 
 log = logging.getLogger(__name__)
+
+#: A gateway not heard from for this long is gone: a cancel does not wait for it.
+GATEWAY_LIVENESS_S = 5.0
 
 
 def _require_admin(caller: Principal) -> None:
@@ -155,6 +167,38 @@ def cancel_at_provider(ctx: AppContext, conn: Connection, subscription_id: str) 
         ctx.billing.service.cancel(subscription_id, Cause.USER, conn=conn)
 
 
+def end_access(ctx: AppContext, subscription_id: str) -> bool:
+    """End the subscription's access at every gateway before its final usage is cut:
+    fence it (gateways refuse it from their next configuration), then wait until every
+    live gateway acknowledged that configuration — which a gateway does only once the
+    calls it admitted before are in the ledger. True when all did within
+    ``TOLLWAY_CANCEL_FENCE_TIMEOUT_S``; False (logged) when one did not (then the calls
+    it serves meanwhile may miss the final invoice)."""
+    with ctx.tx() as conn:
+        version = fence_repo.fence(conn, subscription_id, ctx.clock.now())
+    deadline = time.monotonic() + ctx.settings.cancel_fence_timeout_s
+    while True:
+        with ctx.tx(read_only=True) as conn:
+            seen_since = datetime.now(UTC) - timedelta(seconds=GATEWAY_LIVENESS_S)
+            waiting = fence_repo.behind(conn, version, seen_since)
+        if not waiting:
+            return True
+        if time.monotonic() > deadline:
+            log.warning(
+                "cancel of %s: gateway(s) %s did not acknowledge the end of access",
+                subscription_id,
+                ", ".join(waiting),
+            )
+            return False
+        time.sleep(0.02)
+
+
+def restore_access(ctx: AppContext, subscription_id: str) -> None:
+    """Lift the fence (the cancel failed, or finished)."""
+    with ctx.tx() as conn:
+        fence_repo.unfence(conn, subscription_id)
+
+
 def flush_usage(ctx: AppContext, subscription_id: str) -> None:
     """Push the subscription's usage so far, in transactions of its own (each push is
     recorded before it is sent, so a later rollback elsewhere cannot orphan it)."""
@@ -207,7 +251,12 @@ def publish_usage_status(conn: Connection, caller: Principal) -> dict[str, Any]:
     job = jobs_repo.last(conn, jobs_repo.PUBLISH_USAGE)
     if job is None:
         raise NotFound("usage has not been published yet")
-    return job
+    # Stripe's asynchronous meter validation: what it could not count, reported later
+    return {
+        **job,
+        "failed_windows": usage_push_repo.failed_count(conn),
+        "meter_errors": usage_push_repo.meter_errors(conn),
+    }
 
 
 # -- invoices ---------------------------------------------------------------------------

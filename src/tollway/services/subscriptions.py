@@ -88,20 +88,29 @@ def cancel(
         subscriptions_repo.get(conn, sub_id, caller)  # 404 for anyone else's
     billed = billing.is_configured(ctx)
     if billed:
-        billing.flush_usage(ctx, sub_id)
-    with ctx.tx() as conn:
-        subscriptions_repo.transition(
-            conn,
-            sub_id,
-            SubState.CANCELLED,
-            cause=_cause(caller),
-            actor=caller.user_id,
-            reason=reason,
-            now=ctx.clock.now(),
-        )
+        # Access ends first (every gateway stops admitting and has put what it served in
+        # the ledger), then the final usage is pushed: every 2xx is on the last invoice.
+        billing.end_access(ctx, sub_id)
+    try:
         if billed:
-            billing.cancel_at_provider(ctx, conn, sub_id)
-        return subscriptions_repo.get(conn, sub_id, caller)
+            billing.flush_usage(ctx, sub_id)
+        with ctx.tx() as conn:
+            subscriptions_repo.transition(
+                conn,
+                sub_id,
+                SubState.CANCELLED,
+                cause=_cause(caller),
+                actor=caller.user_id,
+                reason=reason,
+                now=ctx.clock.now(),
+            )
+            if billed:
+                billing.cancel_at_provider(ctx, conn, sub_id)
+            out = subscriptions_repo.get(conn, sub_id, caller)
+    finally:
+        if billed:  # cancelled: the state refuses it now; failed: access comes back
+            billing.restore_access(ctx, sub_id)
+    return out
 
 
 def _manage(
