@@ -25,6 +25,7 @@ from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_stripe import router as stripe_router
 from tollway.api.routes_subscriptions import router as subs_router
+from tollway.api.routes_usage import router as usage_router
 from tollway.api.routes_users import router as users_router
 from tollway.api.routes_webhooks import MAX_WEBHOOK_BYTES
 from tollway.api.routes_webhooks import router as webhooks_router
@@ -94,6 +95,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         jobs_router,
         invoices_router,
         billing_portal_router,
+        usage_router,
         webhooks_router,
     ):
         app.include_router(router)

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tollway.portal import applications, auth, billing_pages, catalog, checkout
+from tollway.portal import applications, auth, billing_pages, catalog, checkout, subscribe
 from tollway.web import add_not_found_page, page_router, redirect
 
 router = APIRouter(include_in_schema=False)
@@ -28,5 +28,13 @@ def portal_home(request: Request) -> Response:
 _rest = page_router("/portal")
 add_not_found_page(_rest)
 
-for part in (_home, auth.router, catalog.router, applications.router, billing_pages.router, _rest):
+for part in (
+    _home,
+    auth.router,
+    catalog.router,
+    applications.router,
+    subscribe.router,
+    billing_pages.router,
+    _rest,
+):
     router.include_router(part)

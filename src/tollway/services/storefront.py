@@ -182,3 +182,8 @@ def quote(conn: Connection, api_id: str, plan_id: str, calls: int) -> RatedInvoi
     usage = {u.meter: Decimal(calls) for u in spec.usage_prices}
     label = "calls" if [u.meter for u in spec.usage_prices] == ["requests"] else None
     return rate(spec, spec.currency, usage, meter_label=label)
+
+
+def plan_card(conn: Connection, plan_id: str) -> PlanCard:
+    """A plan's card (for the subscription page: what it is on)."""
+    return card(plans_repo.get_any(conn, plan_id))
