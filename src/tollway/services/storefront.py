@@ -143,6 +143,7 @@ def published_api(ctx: AppContext, conn: Connection, api_id: str) -> dict[str, A
         "environments": environments,
         "plans": cards,
         "base_url": base,
+        "key_header": ctx.settings.api_key_header,
         "operations": apis_repo.operations(conn, api_id),
         "has_document": documents_repo.document(conn, api_id) is not None,
     }
