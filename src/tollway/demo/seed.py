@@ -250,11 +250,11 @@ def summary(info: DemoInfo) -> str:
     return f"""
 Tollway demo is running (a development setup: the Stripe emulator moves no money).
 
-  Developer portal {info.control_plane}/portal
-  Control plane   {info.control_plane}   (API docs: {info.control_plane}/api/v1/docs)
-  Gateway         {info.gateway}
-  Stripe emulator {info.emulator}
-  Upstream        {info.upstream}     (the Reading List sample API)
+  Developer portal  {info.control_plane}/portal
+  Control plane     {info.control_plane}   (API docs: {info.control_plane}/api/v1/docs)
+  Gateway           {info.gateway}
+  Stripe emulator   {info.emulator}
+  Upstream          {info.upstream}     (the Reading List sample API)
 
   Publisher  {info.publisher_email} / {info.password}
   Consumer   {info.consumer_email} / {info.password}
