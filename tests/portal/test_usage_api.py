@@ -3,6 +3,7 @@ and cost (the pricing core over the ledger), the time series, and ownership (404
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +56,7 @@ def test_usage_summary_series_and_page(
     assert body["meters"][0]["meter"] == "requests" and units in (1500, 1510)
     assert Decimal(body["cost_so_far"]) == (units - 1000) * Decimal("0.002")  # 1,000 included
     assert body["rate_limit"] == {"count": 20, "per": "second"}
+    assert body["projected_cost"] is None and body["projected_calls"] is None  # first day
 
     series = ann.get(f"/api/v1/usage/subscriptions/{sub_id}/series", params={"granularity": "hour"})
     assert series.status_code == 200, series.text
@@ -70,7 +72,7 @@ def test_usage_summary_series_and_page(
     assert [(t["currency"], t["calls"], t["cost_so_far"]) for t in total["totals"]] == [
         ("USD", 1510, body["cost_so_far"])
     ]
-    assert Decimal(total["totals"][0]["projected_cost"]) >= Decimal(body["cost_so_far"])
+    assert total["totals"][0]["projected_cost"] is None  # not during the first day
     assert bob.get(f"/api/v1/usage/subscriptions/{sub_id}").status_code == 404
     assert bob.get("/api/v1/usage").json() == {"subscriptions": [], "totals": []}
     assert (
@@ -89,3 +91,32 @@ def test_usage_summary_series_and_page(
     assert billing.status_code == 200 and 'data-total="USD"' in billing.text
     http.cookies.set("tollway_session", bob.token)
     assert http.get(f"/portal/subscriptions/{sub_id}").status_code == 404
+
+
+def test_cost_is_projected_to_the_period_end_after_the_first_day(
+    ctx: Any, shop: Shop, make_actor: Any
+) -> None:
+    ann = make_actor("consumer")
+    app = ann.post("/api/v1/applications", json={"name": "old"}).json()
+    started = ctx.clock.now() - timedelta(days=3)
+    with ctx.tx() as conn:
+        sub = subscriptions_repo.create(
+            conn,
+            application_id=app["id"],
+            api_id=shop.api["id"],
+            plan_id=shop.payg["id"],
+            consumer_id=ann.id,
+            state=SubState.ACTIVE,
+            cause=Cause.USER,
+            actor=ann.id,
+            now=started,
+        )
+        org = str(plans_repo.get_any(conn, shop.payg["id"])["organization_id"])
+    world = World(org, "", ann.id, shop.api["id"], shop.payg["id"], app["id"])
+    start_ms = int(started.timestamp() * 1000)
+    insert_usage(ctx.engine, world, sub["id"], [start_ms + i for i in range(3000)])
+    body = ann.get(f"/api/v1/usage/subscriptions/{sub['id']}").json()
+    assert body["calls"] == 3000 and body["cost_so_far"] == "4.00"  # 2,000 x $0.002
+    # about ten times the first three days over a month, never less than so far
+    assert 25_000 < body["projected_calls"] < 35_000
+    assert Decimal(body["projected_cost"]) > Decimal("4.00")

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from tollway.api.deps import Caller, Conn, Ctx
 from tollway.api.schemas import Out
@@ -48,8 +49,10 @@ class UsageSummaryOut(Out):
     meters: list[MeterUnitsOut]
     cost_so_far: Decimal
     cost_so_far_lines: list[dict[str, Any]]
-    projected_cost: Decimal
-    projected_calls: int
+    projected_cost: Decimal | None = Field(
+        description="cost at the period's end at the pace so far; null during its first day"
+    )
+    projected_calls: int | None
     quota: QuotaOut | None
     rate_limit: RateLimitOut | None
 
@@ -63,7 +66,7 @@ class UsageTotalOut(Out):
     currency: str
     calls: int
     cost_so_far: Decimal
-    projected_cost: Decimal
+    projected_cost: Decimal | None
 
 
 class UsageOverviewOut(Out):

@@ -93,7 +93,9 @@ def card(plan: dict[str, Any]) -> PlanCard:
         interval=_interval(plan),
         free=spec.is_free,
         flat_fee=spec.flat_fee,
-        words=describe_pricing(spec, interval=_interval(plan), unit_label=unit_label),
+        words=describe_pricing(spec, interval=_interval(plan), unit_label=unit_label).replace(
+            " per unit of calls", " per call"
+        ),
         included=only.included_units if only else 0,
         model=only.model.value if only else None,
         unit_amount=only.unit_amount

@@ -27,6 +27,15 @@ GRANULARITY_MS = {"hour": 3_600_000, "day": 86_400_000}
 MAX_PERIODS = 12
 MAX_POINTS = 2000
 LIVE = ("active", "on_hold", "blocked")
+MIN_PROJECTION_BASIS = timedelta(days=1)
+
+
+def _projected_calls(calls: int, period: Period, now: datetime) -> int:
+    if now >= period.end:
+        return calls
+    elapsed = (now - period.start).total_seconds()
+    whole = (period.end - period.start).total_seconds()
+    return int(calls * whole / elapsed) if elapsed > 0 else calls
 
 
 def _ms(at: datetime) -> int:
@@ -73,6 +82,7 @@ def _summary(ctx: AppContext, conn: Connection, sub: dict[str, Any]) -> dict[str
     if plan["rate_limit_count"] is not None:
         rate_limit = {"count": plan["rate_limit_count"], "per": plan["rate_limit_unit"]}
     projected = estimate.projected
+    settled = now - period.start >= MIN_PROJECTION_BASIS
     return {
         "subscription_id": sub["id"],
         "api_id": sub["api_id"],
@@ -87,12 +97,13 @@ def _summary(ctx: AppContext, conn: Connection, sub: dict[str, Any]) -> dict[str
         "meters": [{"meter": m, "units": q} for m, q in units.items()],
         "cost_so_far": estimate.so_far.total,
         "cost_so_far_lines": [ln.to_dict() for ln in estimate.so_far.lines],
-        "projected_cost": projected.total if projected is not None else estimate.so_far.total,
-        "projected_calls": (
-            int(calls * (period.end - period.start) / max(now - period.start, timedelta(seconds=1)))
-            if now < period.end and now > period.start
-            else calls
+        # a projection from less than a day of use says little: none until then
+        "projected_cost": (
+            (projected.total if projected is not None else estimate.so_far.total)
+            if settled
+            else None
         ),
+        "projected_calls": _projected_calls(calls, period, now) if settled else None,
         "quota": quota,
         "rate_limit": rate_limit,
     }
@@ -119,7 +130,10 @@ def overview(ctx: AppContext, conn: Connection, caller: Principal) -> dict[str, 
         )
         t["calls"] += r["calls"]
         t["cost_so_far"] += r["cost_so_far"]
-        t["projected_cost"] += r["projected_cost"]
+        if r["projected_cost"] is None or t["projected_cost"] is None:
+            t["projected_cost"] = None
+        else:
+            t["projected_cost"] += r["projected_cost"]
     return {"subscriptions": rows, "totals": list(totals.values())}
 
 
