@@ -13,6 +13,7 @@ from tollway.context import AppContext
 from tollway.domain.errors import Unauthenticated
 from tollway.domain.principal import Principal
 from tollway.http.deps import SESSION_COOKIE
+from tollway.portal.credits_return import router as credits_return_router
 from tollway.portal.routes import router as portal_router
 from tollway.services import sessions
 
@@ -31,4 +32,5 @@ def create_app(ctx: AppContext) -> FastAPI:
 
     web.install(app, ctx, current_user=current_user, session_cookie=SESSION_COOKIE)
     app.include_router(portal_router)
+    app.include_router(credits_return_router)
     return app

@@ -83,7 +83,7 @@ def build_billing(
     processor = WebhookProcessor(
         engine, service, engines, grace_s=settings.past_due_grace_s, clock=clock
     )
-    usage = UsageSync(engine, engines, clock=clock)
+    usage = UsageSync(engine, engines, clock=clock, lag_s=settings.stripe_meter_lag_s)
 
     def flush_before_cancel(subscription_id: str, conn: Connection | None) -> None:
         if conn is None:

@@ -24,6 +24,7 @@ from tollway.runtime import build_context
 from tollway.settings import Settings
 from tollway.store.keys_repo import current_signing_key
 from tollway.workers.config_relay import ConfigRelay
+from tollway.workers.credits import CreditKeeper
 from tollway.workers.notify import NotificationSender
 from tollway.workers.runner import run_workers
 
@@ -124,6 +125,7 @@ async def _serve_all(
             relay=relay,
             stop=stop,
             notifier=notifier,
+            credits=CreditKeeper(ctx.engine, ctx.billing.engines, ctx.clock),
         )
         tasks.append(asyncio.create_task(run, name="workers"))
     log.info("control plane on http://%s:%s", settings.host, settings.port)

@@ -45,6 +45,14 @@ def immediate_meter_events(emu: Emulator) -> None:
 
 
 @pytest.fixture
+def realistic_delays(emu: Emulator) -> None:
+    """Stripe's lag, shortened so tests stay fast but never zero: meter events reach
+    summaries and previews 1 s after Stripe accepted them; renewal invoices stay draft
+    for Stripe's hour of clock time (tests advance the test clock past it)."""
+    emu.configure(meter_event_delay_s=1)
+
+
+@pytest.fixture
 def immediate_invoice_finalization(emu: Emulator) -> None:
     """Stripe keeps a renewal invoice draft for an hour before it finalizes and charges
     it; tests that advance a test clock just past a period end and expect the charge ask

@@ -48,9 +48,10 @@ paths:
 """
 
 
-# Stripe processes meter events asynchronously and finalizes renewal invoices an hour
-# after the period ends; these tests read usage back and expect the charge at once.
-pytestmark = pytest.mark.usefixtures("immediate_meter_events", "immediate_invoice_finalization")
+# Stripe's processing lag is on (meter events counted 1 s after they are accepted,
+# renewal invoices finalized an hour of clock time after the period ends): the test
+# waits for Stripe to agree and advances the test clock past the finalization grace.
+pytestmark = pytest.mark.usefixtures("realistic_delays")
 
 
 class _Books(BaseHTTPRequestHandler):
@@ -266,7 +267,14 @@ def test_walkthrough(
         30,
         "publish usage",
     )
-    up = http.get(f"/api/v1/billing/upcoming?subscription_id={sub['id']}", headers=auth).json()
+
+    def upcoming() -> dict[str, Any] | None:
+        got: dict[str, Any] = http.get(
+            f"/api/v1/billing/upcoming?subscription_id={sub['id']}", headers=auth
+        ).json()
+        return got if got["agrees"] is not None else None  # None: Stripe still counting
+
+    up = wait_until(upcoming, 30, "Stripe to count the usage")
     expected = str((Decimal("0.02") * calls).quantize(Decimal("0.01")))
     assert up["tollway_estimate"]["usage_quantity"] == calls
     assert up["tollway_estimate"]["total"] == expected
@@ -281,6 +289,12 @@ def test_walkthrough(
     )
     stripe_client.v1.test_helpers.test_clocks.advance(
         clock, params={"frozen_time": period_end + 60}
+    )
+    invoices = http.get("/api/v1/billing/invoices", headers=auth).json()["data"]
+    closing = [i for i in invoices if i["total_minor"] == calls * 2]
+    assert closing and closing[0]["status"] == "draft", invoices  # Stripe's hour of grace
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock, params={"frozen_time": period_end + 3600 + 60}
     )
     invoices = http.get("/api/v1/billing/invoices", headers=auth).json()["data"]
     closing = [i for i in invoices if i["total_minor"] == calls * 2]

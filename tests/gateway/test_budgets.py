@@ -82,7 +82,7 @@ def test_a_budget_admits_the_calls_it_pays_for_and_refuses_the_next_with_402(
     assert "0.10 USD" in body["detail"]
     assert body["raise_budget"] == "https://api.example.com/api/v1/subscriptions/sub_1/budget"
     assert refusal.headers["Tollway-Budget-Remaining"] == "0.00 USD"
-    wait_until(lambda: _ledger(engine) == 5, timeout=15, what="five calls in the ledger")
+    wait_until(lambda: _ledger(engine) == 5, timeout=30, what="five calls in the ledger")
 
 
 def test_raising_the_budget_lets_calls_through_again(
@@ -106,13 +106,13 @@ def test_raising_the_budget_lets_calls_through_again(
             def raised() -> bool:
                 return client.get("/books/v1/items").status_code == 200
 
-            wait_until(raised, timeout=15, what="the raised budget at the gateway")
+            wait_until(raised, timeout=30, what="the raised budget at the gateway")
             after = [client.get("/books/v1/items").status_code for _ in range(2)]
     finally:
         assert gateway.terminate() == 0
     assert first == [200, 200, 402]
     assert after == [402, 402]  # 0.06 buys three calls: two before, one after the raise
-    wait_until(lambda: _ledger(engine) == 3, timeout=15, what="three calls in the ledger")
+    wait_until(lambda: _ledger(engine) == 3, timeout=30, what="three calls in the ledger")
 
 
 async def _burst(urls: list[str], key: str, n: int) -> list[int]:
@@ -139,4 +139,4 @@ def test_two_gateways_sharing_redis_hold_the_budget_under_a_burst(
     assert exits == [0, 0]
     # Redis counts every admission atomically: the documented overshoot is zero.
     assert codes == Counter({200: 5, 402: 55}), codes
-    wait_until(lambda: _ledger(engine) == 5, timeout=15, what="five calls in the ledger")
+    wait_until(lambda: _ledger(engine) == 5, timeout=30, what="five calls in the ledger")

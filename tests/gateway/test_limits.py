@@ -74,7 +74,7 @@ def test_rebuilt_state_is_never_laxer_than_the_algorithm() -> None:
         later = now + 60
         window = [c for c in calls if c > later - 3600]
         tat = rebuilt_tat(plan, len(window), int(window[-1] * 1000), later)
-        true_tat = lim._tat[SUB.id]
+        true_tat = lim._tat[SUB.id, plan.id]
         assert tat is not None and tat >= true_tat - 1e-6, (gaps, tat, true_tat)
 
 

@@ -92,6 +92,15 @@ class CheckoutInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentResult:
+    """A one-off charge: the provider's payment id, whether it succeeded, and why not."""
+
+    id: str | None
+    succeeded: bool
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class InvoiceInfo:
     id: str | None  # None for a preview
     number: str | None
@@ -129,6 +138,19 @@ class SubscriptionInfo:
     latest_invoice_created: int | None
     price_ids: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChange:
+    """Move a live subscription to another plan's prices at ``at`` (epoch seconds): the
+    licensed item onto ``flat_price_id`` and the metered item onto ``usage_price_id``
+    (an item whose new price is None is removed, a missing one added), prorated as
+    ``proration_behavior`` says (``create_prorations`` | ``always_invoice`` | ``none``)."""
+
+    flat_price_id: str | None
+    usage_price_id: str | None
+    proration_behavior: str
+    at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +222,22 @@ class BillingEngine(Protocol):
         on ``usage_price_id`` (no proration); True if anything changed."""
         ...
 
+    def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:
+        """Apply a plan change now (the old metered usage so far is billed at the old
+        price: subscriptions are created with ``billing_mode=flexible``)."""
+        ...
+
+    def preview_change(
+        self, customer_id: str, provider_subscription_id: str, change: PriceChange
+    ) -> InvoiceInfo | None:
+        """The invoice the change would produce: the next one (``create_prorations``,
+        ``none``) or the one invoiced at once (``always_invoice``)."""
+        ...
+
+    def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
+        """Apply a plan change at the period end ``change.at``, without proration."""
+        ...
+
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult: ...
 
     def meter_total(self, meter_id: str, customer_id: str, start: int, end: int) -> int:
@@ -213,3 +251,29 @@ class BillingEngine(Protocol):
     def list_invoices(self, customer_id: str, limit: int = 24) -> list[InvoiceInfo]: ...
 
     def get_invoice(self, invoice_id: str) -> InvoiceInfo: ...
+
+    def start_payment_checkout(
+        self,
+        *,
+        reference: str,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        """A one-off payment (a credit pack) that saves the card for off-session use."""
+        ...
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> PaymentResult:
+        """Charge the customer's saved card off session (an automatic top-up)."""
+        ...

@@ -15,7 +15,9 @@ from tollway.billing.engine import (
     InvoiceInfo,
     InvoiceLine,
     MeterPush,
+    PaymentResult,
     PlanBillingSpec,
+    PriceChange,
     ProvisionedPlan,
     PushResult,
     SubscriptionInfo,
@@ -92,6 +94,7 @@ class InMemoryBillingEngine:
         self.now = now
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.saved_cards: set[str] = set()
         self.products: dict[tuple[str, str], str] = {}
         self.prices: dict[str, _Price] = {}
         self.lookup: dict[str, str] = {}
@@ -101,6 +104,7 @@ class InMemoryBillingEngine:
         self.subs: dict[str, _Sub] = {}
         self.events: dict[str, MeterPush] = {}  # identifier -> push
         self.meter_of: dict[str, str] = {}  # meter id -> event name
+        self.scheduled: dict[str, PriceChange] = {}  # subscription -> change at period end
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}_mem{next(self._ids)}"
@@ -174,9 +178,42 @@ class InMemoryBillingEngine:
         self.sessions[sid] = _Session(customer_id, prices, subscription_id)
         return CheckoutSession(sid, f"memory://checkout/{sid}")
 
+    def start_payment_checkout(
+        self,
+        *,
+        reference: str,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        sid = self._id("cs")
+        self.sessions[sid] = _Session(customer_id, [], reference)
+        self.saved_cards.add(customer_id)  # paying saves the card (Checkout's default here)
+        return CheckoutSession(sid, f"memory://checkout/{sid}")
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> PaymentResult:
+        if customer_id not in self.saved_cards:
+            return PaymentResult(None, False, "no saved card to charge")
+        return PaymentResult(f"pi_{idempotency_key}", True, None)
+
     def complete_checkout(self, session_id: str) -> str:
-        """The customer pays: a subscription starts now."""
+        """The customer pays: a subscription starts now (a payment-mode session is
+        only marked paid)."""
         s = self.sessions[session_id]
+        if not s.prices:
+            s.status = "complete"
+            return session_id
         sub = _Sub(
             self._id("sub"),
             s.customer,
@@ -238,6 +275,19 @@ class InMemoryBillingEngine:
         changed = moved != sub.prices
         sub.prices = moved
         return changed
+
+    def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:
+        """Swap the prices (no proration is modelled here: the emulator models Stripe's)."""
+        sub = self.subs[provider_subscription_id]
+        sub.prices = [p for p in (change.flat_price_id, change.usage_price_id) if p]
+
+    def preview_change(
+        self, customer_id: str, provider_subscription_id: str, change: PriceChange
+    ) -> InvoiceInfo | None:
+        return None  # prorations are not modelled in memory
+
+    def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
+        self.scheduled[provider_subscription_id] = change
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult:
         with self._lock:

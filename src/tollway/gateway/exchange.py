@@ -111,15 +111,19 @@ def rate_limit_headers(d: Decision | None) -> list[bytes]:
 
 def budget_header_pairs(budget: Budget, spent: Decimal) -> list[tuple[bytes, bytes]]:
     """``Tollway-Budget-*``: the cap, the usage charges so far and what is left, each
-    with the currency (e.g. ``0.04 USD``)."""
+    with the currency (e.g. ``0.04 USD``); ``Tollway-Credit-*`` for a prepaid balance."""
+    if budget.prepaid:  # a credit balance: what was bought, what calls used, what is left
+        names = (b"Tollway-Credit-Total", b"Tollway-Credit-Used", b"Tollway-Credit-Balance")
+    else:
+        names = (b"Tollway-Budget-Limit", b"Tollway-Budget-Spent", b"Tollway-Budget-Remaining")
     cur = budget.currency.encode()
     left = budget.amount - spent  # keeps the currency's decimal places ("0.00")
     if left < 0:
         left = budget.amount - budget.amount
     return [
-        (b"Tollway-Budget-Limit", b"%s %s" % (str(budget.amount).encode(), cur)),
-        (b"Tollway-Budget-Spent", b"%s %s" % (str(spent).encode(), cur)),
-        (b"Tollway-Budget-Remaining", b"%s %s" % (str(left).encode(), cur)),
+        (names[0], b"%s %s" % (str(budget.amount).encode(), cur)),
+        (names[1], b"%s %s" % (str(spent).encode(), cur)),
+        (names[2], b"%s %s" % (str(left).encode(), cur)),
     ]
 
 

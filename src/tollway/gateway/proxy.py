@@ -392,20 +392,37 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         spent = budget.spent(max(d.used, budget.calls))
         sub_id = adm.subscription.id
         base = self.app.settings.control_plane_url
+        if budget.prepaid:
+            detail = (
+                f"The prepaid credit is used up ({budget.amount} {budget.currency} bought, "
+                f"{spent} {budget.currency} used). Buy a credit pack to continue."
+            )
+            reason, headers = "credit_exhausted", budget_header_pairs(budget, spent)
+            links = {"top_up": f"{base}/api/v1/subscriptions/{sub_id}/credits/checkout"}
+        else:
+            detail = (
+                f"The spend cap of {budget.amount} {budget.currency} for this billing "
+                f"period is reached ({spent} {budget.currency} spent)."
+            )
+            reason = "budget_exceeded"
+            headers = [
+                (b"Retry-After", b"%d" % d.retry_after_s),
+                *budget_header_pairs(budget, spent),
+            ]
+            links = {"raise_budget": f"{base}/api/v1/subscriptions/{sub_id}/budget"}
         self._refuse(
             ex,
             402,
-            f"The spend cap of {budget.amount} {budget.currency} for this billing period "
-            f"is reached ({spent} {budget.currency} spent).",
-            "budget_exceeded",
-            [(b"Retry-After", b"%d" % d.retry_after_s), *budget_header_pairs(budget, spent)],
+            detail,
+            reason,
+            headers,
             api=adm,
             extra={
-                "budget": str(budget.amount),
+                "budget" if not budget.prepaid else "credited": str(budget.amount),
                 "spent": str(spent),
                 "currency": budget.currency,
                 "subscription_id": sub_id,
-                "raise_budget": f"{base}/api/v1/subscriptions/{sub_id}/budget",
+                **links,
                 "upgrade": f"{base}/portal",
             },
         )

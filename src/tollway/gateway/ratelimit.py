@@ -27,6 +27,7 @@ from typing import NamedTuple, Protocol
 from tollway.domain.periods import period_containing
 from tollway.gateway.snapshot import Plan, Snapshot, Subscription
 
+LIFETIME_S = 100 * 366 * 86400  # the "period" of a prepaid balance
 UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
 
@@ -52,6 +53,9 @@ class PeriodCache:
         self._periods: dict[str, tuple[int, int]] = {}
 
     def period(self, sub: Subscription, plan: Plan, now_s: float) -> tuple[int, int]:
+        if sub.budget is not None and sub.budget.prepaid:  # credit: the whole life
+            start = int(sub.billing_anchor.timestamp())
+            return (start, start + LIFETIME_S)
         cached = self._periods.get(sub.id)
         if cached is not None and cached[0] <= now_s < cached[1]:
             return cached
@@ -152,7 +156,9 @@ class LocalRateLimiter:
     is_async = False
 
     def __init__(self) -> None:
-        self._tat: dict[str, float] = {}
+        # keyed by subscription and plan: after a plan change the new plan's limit
+        # starts from the calls the ledger has for its last rate period (``rate_tat``)
+        self._tat: dict[tuple[str, str], float] = {}
         self._quota: dict[tuple[str, int], int] = {}
         self._periods = PeriodCache()
         self._snapshot = Snapshot()
@@ -181,14 +187,14 @@ class LocalRateLimiter:
             return quota_allowance(hard, used + 1, end, now_s)
         t, period = gcra
         limit = plan.rate_limit_count or 0
-        tat = self._tat.get(sub.id)
+        tat = self._tat.get((sub.id, plan.id))
         if tat is None:  # first call in this process: what the ledger says about the period
             tat = self._snapshot.rate_tat.get(sub.id, now_s)
         tat = max(tat, now_s)
         new_tat = tat + t
         if new_tat - period > now_s + 1e-9:
             return gcra_decision(False, limit, tat, now_s, t, period, "rate")
-        self._tat[sub.id] = new_tat
+        self._tat[sub.id, plan.id] = new_tat
         if qkey is None:
             return gcra_decision(True, limit, new_tat, now_s, t, period)
         self._quota[qkey] = used + 1

@@ -241,7 +241,7 @@ class RedisRateLimiter:
             qlimit = hard
             ttl = max(1, end - int(now_s) + 86400)
             qkey = f"tollway:q:{sub.id}:{start}"
-        args = [f"tollway:rl:{sub.id}", qkey, int(now_s * 1e6), int(t * 1e6)]
+        args = [f"tollway:rl:{sub.id}:{plan.id}", qkey, int(now_s * 1e6), int(t * 1e6)]
         args += [int(period * 1e6), qlimit, ttl, -1]
         try:
             allowed, reason, tat_rel_us, used = await self._run(args)

@@ -145,15 +145,18 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """A consumer's spend cap on a subscription's usage charges per billing period, as
-    the number of calls it allows (``pricing.affordable_units``) and the rater that turns
-    a count back into money for the response headers."""
+    """A consumer's spend cap on a subscription's usage charges per billing period — or,
+    ``prepaid``, the credit bought so far against the charges of every call since the
+    subscription started — as the number of calls it allows
+    (``pricing.affordable_units``) and the rater that turns a count back into money for
+    the response headers."""
 
     amount: Decimal
     currency: str
     calls: int
     meter: str
     rater: SpendRater
+    prepaid: bool = False  # a credit balance: counted over the subscription's life
 
     def spent(self, calls: int) -> Decimal:
         return self.rater.usage_cost({self.meter: calls})

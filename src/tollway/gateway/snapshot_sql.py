@@ -16,8 +16,8 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine, func, or_, select
 
 from tollway.domain.errors import TollwayError
-from tollway.domain.periods import period_containing
-from tollway.gateway.ratelimit import call_cap, gcra_params, rebuilt_tat
+from tollway.domain.money import minor_unit
+from tollway.gateway.ratelimit import PeriodCache, call_cap, gcra_params, rebuilt_tat
 from tollway.gateway.snapshot import (
     Budget,
     Credential,
@@ -197,6 +197,34 @@ def load_budgets(conn: Connection) -> dict[str, Budget]:
         amount = Decimal(row.amount)
         calls = affordable_units(rater, meter, amount)
         out[row.subscription_id] = Budget(amount, spec.currency, calls, meter, rater)
+    out.update(load_credit_balances(conn))
+    return out
+
+
+def load_credit_balances(conn: Connection) -> dict[str, Budget]:
+    """Prepaid subscriptions: every credit bought so far as a lifetime budget."""
+    a, s, p = t.credit_accounts.c, t.subscriptions.c, t.plans.c
+    query = (
+        select(a.subscription_id, p.currency, p.pricing)
+        .join(t.subscriptions, s.id == a.subscription_id)
+        .join(t.plans, p.id == s.plan_id)
+    )
+    credited: dict[str, Decimal] = {}
+    e = t.credit_entries.c
+    kinds = ("purchase", "auto_topup", "adjustment")
+    for sub_id, amount in conn.execute(
+        select(e.subscription_id, e.amount).where(e.kind.in_(kinds))
+    ):
+        credited[sub_id] = credited.get(sub_id, Decimal(0)) + Decimal(amount)
+    out: dict[str, Budget] = {}
+    for row in conn.execute(query):
+        spec = parse_pricing(row.pricing, row.currency, several_meters=True)
+        if len(spec.usage_prices) != 1:
+            continue
+        rater, meter = SpendRater(spec), spec.usage_prices[0].meter
+        amount = credited.get(row.subscription_id, Decimal(0)).quantize(minor_unit(spec.currency))
+        calls = affordable_units(rater, meter, amount)
+        out[row.subscription_id] = Budget(amount, spec.currency, calls, meter, rater, True)
     return out
 
 
@@ -239,9 +267,7 @@ def load_quota_used(
         plan = plans.get(sub.plan_id)
         if sub.state != "active" or plan is None or call_cap(sub, plan)[0] is None:
             continue
-        period = period_containing(sub.billing_anchor, plan.billing_interval, now)
-        start_s = int(period.start.timestamp())
-        end_s = int(period.end.timestamp())
+        start_s, end_s = PeriodCache().period(sub, plan, now.timestamp())
         quota_used[(sub.id, start_s)] = count_usage(conn, sub.id, start_s * 1000, end_s * 1000)
     return quota_used
 

@@ -11,7 +11,16 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tollway.portal import applications, auth, billing_pages, catalog, checkout, subscribe
+from tollway.portal import (
+    applications,
+    auth,
+    billing_pages,
+    catalog,
+    checkout,
+    notifications,
+    spend,
+    subscribe,
+)
 from tollway.web import add_not_found_page, page_router, redirect
 
 router = APIRouter(include_in_schema=False)
@@ -35,6 +44,8 @@ for part in (
     applications.router,
     subscribe.router,
     billing_pages.router,
+    spend.router,
+    notifications.router,
     _rest,
 ):
     router.include_router(part)

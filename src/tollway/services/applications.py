@@ -14,6 +14,7 @@ from tollway.domain.errors import Conflict
 from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.security.tokens import TokenVerifier, issue_access_token, verify_client_secret
+from tollway.services import default_plans
 from tollway.store import apps_repo, keys_repo, notify_repo
 
 
@@ -27,8 +28,9 @@ def create_application(
     token_lifetime_s: int | None,
 ) -> dict[str, Any]:
     """A new application of the caller; tokens live ``token_lifetime_s`` (default: the
-    ``TOLLWAY_TOKEN_LIFETIME_S`` setting)."""
-    return apps_repo.create(
+    ``TOLLWAY_TOKEN_LIFETIME_S`` setting). It is subscribed to the default (free) plan
+    of every published API that has one."""
+    app = apps_repo.create(
         conn,
         caller.user_id,
         name=name,
@@ -36,6 +38,8 @@ def create_application(
         token_lifetime_s=token_lifetime_s or ctx.settings.token_lifetime_s,
         now=ctx.clock.now(),
     )
+    default_plans.subscribe_new_application(ctx, conn, caller, str(app["id"]))
+    return app
 
 
 def list_applications(

@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -109,6 +110,25 @@ def plan_enabled(ctx: AppContext, conn: Connection, api_id: str, plan_id: str) -
         log.info("plan %s enabled before Stripe is connected: provisioned later", plan_id)
         return
     ctx.billing.service.provision_plan(api_id, plan_id, conn)
+
+
+def stop_selling(
+    ctx: AppContext, conn: Connection, *, api_id: str | None = None, plan_id: str | None = None
+) -> int:
+    """A plan disabled on an API, a plan retired or an API retired: its Stripe prices and
+    product are archived (``active=false``) so nothing new can be sold on them. Live
+    subscriptions keep their prices and are billed as before (Stripe keeps billing
+    archived prices; the meter stays active for their usage). A Stripe error fails the
+    whole change (nothing is changed in Tollway either). Returns how many were archived."""
+    done = 0
+    for api, plan, product in billing_repo.provisioned_active(conn, api_id=api_id, plan_id=plan_id):
+        org = plans_repo.get_any(conn, plan)["organization_id"]
+        if not billing_repo.stripe_configured(conn, org):
+            continue
+        ctx.billing.engines.for_org(org).retire_plan(product)
+        billing_repo.mark_provisioned_inactive(conn, api, plan, ctx.clock.now())
+        done += 1
+    return done
 
 
 # -- subscriptions ----------------------------------------------------------------------
@@ -239,7 +259,10 @@ def upcoming_invoice(
     # a 409 from its organization's Stripe configuration.
     sub = billing_repo.load_own_sub(conn, subscription_id, consumer)
     engine = ctx.billing.engines.for_org(sub.organization_id)
-    return billing_invoices.upcoming(conn, engine, subscription_id, consumer)
+    settled_before = ctx.clock.now() - timedelta(seconds=ctx.settings.stripe_meter_lag_s)
+    return billing_invoices.upcoming(
+        conn, engine, subscription_id, consumer, settled_before=settled_before
+    )
 
 
 # -- webhooks ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from tollway.domain.principal import Principal
 from tollway.metering.meters import DEFAULT_METER, Aggregation, parse_meter
 from tollway.pricing.spec import PricingSpec, parse_pricing
 from tollway.pricing.spend import SpendRater, affordable_units, remaining
-from tollway.store import budgets_repo, plans_repo, subscriptions_repo
+from tollway.store import budgets_repo, credits_repo, plans_repo, subscriptions_repo
 
 MAX_BUDGET = Decimal("1000000000000")  # a trillion in the plan's currency
 
@@ -128,6 +128,8 @@ def set_budget(
 ) -> dict[str, Any]:
     """Set or change the cap; the gateway enforces it from the next call on."""
     sub, plan = _context(conn, caller, sub_id)
+    if credits_repo.account(conn, str(sub["id"])) is not None:
+        raise Conflict("the subscription is prepaid: its credit balance is its cap")
     spec = parse_pricing(plan["pricing"], str(plan["currency"]), several_meters=True)
     currency = spec.currency
     value = parse_amount(amount, currency)

@@ -193,6 +193,8 @@ def change_lifecycle(
     """Move the API through created → published → deprecated → retired (or blocked)."""
     api = apis_repo.get(conn, api_id, caller, manage=True)
     apis_repo.change_lifecycle(conn, api, state, ctx.clock.now())
+    if state == "retired":
+        billing.stop_selling(ctx, conn, api_id=api_id)
     return described(conn, [apis_repo.get(conn, api_id, caller, manage=True)])[0]
 
 
@@ -228,3 +230,5 @@ def set_api_plan(
     apis_repo.set_plan(conn, api_id, plan_id, enabled, ctx.clock.now())
     if enabled and not plans.is_free(plan):
         billing.plan_enabled(ctx, conn, api_id, plan_id)
+    elif not enabled:
+        billing.stop_selling(ctx, conn, api_id=api_id, plan_id=plan_id)

@@ -13,8 +13,8 @@ from tollway.domain.lifecycle import SUBSCRIBABLE, Lifecycle
 from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.services import billing, plans
-from tollway.store import apis_repo, apps_repo, plans_repo, subscriptions_repo
+from tollway.services import billing, credits, plans
+from tollway.store import apis_repo, apps_repo, credits_repo, plans_repo, subscriptions_repo
 
 
 def subscribe(
@@ -38,7 +38,8 @@ def subscribe(
     plan = plans_repo.get_any(conn, plan_id)
     if plan["status"] != "active":
         raise Conflict("the plan is retired")
-    free = plans.is_free(plan)
+    # A prepaid plan is paid up front in credit packs: active at once, at zero balance.
+    free = plans.is_free(plan) or credits_repo.plan_packs(conn, str(plan["id"])) is not None
     if not free and not billing.organization_bills(conn, str(plan["organization_id"])):
         raise Conflict(
             "this plan is paid and its publisher has not connected a payment provider yet, "
@@ -55,6 +56,7 @@ def subscribe(
         actor=caller.user_id,
         now=ctx.clock.now(),
     )
+    credits.open_account_if_prepaid(ctx, conn, str(row["id"]), plan)
     checkout_url = None if free else billing.start_checkout(ctx, conn, str(row["id"]))
     return {**row, "checkout_url": checkout_url}
 

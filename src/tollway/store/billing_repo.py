@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Row, select, update
 
 from tollway.domain.errors import NotFound
 from tollway.domain.subscriptions import SubState
+from tollway.store import plan_changes_repo
 from tollway.store.billing_tables import (
     billing_customers,
     billing_plans,
@@ -104,10 +105,12 @@ class Billed:
     aggregation: str  # "sum" | "last"
     period_start_ms: int | None
     period_end_ms: int | None
+    plan_changes_ms: tuple[int, ...] = ()  # when plan changes took effect: windows cut there
 
     @property
     def boundaries(self) -> tuple[int, ...]:
-        return tuple(b for b in (self.period_start_ms, self.period_end_ms) if b)
+        ends = (self.period_start_ms, self.period_end_ms)
+        return tuple(sorted({*(b for b in ends if b), *self.plan_changes_ms}))
 
 
 # -- subscriptions ----------------------------------------------------------------------
@@ -244,6 +247,28 @@ def provisioned(conn: Connection, api_id: str, plan_id: str) -> ProvisionedRow |
     return None if row is None else ProvisionedRow.of(row)
 
 
+def provisioned_active(
+    conn: Connection, *, api_id: str | None = None, plan_id: str | None = None
+) -> list[tuple[str, str, str]]:
+    """(api id, plan id, product id) of the plans on sale at the provider, for one API,
+    one plan or one plan on one API."""
+    q = select(billing_plans.c.api_id, billing_plans.c.plan_id, billing_plans.c.product_id)
+    q = q.where(billing_plans.c.active.is_(True))
+    if api_id is not None:
+        q = q.where(billing_plans.c.api_id == api_id)
+    if plan_id is not None:
+        q = q.where(billing_plans.c.plan_id == plan_id)
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in conn.execute(q)]
+
+
+def mark_provisioned_inactive(conn: Connection, api_id: str, plan_id: str, now: datetime) -> None:
+    conn.execute(
+        billing_plans.update()
+        .where(billing_plans.c.api_id == api_id, billing_plans.c.plan_id == plan_id)
+        .values(active=False, updated_at=now)
+    )
+
+
 def save_provisioned(conn: Connection, api_id: str, plan_id: str, values: dict[str, Any]) -> None:
     """Insert or replace what the provider holds for the plan on the API."""
     done = conn.execute(
@@ -347,6 +372,7 @@ def billed_subscriptions(
             aggregation=r.meter_aggregation or "sum",
             period_start_ms=r.current_period_start * 1000 if r.current_period_start else None,
             period_end_ms=r.current_period_end * 1000 if r.current_period_end else None,
+            plan_changes_ms=plan_changes_repo.cut_points_ms(conn, r.subscription_id),
         )
-        for r in conn.execute(q)
+        for r in conn.execute(q).fetchall()
     ]

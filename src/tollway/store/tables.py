@@ -273,6 +273,60 @@ subscription_budgets = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+#: A plan sold as prepaid credit: consumers buy credit packs, calls burn the balance.
+credit_plans = Table(
+    "credit_plans",
+    metadata,
+    Column("plan_id", String(ID), ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True),
+    Column("packs", JSON, nullable=False),  # pack amounts offered, decimal strings
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+#: A prepaid subscription's credit account (auto top-up settings, Stripe customer).
+credit_accounts = Table(
+    "credit_accounts",
+    metadata,
+    Column(
+        "subscription_id",
+        String(ID),
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("currency", String(3), nullable=False),
+    Column("auto_topup_below", String(32), nullable=True),  # balance that triggers it
+    Column("auto_topup_amount", String(32), nullable=True),
+    Column("customer_id", String(255), nullable=True),  # Stripe customer with a saved card
+    Column("topups", Integer, nullable=False, default=0),  # counter: idempotency keys
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+#: The append-only credit ledger: every movement of a balance, signed, exact. ``reference``
+#: (a Checkout session, a PaymentIntent, a usage mark) makes each movement happen once.
+credit_entries = Table(
+    "credit_entries",
+    metadata,
+    _id(),
+    _fk("subscription_id", "subscriptions.id"),
+    Column("kind", String(12), nullable=False),  # purchase | auto_topup | usage | adjustment
+    Column("amount", String(32), nullable=False),  # + credit, - usage
+    Column("calls_to", BigInteger, nullable=True),  # usage: lifetime calls priced so far
+    Column("reference", String(255), nullable=False, unique=True),
+    _created(),
+)
+
+#: Credit packs on their way through Stripe Checkout (mode=payment).
+credit_purchases = Table(
+    "credit_purchases",
+    metadata,
+    Column("session_id", String(255), primary_key=True),
+    _fk("subscription_id", "subscriptions.id"),
+    Column("amount", String(32), nullable=False),
+    Column("status", String(10), nullable=False),  # open | paid | expired
+    Column("checkout_url", Text, nullable=False),
+    _created(),
+)
+
 usage_events = Table(
     "usage_events",
     metadata,

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from tollway.billing import credits
 from tollway.billing.credentials import EngineProvider
 from tollway.billing.engine import BillingEngine, SubscriptionInfo
 from tollway.billing.errors import RetryableProviderError
@@ -34,7 +35,13 @@ from tollway.billing.service import BillingService
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store import billing_repo, inbox_repo, notify_repo, subscriptions_repo
+from tollway.store import (
+    billing_repo,
+    inbox_repo,
+    notify_repo,
+    plan_changes_repo,
+    subscriptions_repo,
+)
 from tollway.store.billing_repo import BillingSubscription
 from tollway.store.db import reading, transaction
 from tollway.webhooks import access
@@ -165,8 +172,8 @@ class WebhookProcessor:
     def _checkout_completed(self, session_id: str) -> str:
         with reading(self.db) as conn:
             row = billing_repo.billing_subscription(conn, checkout_session_id=session_id)
-        if row is None:
-            return "ignored: checkout session not started by Tollway"
+        if row is None:  # a credit pack bought through Checkout, or someone else's
+            return credits.settle_purchase(self.db, self.engines, session_id, self.now())
         moved = self.service.activate_from_checkout(session_id, cause=Cause.WEBHOOK)
         return "activated" if moved else "already active (or not paid)"
 
@@ -216,6 +223,11 @@ class WebhookProcessor:
         row = self._billing_row_for(provider_subscription_id, info.metadata)
         if row is None:
             return "ignored: subscription not managed by Tollway"
+        if row.current_period_start and info.current_period_start > row.current_period_start:
+            with transaction(self.db) as conn:  # a plan change scheduled for this renewal
+                plan_changes_repo.apply_due(
+                    conn, row.subscription_id, info.current_period_start, self.now()
+                )
         moved_prices = self._renewal_prices(engine, row, info)
         if (
             info.status in ("active", "trialing")

@@ -1,5 +1,5 @@
 """Background workers of ``tollway serve``: webhook inbox, usage sync, usage alerts and
-notifications, and (with Redis) the config relay.
+notifications, prepaid credit (burn and top-up), and (with Redis) the config relay.
 
 ``run_workers(...)`` is what ``tollway.server`` awaits; the work itself runs in daemon
 threads (it is blocking I/O: database and Stripe) until ``stop`` is set. The server
@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from tollway.webhooks.processor import WebhookProcessor
 from tollway.workers.config_relay import ConfigRelay
+from tollway.workers.credits import CreditKeeper
 from tollway.workers.notify import NotificationSender
 from tollway.workers.usage_sync import UsageSync
 
@@ -30,6 +31,7 @@ def start_threads(
     *,
     usage_interval_s: float,
     notifier: NotificationSender | None = None,
+    credits: CreditKeeper | None = None,
 ) -> Callable[[], None]:
     """Run the webhook worker (every 5 s; deliveries are also applied as they arrive)
     and the usage sync (every ``usage_interval_s``) in daemon threads. Returns a function
@@ -60,6 +62,12 @@ def start_threads(
                 daemon=True,
             )
         )
+    if credits is not None:
+        threads.append(
+            threading.Thread(
+                target=loop, args=("credits", NOTIFY_INTERVAL_S, credits.run_once), daemon=True
+            )
+        )
     for t in threads:
         t.start()
 
@@ -79,8 +87,11 @@ async def run_workers(
     relay: ConfigRelay | None,
     stop: asyncio.Event,
     notifier: NotificationSender | None = None,
+    credits: CreditKeeper | None = None,
 ) -> None:
-    halt = start_threads(webhooks, usage, usage_interval_s=usage_interval_s, notifier=notifier)
+    halt = start_threads(
+        webhooks, usage, usage_interval_s=usage_interval_s, notifier=notifier, credits=credits
+    )
     relay_stop = threading.Event()
     relay_thread: threading.Thread | None = None
     if relay is not None:

@@ -12,7 +12,9 @@ Each run has two phases.
 2. **Send.** Pending rows are pushed; what Stripe accepted is marked ``sent``.
    A crash between Stripe accepting a push and the row being marked sent leaves the row
    pending; the next run pushes the same identifier with the same value and Stripe drops
-   the duplicate. 429/5xx back off exponentially (honouring ``Retry-After``); pushes
+   the duplicate — within Stripe's 24-hour identifier window. Older pending pushes are
+   first checked against Stripe's meter event summaries (``usage_recheck``).
+   429/5xx back off exponentially (honouring ``Retry-After``); pushes
    are also throttled to ``max_rate`` per second.
 
 Only closed windows (end <= now) are planned, except on ``flush`` which also plans the
@@ -46,13 +48,17 @@ from tollway.metering.meters import MeterDefinition
 from tollway.metering.usage_windows import by_window, identifier, measure, window_of
 from tollway.store import billing_repo, db, ledger, usage_push_repo
 from tollway.store.billing_repo import Billed
-from tollway.store.usage_push_repo import PlannedPush
+from tollway.store.usage_push_repo import PlannedPush, SentInRange
+from tollway.workers import usage_recheck
 
 log = logging.getLogger(__name__)
 
 WATERMARK_KEY = "usage_sync.recorded_at_ms"
 OVERLAP = timedelta(minutes=5)  # re-read events recorded shortly before the watermark
 MAX_LATE = timedelta(days=35)  # Stripe refuses meter events older than this
+#: Meter events per second: below Stripe's sandbox limit (25 requests/s, meter events
+#: included) and its live one, leaving room for the control plane's own calls.
+DEFAULT_MAX_RATE = 20.0
 
 
 @dataclass(slots=True)
@@ -71,11 +77,13 @@ class UsageSync:
         *,
         window_s: int = 60,
         clock: Clock | None = None,
-        max_rate: float = 100.0,
+        max_rate: float = DEFAULT_MAX_RATE,
         max_retries: int = 6,
         batch: int = 200,
         after_push: Callable[[Sequence[str]], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        identifier_window_s: int = usage_recheck.IDENTIFIER_WINDOW_S,
+        lag_s: float = 300.0,
     ) -> None:
         self.db = db
         self.engines = engines
@@ -86,6 +94,8 @@ class UsageSync:
         self.batch = batch
         self.after_push = after_push  # fault-injection point for tests
         self.sleep = sleep
+        self.identifier_window_s = identifier_window_s
+        self.lag_s = lag_s
         self._local = threading.local()
 
     def now(self) -> datetime:
@@ -240,18 +250,36 @@ class UsageSync:
         with self._write() as conn:
             usage_push_repo.mark(conn, identifiers, state, self.now(), error)
 
+    def _sent_in_range(self, event_name: str, customer: str, start: int, end: int) -> SentInRange:
+        with self._read() as conn:
+            return usage_push_repo.sent_in_range(conn, event_name, customer, start, end)
+
     def send(self, result: SyncResult, subscription_id: str | None = None) -> None:
         rows = self._pending(subscription_id)
-        org_of = {b.subscription_id: b.organization_id for b in self.billed()}
+        billed = {b.subscription_id: b for b in self.billed()}
         by_org: dict[str, list[PlannedPush]] = defaultdict(list)
         for r in rows:
-            org = org_of.get(r.subscription_id)
-            if org is not None:
-                by_org[org].append(r)
+            b = billed.get(r.subscription_id)
+            if b is not None:
+                by_org[b.organization_id].append(r)
         for org, org_rows in by_org.items():
             engine = self.engines.for_org(org)
-            for i in range(0, len(org_rows), self.batch):
-                chunk = org_rows[i : i + self.batch]
+            # pushes older than Stripe's identifier window: ask Stripe what it has first
+            org_rows = usage_recheck.recheck(
+                self._sent_in_range,
+                engine,
+                org_rows,
+                billed,
+                now=self.now(),
+                identifier_window_s=self.identifier_window_s,
+                lag_s=self.lag_s,
+                mark_sent=lambda ids: self._mark(ids, "sent"),
+                errors=result.errors,
+            )
+            # at most max_rate pushes per round, each round taking at least a second
+            step = min(self.batch, max(1, int(self.max_rate))) if self.max_rate > 0 else self.batch
+            for i in range(0, len(org_rows), step):
+                chunk = org_rows[i : i + step]
                 pushes = [
                     MeterPush(r.identifier, r.event_name, r.customer_id, r.value, r.timestamp_s)
                     for r in chunk

@@ -10,7 +10,7 @@ from .billing import is_metered, line, new_invoice, preview_lines
 from .context import Ctx
 from .ids import new_id
 from .params import opt_int
-from .periods import add_interval
+from .periods import add_interval, boundary
 from .prorations import apply_item_changes, behavior, metered_swap_lines, proration_lines
 from .state import Obj
 from .subscribe import build_items, trial_end_of
@@ -30,6 +30,7 @@ def existing(
         return _invoice(ctx, sub, customer, lines, period, "upcoming", at, ctx_extra), period[1]
     if not details.get("items"):
         lines, period = preview_lines(ctx, sub)
+        lines = _scheduled_renewal(ctx, sub, lines, period[1])
         inv = _invoice(ctx, sub, customer, lines, period, "upcoming", period[1], ctx_extra)
         return inv, period[1]
     after = apply_item_changes(ctx, sub, details["items"], at, "subscription_details[items]")
@@ -47,6 +48,29 @@ def existing(
     lines, period = preview_lines(ctx, changed)
     inv = _invoice(ctx, sub, customer, prorations + lines, period, "upcoming", period[1], ctx_extra)
     return inv, period[1]
+
+
+def _scheduled_renewal(ctx: Ctx, sub: Obj, lines: list[Obj], end: int) -> list[Obj]:
+    """With a schedule phase starting at the period end, the renewal's licensed fees are
+    that phase's (Stripe's upcoming invoice follows the schedule)."""
+    schedule = ctx.state.get(sub.get("schedule") or "")
+    if schedule is None or schedule["status"] != "active":
+        return lines
+    nxt = next((p for p in schedule["phases"] if p["start_date"] == end), None)
+    if nxt is None:
+        return lines
+    specs = [
+        {"price": it["price"], **({"quantity": it["quantity"]} if it["quantity"] else {})}
+        for it in nxt["items"]
+    ]
+    kept = [li for li in lines if li["period"]["start"] < end]
+    renewal = boundary(sub, sub["_n"] + 1)
+    fees = [
+        line(ctx, sub, it, Decimal(it.get("quantity") or 1), end, renewal)
+        for it in build_items(ctx, sub["id"], specs, end)
+        if not is_metered(ctx, it)
+    ]
+    return kept + fees
 
 
 def new_subscription(

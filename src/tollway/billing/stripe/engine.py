@@ -26,13 +26,15 @@ from tollway.billing.engine import (
     CheckoutSession,
     InvoiceInfo,
     MeterPush,
+    PaymentResult,
     PlanBillingSpec,
+    PriceChange,
     ProvisionedPlan,
     PushResult,
     SubscriptionInfo,
 )
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.stripe import convert, mapping
+from tollway.billing.stripe import changes, convert, mapping, payments
 from tollway.billing.stripe.client import stripe_errors, translate
 from tollway.domain.errors import BillingProviderError
 
@@ -204,7 +206,7 @@ class StripeBillingEngine:
                     "cancel_url": cancel_url,
                     "client_reference_id": subscription_id,
                     "metadata": meta,
-                    "subscription_data": {"metadata": meta},
+                    "subscription_data": {"metadata": meta, "billing_mode": changes.FLEXIBLE},
                 },
                 options={"idempotency_key": f"tollway-checkout-{subscription_id}-{attempt}"},
             )
@@ -304,6 +306,17 @@ class StripeBillingEngine:
             )
         return True
 
+    def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:
+        changes.change_prices(self.client, provider_subscription_id, change)
+
+    def preview_change(
+        self, customer_id: str, provider_subscription_id: str, change: PriceChange
+    ) -> InvoiceInfo | None:
+        return changes.preview_change(self.client, customer_id, provider_subscription_id, change)
+
+    def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
+        changes.schedule_change(self.client, provider_subscription_id, change)
+
     # -- usage ----------------------------------------------------------------------
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult:
@@ -374,3 +387,43 @@ class StripeBillingEngine:
     def get_invoice(self, invoice_id: str) -> InvoiceInfo:
         with stripe_errors():
             return convert.invoice(self.client.v1.invoices.retrieve(invoice_id))
+
+    def start_payment_checkout(
+        self,
+        *,
+        reference: str,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        return payments.start_payment_checkout(
+            self.client,
+            reference=reference,
+            customer_id=customer_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            description=description,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> PaymentResult:
+        return payments.charge_saved_card(
+            self.client,
+            customer_id=customer_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            idempotency_key=idempotency_key,
+            description=description,
+        )

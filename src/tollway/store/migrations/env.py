@@ -5,12 +5,16 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import tollway.store.billing_tables
-import tollway.store.notify_tables  # noqa: F401  (registers the alert and notification tables)
+from tollway.store import billing_tables, default_plans_repo, notify_tables, plan_changes_repo
 from tollway.store.tables import metadata
 
 config = context.config
 target_metadata = metadata
+# the billing and plan-change tables register themselves on the shared metadata
+assert billing_tables.billing_plans.metadata is metadata
+assert plan_changes_repo.subscription_plan_changes.metadata is metadata
+assert default_plans_repo.api_default_plans.metadata is metadata
+assert notify_tables.usage_alerts.metadata is metadata
 
 
 def run_migrations_online() -> None:

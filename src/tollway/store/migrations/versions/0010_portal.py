@@ -1,7 +1,7 @@
 """developer portal: an API's stored OpenAPI document and tags
 
 Revision ID: 0010_portal
-Revises: 0015_alerts_notifications
+Revises: 0016_prepaid_credits
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from tollway.store.types import UTCDateTime
 
 revision: str = "0010_portal"
-down_revision: str | None = "0015_alerts_notifications"
+down_revision: str | None = "0016_prepaid_credits"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,140 @@
+"""Plan changes at Stripe: a price swap on the live subscription (``subscriptions.update``
+with ``items``, ``proration_behavior`` and ``proration_date``) and its preview
+(``invoices.create_preview`` with the same ``subscription_details``).
+
+Tollway creates subscriptions with ``billing_mode=flexible``, so Stripe bills the usage
+of a removed metered price up to the change at the old price (Stripe's "Update prices
+mid-cycle"); the new metered price counts usage from the change on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, cast
+
+import stripe
+
+from tollway.billing.engine import InvoiceInfo, PriceChange
+from tollway.billing.stripe import convert
+from tollway.billing.stripe.client import stripe_errors, translate
+
+#: Checkout's ``subscription_data[billing_mode]``.
+FLEXIBLE: stripe.params.checkout.SessionCreateParamsSubscriptionDataBillingMode = {
+    "type": "flexible"
+}
+
+Behavior = Literal["always_invoice", "create_prorations", "none"]
+
+
+def item_changes(sub: dict[str, Any], change: PriceChange) -> list[dict[str, Any]]:
+    """``items[]`` moving each item of ``sub`` to the new price of its kind."""
+    out: list[dict[str, Any]] = []
+    seen_flat = seen_usage = False
+    for item in (sub.get("items") or {}).get("data") or []:
+        price = item.get("price") or {}
+        metered = (price.get("recurring") or {}).get("usage_type") == "metered"
+        target = change.usage_price_id if metered else change.flat_price_id
+        seen_usage |= metered
+        seen_flat |= not metered
+        if target is None:
+            out.append({"id": item["id"], "deleted": True})
+        elif price.get("id") != target:
+            out.append({"id": item["id"], "price": target})
+    if change.flat_price_id and not seen_flat:
+        out.append({"price": change.flat_price_id, "quantity": 1})
+    if change.usage_price_id and not seen_usage:
+        out.append({"price": change.usage_price_id})
+    return out
+
+
+def change_prices(client: stripe.StripeClient, subscription_id: str, change: PriceChange) -> None:
+    with stripe_errors():
+        sub = client.v1.subscriptions.retrieve(subscription_id)
+        items = item_changes(convert.as_dict(sub), change)
+        if not items:
+            return
+        client.v1.subscriptions.update(
+            subscription_id,
+            params={
+                "items": cast("list[stripe.params.SubscriptionUpdateParamsItem]", items),
+                "proration_behavior": cast("Behavior", change.proration_behavior),
+                "proration_date": change.at,
+            },
+            options={"idempotency_key": f"tollway-change-{subscription_id}-{change.at}"},
+        )
+
+
+def preview_change(
+    client: stripe.StripeClient, customer_id: str, subscription_id: str, change: PriceChange
+) -> InvoiceInfo | None:
+    try:
+        sub = client.v1.subscriptions.retrieve(subscription_id)
+        items = item_changes(convert.as_dict(sub), change)
+        details: stripe.params.InvoiceCreatePreviewParamsSubscriptionDetails = {
+            "proration_behavior": cast("Behavior", change.proration_behavior),
+            "proration_date": change.at,
+        }
+        if items:
+            details["items"] = cast(
+                "list[stripe.params.InvoiceCreatePreviewParamsSubscriptionDetailsItem]", items
+            )
+        inv = client.v1.invoices.create_preview(
+            params={
+                "customer": customer_id,
+                "subscription": subscription_id,
+                "subscription_details": details,
+            }
+        )
+    except stripe.InvalidRequestError as err:
+        if err.code == "invoice_upcoming_none":
+            return None
+        raise translate(err) from err
+    except stripe.StripeError as err:
+        raise translate(err) from err
+    return convert.invoice(inv)
+
+
+def schedule_change(client: stripe.StripeClient, subscription_id: str, change: PriceChange) -> None:
+    """The change at the period end (``change.at``), as Stripe recommends: a subscription
+    schedule made from the subscription, whose current phase ends then and whose next
+    phase (one period of the new prices) starts then; released afterwards, so the
+    subscription goes on with the new prices. No proration."""
+    with stripe_errors():
+        sub = convert.as_dict(client.v1.subscriptions.retrieve(subscription_id))
+        schedule_id = convert.id(sub.get("schedule"))
+        if schedule_id is None:
+            schedule_id = client.v1.subscription_schedules.create(
+                params={"from_subscription": subscription_id},
+                options={"idempotency_key": f"tollway-schedule-{subscription_id}-{change.at}"},
+            ).id
+        first = convert.as_dict(client.v1.subscription_schedules.retrieve(schedule_id))["phases"][0]
+        current = [
+            {
+                "price": convert.id(it["price"]),
+                **({"quantity": it["quantity"]} if it.get("quantity") else {}),
+            }
+            for it in first["items"]
+        ]
+        new: list[dict[str, Any]] = []
+        if change.flat_price_id:
+            new.append({"price": change.flat_price_id, "quantity": 1})
+        if change.usage_price_id:
+            new.append({"price": change.usage_price_id})
+        recurring = client.v1.prices.retrieve(str(new[0]["price"])).recurring
+        assert recurring is not None
+        phases = [
+            {"items": current, "start_date": first["start_date"], "end_date": change.at},
+            {
+                "items": new,
+                "duration": {
+                    "interval": recurring.interval,
+                    "interval_count": recurring.interval_count,
+                },
+            },
+        ]
+        client.v1.subscription_schedules.update(
+            schedule_id,
+            params={
+                "end_behavior": "release",
+                "phases": cast("list[stripe.params.SubscriptionScheduleUpdateParamsPhase]", phases),
+            },
+        )
