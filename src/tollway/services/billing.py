@@ -146,6 +146,31 @@ def stop_selling(
 # -- subscriptions ----------------------------------------------------------------------
 
 
+def organization_bills(conn: Connection, organization_id: str) -> bool:
+    """Whether the organization has connected Stripe (its paid plans can be paid)."""
+    return billing_repo.stripe_configured(conn, organization_id)
+
+
+def last_checkout_url(conn: Connection, subscription_id: str) -> str | None:
+    """The URL of the subscription's last Checkout session (it may have expired)."""
+    row = billing_repo.billing_subscription(conn, subscription_id=subscription_id)
+    return None if row is None or not row.checkout_url else str(row.checkout_url)
+
+
+def subscription_of_checkout(conn: Connection, session_id: str) -> str:
+    """The subscription a Checkout session pays for; NotFound for an unknown session."""
+    row = billing_repo.billing_subscription(conn, checkout_session_id=session_id)
+    if row is None:
+        raise NotFound("unknown checkout session")
+    return str(row.subscription_id)
+
+
+def subscription_state(ctx: AppContext, subscription_id: str) -> SubState:
+    """The subscription's state now (for the Checkout return page's polling)."""
+    with ctx.tx(read_only=True) as conn:
+        return billing_repo.load_sub(conn, subscription_id).state
+
+
 def start_checkout(ctx: AppContext, conn: Connection, subscription_id: str) -> str:
     """A Checkout URL for an on-hold paid subscription."""
     return ctx.billing.service.start_checkout(subscription_id, conn)
