@@ -18,7 +18,7 @@ from tollway.billing import invoices as billing_invoices
 from tollway.billing.credentials import StripeCredentials, masked, store_credentials
 from tollway.billing.stripe.keys import validate_keys
 from tollway.context import AppContext
-from tollway.domain.errors import BadRequest, Forbidden, NotFound, TollwayError
+from tollway.domain.errors import BadRequest, NotFound, TollwayError
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
 from tollway.store import (
@@ -38,11 +38,6 @@ log = logging.getLogger(__name__)
 GATEWAY_LIVENESS_S = 5.0
 
 
-def _require_admin(caller: Principal) -> None:
-    if not caller.is_admin:
-        raise Forbidden("admin only")
-
-
 # -- connecting Stripe ----------------------------------------------------------------
 
 
@@ -53,9 +48,9 @@ def is_configured(ctx: AppContext) -> bool:
 
 
 def stripe_settings(ctx: AppContext, conn: Connection, caller: Principal) -> dict[str, Any]:
-    """The organization's Stripe connection as shown to an admin: never a secret, only
-    the last four characters of each."""
-    _require_admin(caller)
+    """The organization's Stripe connection as shown to its admin or publisher: never a
+    secret, only the last four characters of each."""
+    caller.require("publisher")
     row = billing_repo.stripe_account(conn, caller.organization_id)
     if row is None:
         return {"configured": False}
@@ -83,8 +78,9 @@ def connect_stripe(
     """Validate and store the organization's Stripe keys (secrets encrypted), then
     provision every paid plan enabled on its APIs. ``webhook_secret`` may hold several
     secrets, one per line (during a rotation). Returns ``stripe_settings`` plus
-    ``provisioned_plans`` and ``provisioning_errors``."""
-    _require_admin(caller)
+    ``provisioned_plans`` and ``provisioning_errors``. The organization's publishers
+    and admins may connect it."""
+    caller.require("publisher")
     secrets = [s.strip() for s in webhook_secret.splitlines() if s.strip()]
     check = validate_keys(
         secret_key.strip(), publishable_key.strip(), secrets, base_url=ctx.billing.api_base
@@ -244,8 +240,9 @@ def portal_url(ctx: AppContext, conn: Connection, caller: Principal, sub_id: str
 
 def publish_usage(ctx: AppContext, conn: Connection, caller: Principal) -> dict[str, Any]:
     """Queue a job pushing all usage to Stripe now (open windows included); the job runs
-    once its row is committed (never for a request that rolled back). Returns the job."""
-    _require_admin(caller)
+    once its row is committed (never for a request that rolled back). Returns the job.
+    Publishers may run it too: it only pushes now what the usage worker would push."""
+    caller.require("publisher")
     job_id = jobs_repo.create(conn, jobs_repo.PUBLISH_USAGE, caller.user_id, ctx.clock.now())
     job = jobs_repo.get(conn, job_id)
     assert job is not None
@@ -272,7 +269,7 @@ def _run_publish(ctx: AppContext, job_id: str) -> None:
 
 
 def publish_usage_status(conn: Connection, caller: Principal) -> dict[str, Any]:
-    _require_admin(caller)
+    caller.require("publisher")
     job = jobs_repo.last(conn, jobs_repo.PUBLISH_USAGE)
     if job is None:
         raise NotFound("usage has not been published yet")

@@ -376,3 +376,11 @@ def billed_subscriptions(
         )
         for r in conn.execute(q).fetchall()
     ]
+
+
+def delete_stripe_account(conn: Connection, organization_id: str) -> bool:
+    """Forget the organization's Stripe keys; whether there were any."""
+    deleted = conn.execute(
+        stripe_accounts.delete().where(stripe_accounts.c.organization_id == organization_id)
+    ).rowcount
+    return bool(deleted)
