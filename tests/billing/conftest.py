@@ -157,7 +157,7 @@ def gateway(settings: Any, ctx: Any) -> Iterator[str]:
             return proc.poll() is not None and pytest.fail("the gateway exited")
 
     try:
-        wait_until(up, 30, "the gateway to listen")
+        wait_until(up, 60, "the gateway to listen")  # slow to start on a loaded machine
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)
