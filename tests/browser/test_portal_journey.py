@@ -27,6 +27,7 @@ from tests.support.waiting import wait_until
 from .harness import DESKTOP, Shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+EXPECT_TIMEOUT_MS = 30_000  # three servers and a browser on a busy CI machine
 
 PASSWORD = "a long reading passphrase"
 CALLS = 7  # at $0.02 each: $0.14
@@ -100,10 +101,12 @@ def test_a_new_consumer_finds_subscribes_pays_calls_watches_and_cancels(
     context.route("**/*", only_ours)
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(EXPECT_TIMEOUT_MS)
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     try:
         _journey(page, demo, shoot)
     finally:
+        expect.set_options(timeout=5_000)
         context.close()
     assert outside == [], f"the pages tried to reach other hosts: {outside}"
     assert errors == [], f"JavaScript errors: {errors}"
