@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from tollway.domain.errors import NotFound
 from tollway.http.deps import Conn, Ctx
-from tollway.services import billing, stripe_connection
+from tollway.services import billing, reconciliation, stripe_connection
 from tollway.web import page_router, pages_of, redirect
 
 from .access import publisher
@@ -32,8 +32,17 @@ def operations_page(request: Request, conn: Conn) -> Response:
     context = {
         "job": _job(conn, request),
         "webhooks": stripe_connection.recent_webhooks(conn, user),
+        "audit": reconciliation.audit_log(conn, user),
     }
     return pages_of(request).render(request, "console/operations.html", context)
+
+
+@router.get("/reconciliation")
+def reconciliation_page(request: Request, ctx: Ctx) -> Response:
+    """Ledger vs Stripe (asks Stripe, so it is its own page, not part of Operations)."""
+    user = publisher(request)
+    rows = reconciliation.report(ctx, user)
+    return pages_of(request).render(request, "console/reconciliation.html", {"rows": rows})
 
 
 @router.get("/publish")

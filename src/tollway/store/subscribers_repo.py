@@ -8,8 +8,17 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from tollway.domain.principal import Principal
+from tollway.metering.events import FIELDS, UsageEvent
 from tollway.store.subscriptions_repo import visible
-from tollway.store.tables import apis, applications, plans, subscriptions, usage_events, users
+from tollway.store.tables import (
+    apis,
+    applications,
+    plans,
+    subscription_events,
+    subscriptions,
+    usage_events,
+    users,
+)
 
 
 def subscribers(
@@ -53,3 +62,33 @@ def billable_calls(conn: Connection, subscription_id: str, start_ms: int, end_ms
         )
     )
     return int(conn.execute(q).scalar_one())
+
+
+def state_changes(conn: Connection, principal: Principal, limit: int = 100) -> list[dict[str, Any]]:
+    """State changes of the subscriptions the caller may see, newest first, with
+    ``api_name`` and ``consumer_email``."""
+    q = (
+        select(
+            subscription_events,
+            apis.c.name.label("api_name"),
+            users.c.email.label("consumer_email"),
+        )
+        .join(subscriptions, subscriptions.c.id == subscription_events.c.subscription_id)
+        .join(apis, apis.c.id == subscriptions.c.api_id)
+        .join(users, users.c.id == subscriptions.c.consumer_id)
+        .where(visible(principal))
+        .order_by(subscription_events.c.created_at.desc(), subscription_events.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def recent_events(conn: Connection, organization_id: str, limit: int) -> list[UsageEvent]:
+    """The organization's latest ``limit`` ledger events, newest first."""
+    rows = conn.execute(
+        select(*(usage_events.c[name] for name in FIELDS))
+        .where(usage_events.c.organization_id == organization_id)
+        .order_by(usage_events.c.timestamp_ms.desc())
+        .limit(limit)
+    ).all()
+    return [UsageEvent(*row) for row in rows]
