@@ -249,6 +249,8 @@ def demo(
     state = runtime_of(emulator).state
 
     def after_start() -> None:
+        # the seeding's own HTTP requests are not news: keep them out of the summary
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         ctx = build_context(settings, migrate=False)
         info = seed(
             ctx,

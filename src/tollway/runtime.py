@@ -90,6 +90,8 @@ def build_billing(
             usage.flush(subscription_id)
         else:
             usage.flush_within(conn, subscription_id)
+        # the final invoice is cut at once: let Stripe count the last push first
+        usage.wait_counted(subscription_id, settings.cancel_fence_timeout_s, conn)
 
     service.before_cancel = flush_before_cancel
     return BillingRuntime(service, engines, processor, usage, settings.stripe_api_base)

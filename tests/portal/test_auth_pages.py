@@ -190,6 +190,10 @@ def test_password_reset_by_email_works_once(
     assert new.status_code == 303
 
 
-def test_reset_without_smtp_says_so(http: TestClient) -> None:
+def test_reset_without_smtp_says_so_and_requests_are_throttled(http: TestClient) -> None:
     r = _form(http, "/portal/reset-password", {"email": "ann@example.com"})
     assert r.status_code == 503 and "Email is not configured" in r.text
+    for _ in range(9):
+        _form(http, "/portal/reset-password", {"email": "ann@example.com"})
+    flood = _form(http, "/portal/reset-password", {"email": "ann@example.com"})
+    assert flood.status_code == 429 and "Retry-After" in flood.headers

@@ -28,6 +28,7 @@ from tollway.api.routes_plan_changes import router as plan_changes_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_stripe import router as stripe_router
 from tollway.api.routes_subscriptions import router as subs_router
+from tollway.api.routes_usage import router as usage_router
 from tollway.api.routes_users import router as users_router
 from tollway.api.routes_webhooks import MAX_WEBHOOK_BYTES
 from tollway.api.routes_webhooks import router as webhooks_router
@@ -100,6 +101,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         jobs_router,
         invoices_router,
         billing_portal_router,
+        usage_router,
         webhooks_router,
     ):
         app.include_router(router)

@@ -42,6 +42,14 @@ class JobOut(BaseModel):
     events: int = 0
     errors: int = 0
     detail: dict[str, Any] | None = None
+    failed_windows: int = Field(
+        default=0, description="Usage windows Stripe refused or reported as not counted"
+    )
+    meter_errors: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Stripe's latest meter error reports (v1.billing.meter."
+        "error_report_triggered), newest first",
+    )
 
 
 class InvoiceLineOut(BaseModel):

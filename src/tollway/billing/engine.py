@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 #: Aggregation of a provider-side meter. ``last`` is used for distinct-count meters, to
 #: which Tollway pushes the period-to-date value.
@@ -242,6 +242,10 @@ class BillingEngine(Protocol):
 
     def meter_total(self, meter_id: str, customer_id: str, start: int, end: int) -> int:
         """Sum of the meter's aggregated value for the customer in [start, end)."""
+        ...
+
+    def meter_error_report(self, event_id: str) -> dict[str, Any]:
+        """The data of a meter error report event (Stripe: a thin v2 event, fetched)."""
         ...
 
     def preview_invoice(

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import Any
 
 from tollway.billing.engine import (
     CheckoutInfo,
@@ -302,6 +303,9 @@ class InMemoryBillingEngine:
             for e in self.events.values()
             if e.event_name == name and e.customer_id == customer_id and start <= e.timestamp < end
         )
+
+    def meter_error_report(self, event_id: str) -> dict[str, Any]:
+        return {}  # the in-memory provider validates at once and reports nothing later
 
     def preview_invoice(
         self, customer_id: str, provider_subscription_id: str

@@ -47,6 +47,7 @@ class Exchange:
     changes (cheaper than setting forty attributes per call)."""
 
     method = "GET"
+    generation = 0  # the configuration generation the call was admitted under
     path = b"/"
     query = b""
     http11 = True

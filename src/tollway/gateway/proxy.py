@@ -302,6 +302,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
     def _activate(self, ex: Exchange) -> None:
         self.active = ex
         self.app.inflight += 1
+        ex.generation = self.app.started()
         result = resolve(
             self.app.snapshot,
             self.app.auth,

@@ -379,6 +379,7 @@ class ResponseSide:
         self.active = None
         app = self.app
         app.inflight -= 1
+        app.ended(ex.generation)
         if ex.quota_sub is not None:
             app.quota_in_flight.ended(ex.quota_sub)
         adm = ex.admission

@@ -32,6 +32,7 @@ from tollway.gateway.snapshot import (
 )
 from tollway.pricing.spec import parse_pricing
 from tollway.pricing.spend import SpendRater, affordable_units
+from tollway.store import fence_repo
 from tollway.store import tables as t
 
 log = logging.getLogger("tollway.gateway.config")
@@ -165,12 +166,20 @@ def load_plans(conn: Connection) -> dict[str, Plan]:
 
 
 def load_subscriptions(conn: Connection) -> list[Subscription]:
-    """Every subscription, oldest first (columns named as Subscription's fields)."""
+    """Every subscription, oldest first (columns named as Subscription's fields). A
+    fenced one (being cancelled: its final usage is being cut) counts as cancelled."""
     s = t.subscriptions.c
     query = select(
         s.id, s.application_id, s.api_id, s.plan_id, s.consumer_id, s.state, s.billing_anchor
     ).order_by(s.created_at)
-    return [Subscription(**row._mapping) for row in conn.execute(query)]
+    ended = fence_repo.fenced(conn)
+    out: list[Subscription] = []
+    for row in conn.execute(query):
+        fields = dict(row._mapping)
+        if fields["id"] in ended:
+            fields["state"] = "cancelled"
+        out.append(Subscription(**fields))
+    return out
 
 
 def load_budgets(conn: Connection) -> dict[str, Budget]:

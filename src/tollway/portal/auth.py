@@ -159,7 +159,11 @@ def reset_request(request: Request, ctx: Ctx, conn: Conn) -> Response:
     base = ctx.settings.resolved_public_url if ctx.settings.public_url else str(request.base_url)
     base = base.rstrip("/")
     password_reset.request_reset(
-        ctx, conn, email=model.email, link=lambda token: f"{base}/portal/reset-password/{token}"
+        ctx,
+        conn,
+        email=model.email,
+        link=lambda token: f"{base}/portal/reset-password/{token}",
+        address=request.client.host if request.client else None,
     )
     return pages.render(request, "portal/reset_request.html", _reset_context(form, model.email))
 

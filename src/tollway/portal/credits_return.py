@@ -3,14 +3,15 @@ purchase at once (exactly once, shared with the webhook) and says what happened.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse
+from fastapi import Query
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tollway.http.deps import Ctx
-from tollway.portal.pages import render
 from tollway.services import credits
+from tollway.web import page_router, pages_of
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 OUTCOMES = {
     "credited": ("Thank you!", "Your credit is added; calls go through again at once."),
@@ -25,12 +26,15 @@ OUTCOMES = {
 }
 
 
-@router.get("/billing/credits/done", response_class=HTMLResponse)
-def credit_checkout_done(ctx: Ctx, session_id: str = Query(max_length=255)) -> HTMLResponse:
+@router.get("/billing/credits/done")
+def credit_checkout_done(
+    request: Request, ctx: Ctx, session_id: str = Query(max_length=255)
+) -> Response:
     outcome = credits.settle_return(ctx, session_id)
     title, message = OUTCOMES.get(
         outcome, ("Unknown checkout session", "This checkout session is not known here.")
     )
     status = 200 if outcome in OUTCOMES else 404
-    html = render("checkout.html", title=title, message=message)
-    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+    return pages_of(request).render(
+        request, "portal/credits_return.html", {"title": title, "message": message}, status=status
+    )

@@ -19,6 +19,7 @@ from tollway.portal import (
     checkout,
     notifications,
     spend,
+    subscribe,
 )
 from tollway.web import add_not_found_page, page_router, redirect
 
@@ -41,6 +42,7 @@ for part in (
     auth.router,
     catalog.router,
     applications.router,
+    subscribe.router,
     billing_pages.router,
     spend.router,
     notifications.router,

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -20,10 +21,21 @@ from tollway.context import AppContext
 from tollway.domain.errors import BadRequest, NotFound, TollwayError
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store import billing_repo, db, inbox_repo, jobs_repo, plans_repo
+from tollway.store import (
+    billing_repo,
+    db,
+    fence_repo,
+    inbox_repo,
+    jobs_repo,
+    plans_repo,
+    usage_push_repo,
+)
 from tollway.webhooks.signature import SignatureError, verify
 
 log = logging.getLogger(__name__)
+
+#: A gateway not heard from for this long is gone: a cancel does not wait for it.
+GATEWAY_LIVENESS_S = 5.0
 
 
 # -- connecting Stripe ----------------------------------------------------------------
@@ -130,6 +142,31 @@ def stop_selling(
 # -- subscriptions ----------------------------------------------------------------------
 
 
+def organization_bills(conn: Connection, organization_id: str) -> bool:
+    """Whether the organization has connected Stripe (its paid plans can be paid)."""
+    return billing_repo.stripe_configured(conn, organization_id)
+
+
+def last_checkout_url(conn: Connection, subscription_id: str) -> str | None:
+    """The URL of the subscription's last Checkout session (it may have expired)."""
+    row = billing_repo.billing_subscription(conn, subscription_id=subscription_id)
+    return None if row is None or not row.checkout_url else str(row.checkout_url)
+
+
+def subscription_of_checkout(conn: Connection, session_id: str) -> str:
+    """The subscription a Checkout session pays for; NotFound for an unknown session."""
+    row = billing_repo.billing_subscription(conn, checkout_session_id=session_id)
+    if row is None:
+        raise NotFound("unknown checkout session")
+    return str(row.subscription_id)
+
+
+def subscription_state(ctx: AppContext, subscription_id: str) -> SubState:
+    """The subscription's state now (for the Checkout return page's polling)."""
+    with ctx.tx(read_only=True) as conn:
+        return billing_repo.load_sub(conn, subscription_id).state
+
+
 def start_checkout(ctx: AppContext, conn: Connection, subscription_id: str) -> str:
     """A Checkout URL for an on-hold paid subscription."""
     return ctx.billing.service.start_checkout(subscription_id, conn)
@@ -149,6 +186,38 @@ def cancel_at_provider(ctx: AppContext, conn: Connection, subscription_id: str) 
     org = billing_repo.organization_of(conn, subscription_id)
     if org is not None and billing_repo.stripe_configured(conn, org):
         ctx.billing.service.cancel(subscription_id, Cause.USER, conn=conn)
+
+
+def end_access(ctx: AppContext, subscription_id: str) -> bool:
+    """End the subscription's access at every gateway before its final usage is cut:
+    fence it (gateways refuse it from their next configuration), then wait until every
+    live gateway acknowledged that configuration — which a gateway does only once the
+    calls it admitted before are in the ledger. True when all did within
+    ``TOLLWAY_CANCEL_FENCE_TIMEOUT_S``; False (logged) when one did not (then the calls
+    it serves meanwhile may miss the final invoice)."""
+    with ctx.tx() as conn:
+        version = fence_repo.fence(conn, subscription_id, ctx.clock.now())
+    deadline = time.monotonic() + ctx.settings.cancel_fence_timeout_s
+    while True:
+        with ctx.tx(read_only=True) as conn:
+            seen_since = datetime.now(UTC) - timedelta(seconds=GATEWAY_LIVENESS_S)
+            waiting = fence_repo.behind(conn, version, seen_since)
+        if not waiting:
+            return True
+        if time.monotonic() > deadline:
+            log.warning(
+                "cancel of %s: gateway(s) %s did not acknowledge the end of access",
+                subscription_id,
+                ", ".join(waiting),
+            )
+            return False
+        time.sleep(0.02)
+
+
+def restore_access(ctx: AppContext, subscription_id: str) -> None:
+    """Lift the fence (the cancel failed, or finished)."""
+    with ctx.tx() as conn:
+        fence_repo.unfence(conn, subscription_id)
 
 
 def flush_usage(ctx: AppContext, subscription_id: str) -> None:
@@ -204,7 +273,12 @@ def publish_usage_status(conn: Connection, caller: Principal) -> dict[str, Any]:
     job = jobs_repo.last(conn, jobs_repo.PUBLISH_USAGE)
     if job is None:
         raise NotFound("usage has not been published yet")
-    return job
+    # Stripe's asynchronous meter validation: what it could not count, reported later
+    return {
+        **job,
+        "failed_windows": usage_push_repo.failed_count(conn),
+        "meter_errors": usage_push_repo.meter_errors(conn),
+    }
 
 
 # -- invoices ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection
 
 from tollway.context import AppContext
-from tollway.domain.errors import InvalidInput, NotFound, Unavailable
+from tollway.domain.errors import InvalidInput, NotFound, RateLimited, Unavailable
 from tollway.mail import render
 from tollway.mail.smtp import from_settings
 from tollway.security.passwords import (
@@ -62,10 +62,24 @@ def make_token(ctx: AppContext, conn: Connection, user_id: str) -> str:
 
 
 def request_reset(
-    ctx: AppContext, conn: Connection, *, email: str, link: Callable[[str], str]
+    ctx: AppContext,
+    conn: Connection,
+    *,
+    email: str,
+    link: Callable[[str], str],
+    address: str | None = None,
 ) -> None:
     """Email a reset link (``link(token)``) to ``email`` if it is an account with a
-    password; say nothing either way. Without SMTP settings this is refused (503)."""
+    password; say nothing either way. Without SMTP settings this is refused (503).
+
+    Requests count against the failed-login throttle (per address, and per email under
+    a key of their own), so nobody can flood an inbox: past it, 429."""
+    now = ctx.clock.now().timestamp()
+    key = f"password-reset:{email}"
+    wait = ctx.login_throttle.retry_after(key, address, now)
+    if wait is not None:
+        raise RateLimited("too many reset requests; try again later", retry_after_s=wait)
+    ctx.login_throttle.failed(key, address, now)
     mailer = from_settings(ctx.settings)
     if mailer is None:
         raise Unavailable(

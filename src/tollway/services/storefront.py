@@ -93,7 +93,9 @@ def card(plan: dict[str, Any]) -> PlanCard:
         interval=_interval(plan),
         free=spec.is_free,
         flat_fee=spec.flat_fee,
-        words=describe_pricing(spec, interval=_interval(plan), unit_label=unit_label),
+        words=describe_pricing(spec, interval=_interval(plan), unit_label=unit_label).replace(
+            " per unit of calls", " per call"
+        ),
         included=only.included_units if only else 0,
         model=only.model.value if only else None,
         unit_amount=only.unit_amount
@@ -143,6 +145,7 @@ def published_api(ctx: AppContext, conn: Connection, api_id: str) -> dict[str, A
         "environments": environments,
         "plans": cards,
         "base_url": base,
+        "key_header": ctx.settings.api_key_header,
         "operations": apis_repo.operations(conn, api_id),
         "has_document": documents_repo.document(conn, api_id) is not None,
     }
@@ -182,3 +185,8 @@ def quote(conn: Connection, api_id: str, plan_id: str, calls: int) -> RatedInvoi
     usage = {u.meter: Decimal(calls) for u in spec.usage_prices}
     label = "calls" if [u.meter for u in spec.usage_prices] == ["requests"] else None
     return rate(spec, spec.currency, usage, meter_label=label)
+
+
+def plan_card(conn: Connection, plan_id: str) -> PlanCard:
+    """A plan's card (for the subscription page: what it is on)."""
+    return card(plans_repo.get_any(conn, plan_id))

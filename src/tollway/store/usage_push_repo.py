@@ -3,6 +3,7 @@ watermark (``billing_state``) and what it needs to know about the ledger."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -192,3 +193,38 @@ def sent_in_range(
         )
     ).one()
     return SentInRange(int(row[0]), row[1])
+
+
+METER_ERRORS_KEY = "usage_sync.meter_errors"
+METER_ERRORS_KEPT = 20
+
+
+def mark_failed(conn: Connection, errors: dict[str, str]) -> int:
+    """Mark the pushes named by Stripe's meter error samples as failed, with the error."""
+    done = 0
+    for ident, message in errors.items():
+        done += conn.execute(
+            update(usage_push_windows)
+            .where(usage_push_windows.c.identifier == ident)
+            .values(state="failed", last_error=message)
+        ).rowcount
+    return done
+
+
+def record_meter_error(conn: Connection, report: dict[str, Any]) -> None:
+    """Keep the latest meter error reports (newest first) for the publish-usage status."""
+    known = meter_errors(conn)
+    if any(r.get("event_id") == report.get("event_id") for r in known):
+        return
+    set_state(conn, METER_ERRORS_KEY, json.dumps([report, *known][:METER_ERRORS_KEPT]))
+
+
+def meter_errors(conn: Connection) -> list[dict[str, Any]]:
+    raw = get_state(conn, METER_ERRORS_KEY)
+    value = json.loads(raw) if raw else []
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+
+def failed_count(conn: Connection) -> int:
+    q = select(func.count()).where(usage_push_windows.c.state == "failed")
+    return int(conn.execute(q).scalar() or 0)

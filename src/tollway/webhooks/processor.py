@@ -15,6 +15,8 @@ invoice.payment_action_required    block while the latest invoice waits for the 
 customer.subscription.updated      follow Stripe's status through the access table
 customer.subscription.deleted      cancel; the billing link is closed (kept as a tombstone
                                    with ``stripe_status=canceled`` so late events match)
+v1.billing.meter.error_report_     mark the usage windows Stripe could not count as failed;
+triggered, ...no_meter_found       keep the report for the publish-usage status
 anything else                      acknowledged, logged, stored as ``ignored``
 =================================  ========================================================
 """
@@ -45,6 +47,7 @@ from tollway.store import (
 from tollway.store.billing_repo import BillingSubscription
 from tollway.store.db import reading, transaction
 from tollway.webhooks import access
+from tollway.webhooks.meter_errors import METER_ERROR_EVENTS, apply_meter_error
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,11 @@ class WebhookProcessor:
     # -- handlers -------------------------------------------------------------------
 
     def apply(self, type_: str, event: dict[str, Any], organization_id: str | None) -> str:
+        if type_ in METER_ERROR_EVENTS:
+            if organization_id is None:
+                return "ignored: no organization"
+            engine = self.engines.for_org(organization_id)
+            return apply_meter_error(self.db, event, engine.meter_error_report, self.now())
         if type_ not in HANDLED:
             log.info("webhook event type %s is not used by Tollway: acknowledged", type_)
             return f"ignored: {type_} is not used"

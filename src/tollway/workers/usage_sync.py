@@ -38,7 +38,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from tollway.billing.credentials import EngineProvider
-from tollway.billing.engine import BillingEngine, MeterPush
+from tollway.billing.engine import BillingEngine, MeterPush, PushResult
 from tollway.billing.errors import RetryableProviderError
 from tollway.billing.meters import meter_definition
 from tollway.domain.clock import Clock, SystemClock
@@ -120,6 +120,34 @@ class UsageSync:
             return self.run_once(flush=True, subscription_id=subscription_id)
         finally:
             self._local.conn = None
+
+    def wait_counted(
+        self, subscription_id: str, timeout_s: float, conn: Connection | None = None
+    ) -> bool:
+        """Wait until Stripe's meter summary for the subscription's customer counts every
+        push accepted for its current period (Stripe aggregates asynchronously, and an
+        invoice cut now would miss the rest). False if it did not within ``timeout_s``."""
+        self._local.conn = conn
+        try:
+            return self._wait_counted(subscription_id, timeout_s)
+        finally:
+            self._local.conn = None
+
+    def _wait_counted(self, subscription_id: str, timeout_s: float) -> bool:
+        for b in self.billed(subscription_id):
+            if b.meter_id is None or b.aggregation == "last" or b.period_start_ms is None:
+                continue
+            start = b.period_start_ms // 1000 // 60 * 60
+            end = -(-(b.period_end_ms or self.now().timestamp() * 1000) // 60_000) * 60
+            expected = self._sent_in_range(b.event_name, b.customer_id, start, int(end)).total
+            engine = self.engines.for_org(b.organization_id)
+            deadline = time.monotonic() + timeout_s
+            while engine.meter_total(b.meter_id, b.customer_id, start, int(end)) < expected:
+                if time.monotonic() > deadline:
+                    log.warning("Stripe has not counted all usage of %s yet", subscription_id)
+                    return False
+                self.sleep(0.1)
+        return True
 
     # -- what is billed -------------------------------------------------------------
 
@@ -276,10 +304,8 @@ class UsageSync:
                 mark_sent=lambda ids: self._mark(ids, "sent"),
                 errors=result.errors,
             )
-            # at most max_rate pushes per round, each round taking at least a second
-            step = min(self.batch, max(1, int(self.max_rate))) if self.max_rate > 0 else self.batch
-            for i in range(0, len(org_rows), step):
-                chunk = org_rows[i : i + step]
+            for i in range(0, len(org_rows), self.batch):
+                chunk = org_rows[i : i + self.batch]
                 pushes = [
                     MeterPush(r.identifier, r.event_name, r.customer_id, r.value, r.timestamp_s)
                     for r in chunk
@@ -298,9 +324,8 @@ class UsageSync:
         remaining = pushes
         delay = 0.5
         for attempt in range(self.max_retries + 1):
-            started = time.monotonic()
             try:
-                outcome = engine.push_usage(remaining)
+                outcome = self._paced_push(engine, remaining)
                 accepted, failed = list(outcome.accepted), list(outcome.failed)
                 error: RetryableProviderError | None = None
             except RetryableProviderError as exc:
@@ -316,7 +341,6 @@ class UsageSync:
                 result.errors.append(f"{ident}: {msg}")
             result.pushed += len(accepted)
             result.value_pushed += sum(values[i] for i in accepted)
-            self._throttle(len(accepted) + len(failed), started)
             if error is None:
                 return True
             done = set(accepted) | {i for i, _ in failed}
@@ -330,12 +354,25 @@ class UsageSync:
             delay = min(delay * 2, 30.0)
         return False
 
-    def _throttle(self, count: int, started: float) -> None:
-        if count and self.max_rate > 0:
-            minimum = count / self.max_rate
+    def _paced_push(self, engine: BillingEngine, pushes: list[MeterPush]) -> PushResult:
+        """Push one event at a time, at most ``max_rate`` a second *in any second*
+        (Stripe's limiter is a sliding window: a burst per round would exceed it)."""
+        accepted: list[str] = []
+        failed: list[tuple[str, str]] = []
+        gap = 1.0 / self.max_rate if self.max_rate > 0 else 0.0
+        for push in pushes:
+            started = time.monotonic()
+            try:
+                outcome = engine.push_usage([push])
+            except RetryableProviderError as exc:
+                exc.partial = PushResult(tuple(accepted), tuple(failed))  # type: ignore[attr-defined]
+                raise
+            accepted.extend(outcome.accepted)
+            failed.extend(outcome.failed)
             spent = time.monotonic() - started
-            if spent < minimum:
-                self.sleep(minimum - spent)
+            if spent < gap:
+                self.sleep(gap - spent)
+        return PushResult(tuple(accepted), tuple(failed))
 
     # -- runs -----------------------------------------------------------------------
 

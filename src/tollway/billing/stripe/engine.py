@@ -362,6 +362,12 @@ class StripeBillingEngine:
                 total += Decimal(str(summary.aggregated_value))
         return int(total.to_integral_value())
 
+    def meter_error_report(self, event_id: str) -> dict[str, Any]:
+        with stripe_errors():
+            event = self.client.v2.core.events.retrieve(event_id)
+        data = convert.as_dict(event).get("data")
+        return data if isinstance(data, dict) else {}
+
     # -- invoices -------------------------------------------------------------------
 
     def preview_invoice(

@@ -1,7 +1,7 @@
 """plan changes of live subscriptions; default plans on sign-up
 
 Revision ID: 0013_plans
-Revises: 0010_portal
+Revises: 0012_engine
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import tollway.store.types
 
 revision: str = "0013_plans"
-down_revision: str | None = "0010_portal"
+down_revision: str | None = "0012_engine"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
