@@ -107,6 +107,7 @@ class BillingService:
             api_id=api_id,
             name=f"{api['name']} — {plan['name']}",
             billing_interval=plan["billing_interval"],
+            interval_count=int(plan.get("billing_interval_count") or 1),
             pricing=pricing,
             meter=meter,
         )

@@ -144,6 +144,7 @@ def load_plans(conn: Connection) -> dict[str, Plan]:
             row.rate_limit_unit,
             row.quota_limit,
             row.quota_mode or "hard",
+            row.billing_interval_count or 1,
         )
         for row in conn.execute(
             select(
@@ -153,6 +154,7 @@ def load_plans(conn: Connection) -> dict[str, Plan]:
                 p.rate_limit_unit,
                 p.quota_limit,
                 p.quota_mode,
+                p.billing_interval_count,
             )
         )
     }
@@ -202,7 +204,9 @@ def load_quota_used(
         plan = plans.get(sub.plan_id)
         if sub.state != "active" or plan is None or plan.hard_quota is None:
             continue
-        period = period_containing(sub.billing_anchor, plan.billing_interval, now)
+        period = period_containing(
+            sub.billing_anchor, plan.billing_interval, now, count=plan.interval_count
+        )
         start_s = int(period.start.timestamp())
         end_s = int(period.end.timestamp())
         quota_used[(sub.id, start_s)] = count_usage(conn, sub.id, start_s * 1000, end_s * 1000)

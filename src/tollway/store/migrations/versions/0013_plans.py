@@ -1,4 +1,4 @@
-"""plan changes of live subscriptions; default plans on sign-up
+"""plan changes of live subscriptions; default plans on sign-up; custom intervals
 
 Revision ID: 0013_plans
 Revises: 0003_live_subscription_unique
@@ -65,9 +65,15 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("api_id", name=op.f("pk_api_default_plans")),
     )
+    with op.batch_alter_table("plans", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("billing_interval_count", sa.Integer(), server_default="1", nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("plans", schema=None) as batch_op:
+        batch_op.drop_column("billing_interval_count")
     op.drop_table("api_default_plans")
     op.drop_index("ix_subscription_plan_changes_sub", table_name="subscription_plan_changes")
     op.drop_table("subscription_plan_changes")
