@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from tollway.pricing.discounts import Coupon
+
 #: Aggregation of a provider-side meter. ``last`` is used for distinct-count meters, to
 #: which Tollway pushes the period-to-date value.
 MeterAggregation = Literal["sum", "count", "last"]
@@ -227,6 +229,16 @@ class BillingEngine(Protocol):
 
     def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
         """Apply a plan change at the period end ``change.at``, without proration."""
+        ...
+
+    def create_coupon(
+        self, key: str, name: str, coupon: Coupon, code: str | None
+    ) -> tuple[str, str | None]:
+        """The provider's coupon and promotion code ids (idempotent on ``key``)."""
+        ...
+
+    def apply_coupon(self, provider_subscription_id: str, coupon_id: str) -> None:
+        """Redeem the coupon on the live subscription (replacing its discounts)."""
         ...
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult: ...

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tollway.billing import change_estimate
+from tollway.billing import change_estimate, coupon_estimate
 from tollway.billing.engine import BillingEngine, InvoiceInfo
 from tollway.billing.meters import meter_definition
 from tollway.domain.errors import NotFound
@@ -52,6 +52,7 @@ def estimate(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[st
         "total": str(rated.total),
         "total_minor": to_minor(rated.total, pricing.currency),
         "lines": [ln.to_dict() for ln in rated.lines],
+        **coupon_estimate.with_discount(conn, sub.id, rated, end_s),
     }
 
 

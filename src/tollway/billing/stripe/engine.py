@@ -33,9 +33,10 @@ from tollway.billing.engine import (
     SubscriptionInfo,
 )
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.stripe import changes, convert, mapping
+from tollway.billing.stripe import changes, convert, coupons, mapping
 from tollway.billing.stripe.client import stripe_errors, translate
 from tollway.domain.errors import BillingProviderError
+from tollway.pricing.discounts import Coupon
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,7 @@ class StripeBillingEngine:
                     "success_url": success_url,
                     "cancel_url": cancel_url,
                     "client_reference_id": subscription_id,
+                    "allow_promotion_codes": True,
                     "metadata": meta,
                     "subscription_data": {"metadata": meta, "billing_mode": changes.FLEXIBLE},
                 },
@@ -315,6 +317,14 @@ class StripeBillingEngine:
 
     def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
         changes.schedule_change(self.client, provider_subscription_id, change)
+
+    def create_coupon(
+        self, key: str, name: str, coupon: Coupon, code: str | None
+    ) -> tuple[str, str | None]:
+        return coupons.create_coupon(self.client, key, name, coupon, code)
+
+    def apply_coupon(self, provider_subscription_id: str, coupon_id: str) -> None:
+        coupons.apply_coupon(self.client, provider_subscription_id, coupon_id)
 
     # -- usage ----------------------------------------------------------------------
 
