@@ -213,6 +213,9 @@ class PlanCreateIn(In):
     billing_interval_count: int = Field(
         1, ge=1, le=1095, description="Every N intervals (Stripe's interval_count), at most 3 years"
     )
+    trial_days: int | None = Field(
+        None, ge=1, le=730, description="Free trial of a paid plan: calls metered, billed $0"
+    )
     rate_limit: RateLimitIn | None = None
     quota: QuotaIn | None = None
     pricing: dict[str, Any] = Field(default_factory=dict, description="Pricing spec, see docs")
@@ -244,6 +247,7 @@ class PlanOut(Out):
     currency: str
     billing_interval: Interval
     billing_interval_count: int = 1
+    trial_days: int | None = None
     rate_limit: RateLimitOut | None
     quota: QuotaOut | None
     pricing: dict[str, Any]

@@ -71,6 +71,7 @@ class ProvisionedPlan:
     meter_event_name: str | None
     retired_price_ids: tuple[str, ...] = ()
     created: tuple[str, ...] = ()  # ids created by this call (empty on a re-run)
+    trial_days: int | None = None  # a new subscription's free trial (Checkout)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,9 @@ def upcoming(
         start, end = preview.period_start, preview.period_end
     changed = plan_changes_repo.applied_in_period(conn, sub.id, start, end)
     scheduled = plan_changes_repo.scheduled(conn, sub.id)
-    if changed:  # the plan changed in this period: pending prorations, usage on each plan
+    if row.stripe_status == "trialing":  # usage at $0.00, then the first paid period's fee
+        ours = change_estimate.closing_trial(conn, sub, start, end)
+    elif changed:  # the plan changed in this period: pending prorations, usage on each plan
         ours = change_estimate.next_invoice(conn, sub, start, end, changed)
     elif scheduled is not None and scheduled.effective_at == end:
         ours = change_estimate.closing_before_scheduled(conn, sub, start, end, scheduled)

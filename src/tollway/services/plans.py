@@ -108,6 +108,7 @@ def create_plan(
     rate_limit: RateLimit | None = None,
     quota: Quota | None = None,
     billing_interval_count: int = 1,
+    trial_days: int | None = None,
 ) -> dict[str, Any]:
     caller.require("publisher")
     try:
@@ -121,6 +122,7 @@ def create_plan(
         "currency": currency.upper(),
         "billing_interval": billing_interval,
         "billing_interval_count": billing_interval_count,
+        "trial_days": trial_days,
         "pricing": spec.to_dict(),
         **_limit_columns({"rate_limit": rate_limit, "quota": quota}),
     }

@@ -196,6 +196,12 @@ class StripeBillingEngine:
         if not items:
             raise BillingProviderError("the plan has no Stripe price to check out")
         meta = {mapping.META_SUBSCRIPTION: subscription_id}
+        subscription_data: stripe.params.checkout.SessionCreateParamsSubscriptionData = {
+            "metadata": meta,
+            "billing_mode": changes.FLEXIBLE,
+        }
+        if plan.trial_days:
+            subscription_data["trial_period_days"] = plan.trial_days
         with stripe_errors():
             session = self.client.v1.checkout.sessions.create(
                 params={
@@ -207,7 +213,7 @@ class StripeBillingEngine:
                     "client_reference_id": subscription_id,
                     "allow_promotion_codes": True,
                     "metadata": meta,
-                    "subscription_data": {"metadata": meta, "billing_mode": changes.FLEXIBLE},
+                    "subscription_data": subscription_data,
                 },
                 options={"idempotency_key": f"tollway-checkout-{subscription_id}-{attempt}"},
             )

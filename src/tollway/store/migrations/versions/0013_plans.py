@@ -1,4 +1,5 @@
-"""plan changes of live subscriptions; default plans on sign-up; custom intervals
+"""plan changes of live subscriptions; default plans on sign-up; custom intervals;
+trials; coupons
 
 Revision ID: 0013_plans
 Revises: 0003_live_subscription_unique
@@ -69,6 +70,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("billing_interval_count", sa.Integer(), server_default="1", nullable=False)
         )
+        batch_op.add_column(sa.Column("trial_days", sa.Integer(), nullable=True))
     op.create_table(
         "coupons",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -108,6 +110,7 @@ def downgrade() -> None:
     op.drop_table("subscription_coupons")
     op.drop_table("coupons")
     with op.batch_alter_table("plans", schema=None) as batch_op:
+        batch_op.drop_column("trial_days")
         batch_op.drop_column("billing_interval_count")
     op.drop_table("api_default_plans")
     op.drop_index("ix_subscription_plan_changes_sub", table_name="subscription_plan_changes")
