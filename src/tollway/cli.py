@@ -249,6 +249,8 @@ def demo(
     state = runtime_of(emulator).state
 
     def after_start() -> None:
+        # the seeding's own HTTP requests are not news: keep them out of the summary
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         ctx = build_context(settings, migrate=False)
         info = seed(
             ctx,
@@ -305,12 +307,18 @@ def reconcile_report(ctx: AppContext, out: TextIO) -> int:
     and period. Prints every difference; returns the exit code (1 if any, else 0)."""
     from tollway.workers.reconcile import reconcile as compare
 
-    lines = compare(ctx.engine, ctx.billing.engines, clock=ctx.clock)
+    lines = compare(
+        ctx.engine, ctx.billing.engines, clock=ctx.clock, lag_s=ctx.settings.stripe_meter_lag_s
+    )
     differences = [ln for ln in lines if ln.differs]
     for ln in differences:
         print(f"DIFF {ln.describe()}", file=out)
+    pending = [ln for ln in lines if ln.pending and not ln.differs]
+    for ln in pending:
+        print(f"PENDING {ln.describe()}", file=out)
     print(
-        f"{len(lines)} subscription period(s) compared, {len(differences)} difference(s)",
+        f"{len(lines)} subscription period(s) compared, {len(differences)} difference(s), "
+        f"{len(pending)} with usage pending at Stripe",
         file=out,
     )
     return 1 if differences else 0

@@ -83,13 +83,15 @@ def build_billing(
     processor = WebhookProcessor(
         engine, service, engines, grace_s=settings.past_due_grace_s, clock=clock
     )
-    usage = UsageSync(engine, engines, clock=clock)
+    usage = UsageSync(engine, engines, clock=clock, lag_s=settings.stripe_meter_lag_s)
 
     def flush_before_cancel(subscription_id: str, conn: Connection | None) -> None:
         if conn is None:
             usage.flush(subscription_id)
         else:
             usage.flush_within(conn, subscription_id)
+        # the final invoice is cut at once: let Stripe count the last push first
+        usage.wait_counted(subscription_id, settings.cancel_fence_timeout_s, conn)
 
     service.before_cancel = flush_before_cancel
     return BillingRuntime(service, engines, processor, usage, settings.stripe_api_base)

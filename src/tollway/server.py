@@ -19,10 +19,13 @@ from tollway.domain.errors import ConfigurationError
 from tollway.gateway.server import run_gateway
 from tollway.gateway.settings import GatewaySettings
 from tollway.gateway.supervisor import main_gateway
+from tollway.mail import smtp
 from tollway.runtime import build_context
 from tollway.settings import Settings
 from tollway.store.keys_repo import current_signing_key
 from tollway.workers.config_relay import ConfigRelay
+from tollway.workers.credits import CreditKeeper
+from tollway.workers.notify import NotificationSender
 from tollway.workers.runner import run_workers
 
 log = logging.getLogger("tollway.server")
@@ -41,6 +44,7 @@ def gateway_settings(settings: Settings) -> GatewaySettings:
         rate_limit_failure_mode=settings.rate_limit_failure_mode,
         redis_url=settings.redis_url,
         database_url=settings.resolved_database_url,
+        control_plane_url=settings.resolved_public_url,
         ssrf_allow=tuple(settings.ssrf_allow),  # re-checked on every new upstream connection
         workers=settings.gateway_workers,  # used by `tollway gateway` only
         max_connections=settings.gateway_max_connections,
@@ -106,12 +110,22 @@ async def _serve_all(
         )
     if workers:
         relay = ConfigRelay(ctx.engine, ctx.publisher) if settings.redis_url else None
+        notifier = NotificationSender(
+            ctx.engine,
+            ctx.secrets,
+            mailer=smtp.from_settings(settings),
+            brand_name=settings.brand_name,
+            ssrf_allow=settings.ssrf_allow,
+            clock=ctx.clock,
+        )
         run = run_workers(
             webhooks=ctx.billing.webhooks,
             usage=ctx.billing.usage,
             usage_interval_s=settings.usage_sync_interval_s,
             relay=relay,
             stop=stop,
+            notifier=notifier,
+            credits=CreditKeeper(ctx.engine, ctx.billing.engines, ctx.clock),
         )
         tasks.append(asyncio.create_task(run, name="workers"))
     log.info("control plane on http://%s:%s", settings.host, settings.port)

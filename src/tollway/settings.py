@@ -81,6 +81,18 @@ class Settings(BaseSettings):
     session_lifetime_s: int = Field(8 * 3600, gt=0, description="Portal session lifetime")
     stripe_api_base: str | None = Field(None, description="Stripe API base (the emulator)")
     usage_sync_interval_s: float = Field(60.0, gt=0, description="Usage push interval")
+    cancel_fence_timeout_s: float = Field(
+        35.0,
+        gt=0,
+        description="How long a cancel waits for every gateway to stop admitting the "
+        "subscription and put its calls in the ledger (then the final usage is pushed)",
+    )
+    stripe_meter_lag_s: float = Field(
+        300.0,
+        ge=0,
+        description="Time Stripe may take to count an accepted meter event; younger pushes "
+        "are reported as pending, not as differences",
+    )
     past_due_grace_s: int = Field(3 * 86400, ge=0, description="Access kept while past_due")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
     brand_name: str = Field(

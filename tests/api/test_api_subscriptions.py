@@ -7,8 +7,9 @@ from typing import Any
 
 from httpx import Response
 
+from tollway.domain.subscriptions import Cause, SubState
 from tollway.services import billing
-from tollway.store import changes
+from tollway.store import changes, subscriptions_repo
 
 PAID = {"flat_fee": "10.00"}
 
@@ -30,15 +31,16 @@ def test_free_active_paid_on_hold_and_conflicts(ctx: Any, cat: Any, make_actor: 
     r = cat.subscribe(con, app1["id"], api["id"], free["id"])
     assert r.status_code == 201, r.text
     assert (r.json()["state"], r.json()["consumer_id"]) == ("active", con.id)
+    # a paid plan before its publisher connected Stripe: refused, nothing is left on hold
     r = cat.subscribe(con, app2["id"], api["id"], paid["id"])
-    assert r.status_code == 201, r.text
-    assert (r.json()["state"], r.json()["checkout_url"]) == ("on_hold", None)
+    assert r.status_code == 409, r.text
+    assert "has not connected a payment provider" in r.json()["detail"]
     # one live subscription per application and API, whatever the plan
     for plan in (free, paid):
         r = cat.subscribe(con, app1["id"], api["id"], plan["id"])
         assert r.status_code == 409, r.text
     r = cat.subscribe(con, app2["id"], api["id"], free["id"])
-    assert r.status_code == 409
+    assert r.status_code == 201
     r = cat.subscribe(con, app3["id"], api["id"], off["id"])
     assert r.status_code == 404
     r = cat.subscribe(con, app3["id"], api["id"], "plan_missing")
@@ -47,7 +49,7 @@ def test_free_active_paid_on_hold_and_conflicts(ctx: Any, cat: Any, make_actor: 
     r = cat.subscribe(con, app3["id"], draft["id"], free["id"])
     assert r.status_code == 404  # consumers cannot see an unpublished API
     states = sorted(s["state"] for s in con.get("/api/v1/subscriptions").json()["data"])
-    assert states == ["active", "on_hold"]
+    assert states == ["active", "active"]
 
 
 def test_transitions_audit_log_and_config_version(ctx: Any, cat: Any, make_actor: Any) -> None:
@@ -150,12 +152,26 @@ def test_admin_block_is_admin_cause(admin: Any, cat: Any, make_actor: Any) -> No
     ]
 
 
-def test_unblock_does_not_activate_an_unpaid_subscription(cat: Any, make_actor: Any) -> None:
+def test_unblock_does_not_activate_an_unpaid_subscription(
+    ctx: Any, cat: Any, make_actor: Any
+) -> None:
     pub, con = make_actor("publisher"), make_actor("consumer")
     api = cat.api(pub, "paid-only")
     paid = cat.plan(pub, "Pro", PAID, api_id=api["id"])
-    sub = cat.subscribe(con, cat.app(con)["id"], api["id"], paid["id"]).json()
-    assert sub["state"] == "on_hold"
+    app = cat.app(con)
+    with ctx.tx() as conn:  # waiting for payment (Checkout is the billing tests' business)
+        sub = subscriptions_repo.create(
+            conn,
+            application_id=app["id"],
+            api_id=api["id"],
+            plan_id=paid["id"],
+            consumer_id=con.id,
+            state=SubState.ON_HOLD,
+            cause=Cause.USER,
+            actor=con.id,
+            now=ctx.clock.now(),
+        )
+    assert con.get(f"/api/v1/subscriptions/{sub['id']}").json()["state"] == "on_hold"
     r = pub.post(f"/api/v1/subscriptions/{sub['id']}/unblock", json={})
     assert r.status_code == 409, r.text
     assert con.get(f"/api/v1/subscriptions/{sub['id']}").json()["state"] == "on_hold"

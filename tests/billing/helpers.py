@@ -16,7 +16,11 @@ from tollway.store.tables import plans, subscriptions
 
 
 def store_keys(
-    ctx: Any, w: World, emu: Emulator, webhook_secret: str = "whsec_testsecret123"
+    ctx: Any,
+    w: World,
+    emu: Emulator,
+    webhook_secret: str = "whsec_testsecret123",
+    secret_key: str | None = None,
 ) -> None:
     from tollway.billing.credentials import StripeCredentials, store_credentials
 
@@ -26,12 +30,12 @@ def store_keys(
             ctx.secrets,
             StripeCredentials(
                 w.org_id,
-                emu.api_key,
+                secret_key or emu.api_key,
                 emu.publishable_key,
                 (webhook_secret,),
                 emu.account_id,
                 False,
-                "secret",
+                "restricted" if secret_key and secret_key.startswith("rk_") else "secret",
             ),
             datetime.now(UTC),
         )

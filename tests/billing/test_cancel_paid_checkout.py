@@ -228,3 +228,33 @@ def test_upcoming_checks_ownership_before_the_stripe_configuration(
     assert theirs.status_code == 404, theirs.text
     # the owner (and an admin) still see why there is nothing to show
     assert admin.get(f"/api/v1/billing/upcoming?subscription_id={sub_id}").status_code == 409
+
+
+def test_upcoming_keeps_tollway_estimate_when_stripe_refuses_the_preview(
+    ctx: Any, emu: Emulator, make_actor: Any
+) -> None:
+    """A restricted key without ``rak_invoice_write`` cannot preview the invoice: the
+    answer is still 200 with Tollway's estimate, and Stripe's error next to it."""
+    from tollway.billing.stripe.keys import REQUIRED_PERMISSIONS
+
+    w = seed_world(ctx.engine, PAYG)
+    store_keys(ctx, w, emu)
+    owner = make_actor("consumer")
+    sub = _subscribe(owner, w)
+    assert pay_checkout(sub["checkout_url"]).status_code == 303
+    assert ctx.billing.service.activate_from_checkout(_billing(ctx, sub["id"]).checkout_session_id)
+    reader = emu.restricted_key(
+        [p for p in REQUIRED_PERMISSIONS if p != "rak_invoice_write"] + ["rak_invoice_read"]
+    )
+    store_keys(ctx, w, emu, secret_key=reader)
+    r = owner.get(f"/api/v1/billing/upcoming?subscription_id={sub['id']}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["stripe"] is None and body["agrees"] is None
+    assert "rak_invoice_write" in body["stripe_error"]
+    assert body["tollway_estimate"]["total"] == "5.00"
+    assert body["tollway_estimate"]["usage_quantity"] == 0
+    # with the permission, Stripe's preview is back and there is no error
+    store_keys(ctx, w, emu, secret_key=emu.restricted_key(list(REQUIRED_PERMISSIONS)))
+    body = owner.get(f"/api/v1/billing/upcoming?subscription_id={sub['id']}").json()
+    assert body["stripe_error"] is None and body["stripe"]["total"] == "5.00"

@@ -1,24 +1,35 @@
-"""One contract suite for the BillingEngine seam, run against the in-memory engine and
-the Stripe engine (through the emulator, over the SDK)."""
+"""One contract suite for the BillingEngine seam, run against the in-memory engine, the
+Stripe engine through the emulator (over the SDK) and — opt-in — the Stripe engine
+against real Stripe test mode.
+
+The real-Stripe run needs ``STRIPE_TEST_SECRET_KEY`` (a ``sk_test_``/``rk_test_`` key;
+live keys are refused) and is skipped otherwise and whenever ``CI`` is set, so it never
+runs in CI. It creates uniquely named products, prices, meters and customers in that
+account and archives the products afterwards. Steps that need a person (paying on
+Checkout's hosted page) are skipped there.
+"""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 
 from stripe_emulator.testing import Emulator
+from tests.support.waiting import wait_until
 from tollway.billing.engine import BillingEngine, MeterPush, PlanBillingSpec, UsagePriceSpec
 from tollway.billing.memory import InMemoryBillingEngine
-from tollway.billing.stripe import StripeBillingEngine, make_client
+from tollway.billing.stripe import StripeBillingEngine, convert, make_client
 
 from .helpers import pay_checkout
 
-# Stripe processes meter events asynchronously; these tests read usage back at once.
-pytestmark = pytest.mark.usefixtures("immediate_meter_events")
+# Stripe's processing lag is on (the emulator's ``realistic_delays``): usage read back
+# is waited for, never assumed.
 
 
 @dataclass
@@ -26,30 +37,62 @@ class Harness:
     engine: BillingEngine
     pay: Callable[[str, str], None]  # (session id, url)
     now: int
+    run: str = "c"  # makes names unique on a real Stripe account
 
 
-@pytest.fixture(params=["memory", "stripe"])
-def harness(request: pytest.FixtureRequest) -> Harness:
+def _real_stripe_key() -> str:
+    key = os.environ.get("STRIPE_TEST_SECRET_KEY", "")
+    if not key or os.environ.get("CI"):
+        pytest.skip("real Stripe test mode: set STRIPE_TEST_SECRET_KEY (never in CI)")
+    if not key.startswith(("sk_test_", "rk_test_")):
+        pytest.fail("STRIPE_TEST_SECRET_KEY must be a test-mode key (sk_test_/rk_test_)")
+    return key
+
+
+def _pay_by_hand(sid: str, url: str) -> None:
+    pytest.skip("paying on Stripe Checkout's hosted page needs a person")
+
+
+@pytest.fixture(params=["memory", "stripe", "real-stripe"])
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     if request.param == "memory":
         mem = InMemoryBillingEngine(now=int(time.time()))
 
         def complete(sid: str, url: str) -> None:
             mem.complete_checkout(sid)
 
-        return Harness(mem, complete, mem.now)
+        yield Harness(mem, complete, mem.now)
+        return
+    if request.param == "real-stripe":
+        engine = StripeBillingEngine(make_client(_real_stripe_key()))
+        run = uuid.uuid4().hex[:10]
+        yield Harness(engine, _pay_by_hand, int(time.time()), run)
+        _archive_products(engine, run)
+        return
+    request.getfixturevalue("realistic_delays")
     emu: Emulator = request.getfixturevalue("emu")
-    engine = StripeBillingEngine(make_client(emu.api_key, base_url=emu.base_url))
+    stripe_engine = StripeBillingEngine(make_client(emu.api_key, base_url=emu.base_url))
 
     def pay(sid: str, url: str) -> None:
         assert pay_checkout(url).status_code == 303
 
-    return Harness(engine, pay, int(time.time()))
+    yield Harness(stripe_engine, pay, int(time.time()))
 
 
-def spec(unit: str = "2", flat: int = 500) -> PlanBillingSpec:
+def _archive_products(engine: StripeBillingEngine, run: str) -> None:
+    for product in engine.client.v1.products.list(params={"limit": 100}).auto_paging_iter():
+        plan = convert.meta(product.metadata).get("tollway_plan_id")
+        if plan == f"plan_{run}" and product.active:
+            engine.retire_plan(product.id)
+    for meter in engine.client.v1.billing.meters.list(params={"limit": 100}).auto_paging_iter():
+        if f".plan_{run}." in meter.event_name and meter.status == "active":
+            engine.client.v1.billing.meters.deactivate(meter.id)
+
+
+def spec(h: Harness, unit: str = "2", flat: int = 500) -> PlanBillingSpec:
     return PlanBillingSpec(
-        plan_id="plan_c",
-        api_id="api_c",
+        plan_id=f"plan_{h.run}",
+        api_id=f"api_{h.run}",
         name="Contract — Plan",
         currency="USD",
         interval="month",
@@ -61,11 +104,11 @@ def spec(unit: str = "2", flat: int = 500) -> PlanBillingSpec:
 
 def test_provisioning_is_idempotent_and_price_changes_retire(harness: Harness) -> None:
     e = harness.engine
-    first = e.provision_plan(spec())
+    first = e.provision_plan(spec(harness))
     assert first.flat_price_id and first.usage_price_id and first.meter_id and first.created
-    again = e.provision_plan(spec())
+    again = e.provision_plan(spec(harness))
     assert again.created == () and again.usage_price_id == first.usage_price_id
-    changed = e.provision_plan(spec(unit="3"))
+    changed = e.provision_plan(spec(harness, unit="3"))
     assert changed.usage_price_id != first.usage_price_id
     assert changed.flat_price_id == first.flat_price_id
     assert changed.retired_price_ids == (first.usage_price_id,)
@@ -74,31 +117,42 @@ def test_provisioning_is_idempotent_and_price_changes_retire(harness: Harness) -
 
 def test_customer_checkout_usage_preview_cancel(harness: Harness) -> None:
     e = harness.engine
-    plan = e.provision_plan(spec())
-    customer = e.ensure_customer("usr_c", "c@example.com", "C", None)
-    assert e.ensure_customer("usr_c", None, None, customer) == customer
+    plan = e.provision_plan(spec(harness))
+    customer = e.ensure_customer(f"usr_{harness.run}", "c@example.com", "C", None)
+    assert e.ensure_customer(f"usr_{harness.run}", None, None, customer) == customer
     session = e.start_checkout(
-        subscription_id="sub_t",
+        subscription_id=f"sub_t{harness.run}",
         customer_id=customer,
         plan=plan,
         success_url="http://127.0.0.1/ok",
         cancel_url="http://127.0.0.1/no",
     )
     info = e.get_checkout(session.id)
-    assert info.status == "open" and not info.is_paid and info.client_reference_id == "sub_t"
+    assert (
+        info.status == "open"
+        and not info.is_paid
+        and info.client_reference_id == f"sub_t{harness.run}"
+    )
     harness.pay(session.id, session.url)
     info = e.get_checkout(session.id)
     assert info.is_paid and info.subscription_id
     sub = e.get_subscription(info.subscription_id)
-    assert sub.status == "active" and sub.metadata["tollway_subscription_id"] == "sub_t"
+    assert (
+        sub.status == "active" and sub.metadata["tollway_subscription_id"] == f"sub_t{harness.run}"
+    )
     assert set(sub.price_ids) == {plan.flat_price_id, plan.usage_price_id}
     assert plan.meter_event_name and plan.meter_id
     ts = int(time.time()) + 1  # inside the subscription's first period
-    push = MeterPush("id_1", plan.meter_event_name, customer, 7, ts)
-    assert e.push_usage([push]).accepted == ("id_1",)
-    assert e.push_usage([push]).accepted == ("id_1",)  # a repeat is accepted, not counted
+    ident = f"id_1_{harness.run}"
+    push = MeterPush(ident, plan.meter_event_name, customer, 7, ts)
+    assert e.push_usage([push]).accepted == (ident,)
+    assert e.push_usage([push]).accepted == (ident,)  # a repeat is accepted, not counted
     start = ts - ts % 60
-    assert e.meter_total(plan.meter_id, customer, start, start + 120) == 7
+    meter_id = plan.meter_id
+    wait_until(
+        lambda: e.meter_total(meter_id, customer, start, start + 120) == 7,
+        what="Stripe to count the meter event",
+    )
     preview = e.preview_invoice(customer, sub.id)
     assert preview is not None and preview.total_minor == 500 + 14
     assert e.portal_url(customer, "http://127.0.0.1/back")
@@ -109,10 +163,10 @@ def test_customer_checkout_usage_preview_cancel(harness: Harness) -> None:
 
 def test_expired_checkout(harness: Harness) -> None:
     e = harness.engine
-    plan = e.provision_plan(spec())
-    customer = e.ensure_customer("usr_x", None, None, None)
+    plan = e.provision_plan(spec(harness))
+    customer = e.ensure_customer(f"usr_x{harness.run}", None, None, None)
     session = e.start_checkout(
-        subscription_id="sub_x",
+        subscription_id=f"sub_x{harness.run}",
         customer_id=customer,
         plan=plan,
         success_url="http://127.0.0.1/ok",

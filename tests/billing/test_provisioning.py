@@ -103,3 +103,55 @@ def test_price_change_creates_a_new_price_and_retires_the_old(
     assert fresh.active is True and fresh.unit_amount_decimal is not None
     assert str(fresh.unit_amount_decimal) == "3"
     assert service.provisioned(w.api_id, w.plan_id).usage_price_id == new.usage_price_id
+
+
+def test_disabling_or_retiring_stops_selling_at_stripe(
+    ctx: Any, emu: Emulator, admin: Any, stripe_client: stripe.StripeClient
+) -> None:
+    """Disabling a plan on an API, retiring the plan or retiring the API archives its
+    Stripe prices and product; a live subscription on them keeps running; enabling the
+    plan again puts them back on sale."""
+    w = seed_world(ctx.engine, FLAT_AND_USAGE)
+    store_keys(ctx, w, emu)
+    plan = ctx.billing.service.provision_plan(w.api_id, w.plan_id)
+    assert plan is not None and plan.flat_price_id and plan.usage_price_id
+    prices = (plan.flat_price_id, plan.usage_price_id)
+    customer = stripe_client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    live = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": p} for p in prices]}
+    )
+
+    def on_sale() -> tuple[bool, ...]:
+        product = stripe_client.v1.products.retrieve(plan.product_id)
+        return (product.active, *(stripe_client.v1.prices.retrieve(p).active for p in prices))
+
+    assert on_sale() == (True, True, True)
+    r = admin.put(f"/api/v1/apis/{w.api_id}/plans/{w.plan_id}", json={"enabled": False})
+    assert r.status_code == 200, r.text
+    assert on_sale() == (False, False, False)
+    assert stripe_client.v1.subscriptions.retrieve(live.id).status == "active"
+    assert stripe_client.v1.billing.meters.retrieve(plan.meter_id or "").status == "active"
+    r = admin.put(f"/api/v1/apis/{w.api_id}/plans/{w.plan_id}", json={"enabled": True})
+    assert r.status_code == 200 and on_sale() == (True, True, True)
+    for state in ("deprecated", "retired"):
+        r = admin.post(f"/api/v1/apis/{w.api_id}/lifecycle", json={"state": state})
+        assert r.status_code == 200, r.text
+    assert on_sale() == (False, False, False)
+    assert stripe_client.v1.subscriptions.retrieve(live.id).status == "active"
+
+
+def test_retiring_a_plan_archives_its_stripe_product(
+    ctx: Any, emu: Emulator, admin: Any, stripe_client: stripe.StripeClient
+) -> None:
+    w = seed_world(ctx.engine, PAYG)
+    store_keys(ctx, w, emu)
+    plan = ctx.billing.service.provision_plan(w.api_id, w.plan_id)
+    assert plan is not None and plan.usage_price_id
+    assert admin.post(f"/api/v1/plans/{w.plan_id}/retire").status_code == 200
+    assert stripe_client.v1.products.retrieve(plan.product_id).active is False
+    assert stripe_client.v1.prices.retrieve(plan.usage_price_id).active is False

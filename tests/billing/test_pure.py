@@ -204,3 +204,20 @@ def test_package_with_included_units_is_refused() -> None:
                 },
             }
         )
+
+
+def test_meter_event_names_cut_to_stripe_limit_never_collide() -> None:
+    from tollway.billing.engine import PlanBillingSpec, UsagePriceSpec
+
+    def spec(meter: str) -> PlanBillingSpec:
+        usage = UsagePriceSpec(meter_key=meter, aggregation="sum", scheme="per_unit")
+        return PlanBillingSpec(
+            "pln_" + "p" * 26, "api_" + "a" * 26, "Plan", "USD", "month", 1, 0, usage
+        )
+
+    long_a, long_b = "m" * 60 + "_reads", "m" * 60 + "_write"
+    names = {mapping.meter_event_name(spec(m)) for m in (long_a, long_b)}
+    assert len(names) == 2 and all(len(n) <= 100 for n in names)
+    short = mapping.meter_event_name(spec("requests"))  # short names are unchanged
+    assert short == f"tollway.api_{'a' * 26}.pln_{'p' * 26}.requests"
+    assert mapping.meter_event_name(spec(long_a)) == mapping.meter_event_name(spec(long_a))

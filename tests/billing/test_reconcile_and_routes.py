@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,9 +14,11 @@ from sqlalchemy import select
 from stripe_emulator.testing import Emulator
 from tests.support.rows import insert_usage, new_subscription, seed_plan, seed_world
 from tests.support.waiting import wait_until
+from tollway.billing import invoices as billing_invoices
 from tollway.billing.stripe.keys import REQUIRED_PERMISSIONS
 from tollway.cli import reconcile_report
 from tollway.domain.clock import FixedClock
+from tollway.store import db
 from tollway.store.billing_tables import billing_plans, billing_subscriptions, stripe_accounts
 
 from .helpers import pay_checkout, store_keys
@@ -43,11 +45,51 @@ def test_reconcile_reports_every_difference(ctx: Any, emu: Emulator) -> None:
     ctx.clock = FixedClock(datetime.fromtimestamp(now_ms / 1000 + 600, UTC))
     out = io.StringIO()
     assert reconcile_report(ctx, out) == 0, out.getvalue()
-    assert "1 subscription period(s) compared, 0 difference(s)" in out.getvalue()
+    assert "1 subscription period(s) compared, 0 difference(s), 0 with" in out.getvalue()
     insert_usage(ctx.engine, w, sub, [now_ms + 5 for _ in range(3)])  # never pushed
     out = io.StringIO()
     assert reconcile_report(ctx, out) == 1
     assert f"DIFF {sub} requests" in out.getvalue() and "ledger 43, stripe 40" in out.getvalue()
+
+
+def test_usage_stripe_has_not_processed_yet_is_pending_not_a_difference(
+    ctx: Any, emu: Emulator
+) -> None:
+    """Stripe counts meter events asynchronously: right after a push, reconcile reports
+    the usage as pending (exit 0) and the upcoming invoice says neither agree nor differ;
+    once Stripe has counted it and the lag has passed, both compare and agree."""
+    w = seed_world(ctx.engine, PAYG)
+    store_keys(ctx, w, emu)
+    rt = ctx.billing
+    sub = new_subscription(ctx.engine, w)
+    assert pay_checkout(rt.service.start_checkout(sub)).status_code == 303
+    with ctx.engine.connect() as conn:
+        session = conn.execute(select(billing_subscriptions.c.checkout_session_id)).scalar()
+    rt.service.activate_from_checkout(session)
+    emu.configure(meter_event_delay_s=3600)  # Stripe has not processed them (yet)
+    now_ms = int(time.time() * 1000)
+    insert_usage(ctx.engine, w, sub, [now_ms + i for i in range(40)])
+    assert not rt.usage.flush().errors
+    ctx.clock = FixedClock(datetime.fromtimestamp(now_ms / 1000 + 120, UTC))  # window closed
+    out = io.StringIO()
+    assert reconcile_report(ctx, out) == 0, out.getvalue()
+    assert f"PENDING {sub} requests" in out.getvalue() and "40 pending" in out.getvalue()
+    assert "0 difference(s), 1 with usage pending" in out.getvalue()
+    with db.reading(ctx.engine) as conn:
+        up = billing_invoices.upcoming(
+            conn,
+            rt.engines.for_org(w.org_id),
+            sub,
+            w.consumer_id,
+            settled_before=datetime.now(UTC) - timedelta(seconds=300),
+        )
+    assert up["stripe"]["total"] == "0.00" and up["tollway_estimate"]["total"] == "0.80"
+    assert up["agrees"] is None and up["usage_pending"] == 40
+    # once the lag has passed, a difference is a difference
+    ctx.clock = FixedClock(datetime.fromtimestamp(now_ms / 1000 + 900, UTC))
+    out = io.StringIO()
+    assert reconcile_report(ctx, out) == 1
+    assert "ledger 40, stripe 0" in out.getvalue()
 
 
 def test_stripe_settings_are_validated_stored_encrypted_and_masked(

@@ -470,3 +470,87 @@ def test_subscription_event_activates_when_the_checkout_event_is_lost(env: Env) 
     env.rt.webhooks.sync_subscription(engine, stripe_sub, type_="customer.subscription.updated")
     assert sub_state(env.ctx.engine, sub) == "active"
     assert audit(env.ctx.engine, sub)[-1] == ("on_hold", "active", "webhook")
+
+
+def test_meter_error_report_marks_the_windows_and_shows_on_publish_status(
+    env: Env, admin: Any
+) -> None:
+    """Stripe could not count a meter event (unknown customer): its
+    ``v1.billing.meter.error_report_triggered`` report marks that usage window failed
+    (not pushed again) and shows on the publish-usage status."""
+    from tollway.store.billing_tables import billing_plans, usage_push_windows
+
+    sub = new_subscription(env.ctx.engine, env.w)
+    assert pay_checkout(env.rt.service.start_checkout(sub)).status_code == 303
+    with env.ctx.engine.connect() as conn:
+        session = conn.execute(select(billing_subscriptions.c.checkout_session_id)).scalar()
+    assert env.rt.service.activate_from_checkout(session) is True
+    now_ms = int(time.time() * 1000)
+    insert_usage(env.ctx.engine, env.w, sub, [now_ms - 180_000, now_ms - 60_000])
+    assert not env.rt.usage.flush().errors
+    with env.ctx.engine.connect() as conn:
+        idents = [r[0] for r in conn.execute(select(usage_push_windows.c.identifier))]
+        meter_id = conn.execute(select(billing_plans.c.meter_id)).scalar()
+    assert len(idents) == 2
+    event = {
+        "id": "evt_test_meter_error_1",
+        "object": "v2.core.event",
+        "type": "v1.billing.meter.error_report_triggered",
+        "livemode": False,
+        "created": "2026-11-28T10:00:00.000Z",
+        "related_object": {
+            "id": meter_id,
+            "type": "billing.meter",
+            "url": f"/v1/billing/meters/{meter_id}",
+        },
+        "data": {  # as GET /v2/core/events/{id} answers it
+            "developer_message_summary": "1 meter event could not be processed",
+            "validation_start": "2026-11-28T09:00:00.000Z",
+            "validation_end": "2026-11-28T10:00:00.000Z",
+            "reason": {
+                "error_count": 1,
+                "error_types": [
+                    {
+                        "code": "meter_event_customer_not_found",
+                        "error_count": 1,
+                        "sample_errors": [
+                            {
+                                "error_message": "No customer found for the payload",
+                                "request": {"identifier": idents[0]},
+                            }
+                        ],
+                    }
+                ],
+            },
+        },
+    }
+    body = json.dumps(event).encode()
+    assert env.w.webhook_secret
+    sig = header(body, [env.w.webhook_secret], int(time.time()))
+    r = httpx.post(f"{env.url}/webhooks/stripe", content=body, headers={"Stripe-Signature": sig})
+    assert r.status_code == 200, r.text
+    wait_until(
+        lambda: any(t == event["type"] and s == "done" for t, s, _ in _all_inbox(env)),
+        what="the meter error report to be applied",
+    )
+    with env.ctx.engine.connect() as conn:
+        rows = {
+            r.identifier: (r.state, r.last_error) for r in conn.execute(select(usage_push_windows))
+        }
+    assert rows[idents[0]][0] == "failed" and "customer_not_found" in rows[idents[0]][1]
+    assert rows[idents[1]][0] == "sent"
+    assert env.rt.usage.flush().planned == 0  # a failed window is not pushed blindly again
+    r = admin.post("/api/v1/monetization/publish-usage")
+    assert r.status_code == 202
+    status = wait_until(
+        lambda: (
+            (s := admin.get("/api/v1/monetization/publish-usage/status").json())["state"]
+            == "succeeded"
+            and s
+        ),
+        what="publish usage",
+    )
+    assert status["failed_windows"] == 1
+    report = status["meter_errors"][0]
+    assert report["meter_id"] == meter_id and report["error_count"] == 1
+    assert report["error_types"] == [{"code": "meter_event_customer_not_found", "error_count": 1}]

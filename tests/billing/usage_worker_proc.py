@@ -1,7 +1,9 @@
 """A usage sync worker in its own process, for the crash test.
 
 Usage: python -m tests.billing.usage_worker_proc <data_dir> <database_url> <stripe_base> <marker>
-Runs one flush; right after Stripe accepted the pushes and BEFORE they are marked sent,
+[<batch>]
+Runs one flush (pushing ``batch`` meter events per request round, default 200); right
+after Stripe accepted the first round and BEFORE they are marked sent,
 it writes ``marker`` and hangs, waiting to be killed with SIGKILL.
 """
 
@@ -23,6 +25,8 @@ def main() -> None:
     )
     ctx = build_context(settings, migrate=False)
     usage = ctx.billing.usage
+    if len(sys.argv) > 5:
+        usage.batch = int(sys.argv[5])
 
     def hang(accepted: Sequence[str]) -> None:
         Path(marker).write_text(",".join(accepted))

@@ -17,8 +17,11 @@ from tollway.api.body_guard import BodyGuard
 from tollway.api.routes_apis import router as apis_router
 from tollway.api.routes_apps import router as apps_router
 from tollway.api.routes_billing_portal import router as billing_portal_router
+from tollway.api.routes_budgets import router as budgets_router
+from tollway.api.routes_credits import router as credits_router
 from tollway.api.routes_invoices import router as invoices_router
 from tollway.api.routes_jobs import router as jobs_router
+from tollway.api.routes_notifications import router as notifications_router
 from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plan_changes import apis_router as default_plans_router
 from tollway.api.routes_plan_changes import coupons_router
@@ -26,6 +29,7 @@ from tollway.api.routes_plan_changes import router as plan_changes_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_stripe import router as stripe_router
 from tollway.api.routes_subscriptions import router as subs_router
+from tollway.api.routes_usage import router as usage_router
 from tollway.api.routes_users import router as users_router
 from tollway.api.routes_webhooks import MAX_WEBHOOK_BYTES
 from tollway.api.routes_webhooks import router as webhooks_router
@@ -88,6 +92,9 @@ def create_app(ctx: AppContext) -> FastAPI:
         plans_router,
         apps_router,
         subs_router,
+        budgets_router,
+        notifications_router,
+        credits_router,
         plan_changes_router,
         default_plans_router,
         coupons_router,
@@ -96,6 +103,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         jobs_router,
         invoices_router,
         billing_portal_router,
+        usage_router,
         webhooks_router,
     ):
         app.include_router(router)

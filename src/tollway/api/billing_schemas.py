@@ -42,6 +42,14 @@ class JobOut(BaseModel):
     events: int = 0
     errors: int = 0
     detail: dict[str, Any] | None = None
+    failed_windows: int = Field(
+        default=0, description="Usage windows Stripe refused or reported as not counted"
+    )
+    meter_errors: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Stripe's latest meter error reports (v1.billing.meter."
+        "error_report_triggered), newest first",
+    )
 
 
 class InvoiceLineOut(BaseModel):
@@ -90,8 +98,21 @@ class UpcomingOut(BaseModel):
     period_start: str | None
     period_end: str | None
     stripe: InvoiceOut | None = Field(description="Stripe's preview of the next invoice")
+    stripe_error: str | None = Field(
+        default=None,
+        description="Why Stripe's preview is missing (e.g. the key lacks rak_invoice_write); "
+        "Tollway's estimate is still given",
+    )
     tollway_estimate: EstimateOut = Field(description="Tollway's own estimate (pricing core)")
-    agrees: bool | None = Field(description="Whether both totals are equal to the cent")
+    agrees: bool | None = Field(
+        description="Whether both totals are equal to the cent; null when Stripe gave no "
+        "preview or when they differ while usage is still being processed by Stripe"
+    )
+    usage_pending: int = Field(
+        default=0,
+        description="Usage of the period Stripe may not have counted yet (not yet pushed, or "
+        "pushed less than the meter lag ago)",
+    )
 
 
 class PortalOut(BaseModel):

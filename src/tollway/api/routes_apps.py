@@ -58,6 +58,17 @@ def update_application(
     )
 
 
+@router.delete(
+    "/{app_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={409: {"description": "The application has subscriptions"}},
+)
+def delete_application(app_id: str, conn: Conn, caller: Caller) -> None:
+    """Delete an application with its keys and OAuth clients. One with subscriptions (live
+    or ended) is kept with its billing history (409)."""
+    applications.delete_application(conn, caller, app_id)
+
+
 @router.post("/{app_id}/keys", response_model=ApiKeyCreatedOut, status_code=status.HTTP_201_CREATED)
 def create_key(
     app_id: str, body: ApiKeyIn, ctx: Ctx, conn: Conn, caller: Caller

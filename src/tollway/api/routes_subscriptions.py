@@ -20,7 +20,8 @@ router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
 @router.post("", response_model=SubscriptionOut, status_code=status.HTTP_201_CREATED)
 def subscribe(body: SubscriptionIn, ctx: Ctx, conn: Conn, caller: Caller) -> SubscriptionOut:
     """Subscribe an application to an API on a plan. Free plans are active at once; paid plans
-    wait ``on_hold`` for payment and the response carries the Checkout URL."""
+    wait ``on_hold`` for payment and the response carries the Checkout URL. A paid plan
+    whose publisher has not connected Stripe yet is refused (409)."""
     row = subscriptions.subscribe(
         ctx,
         conn,
@@ -45,6 +46,17 @@ def list_subscriptions(
 @router.get("/{sub_id}", response_model=SubscriptionOut)
 def get_subscription(sub_id: str, conn: Conn, caller: Caller) -> SubscriptionOut:
     return SubscriptionOut.model_validate(subscriptions.get_subscription(conn, caller, sub_id))
+
+
+@router.post(
+    "/{sub_id}/checkout",
+    response_model=SubscriptionOut,
+    responses={409: {"description": "Nothing to pay, or no payment provider connected"}},
+)
+def checkout(sub_id: str, ctx: Ctx, conn: Conn, caller: Caller) -> SubscriptionOut:
+    """A Checkout URL to pay your subscription that waits for payment (``on_hold``): the
+    open session's, or a fresh one when the last expired or was abandoned."""
+    return SubscriptionOut.model_validate(subscriptions.renew_checkout(ctx, conn, caller, sub_id))
 
 
 @router.post("/{sub_id}/cancel", response_model=SubscriptionOut)

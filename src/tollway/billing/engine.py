@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from tollway.pricing.discounts import Coupon
 
@@ -92,6 +92,15 @@ class CheckoutInfo:
     @property
     def is_paid(self) -> bool:
         return self.status == "complete" and self.payment_status in ("paid", "no_payment_required")
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    """A one-off charge: the provider's payment id, whether it succeeded, and why not."""
+
+    id: str | None
+    succeeded: bool
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +257,10 @@ class BillingEngine(Protocol):
         """Sum of the meter's aggregated value for the customer in [start, end)."""
         ...
 
+    def meter_error_report(self, event_id: str) -> dict[str, Any]:
+        """The data of a meter error report event (Stripe: a thin v2 event, fetched)."""
+        ...
+
     def preview_invoice(
         self, customer_id: str, provider_subscription_id: str
     ) -> InvoiceInfo | None: ...
@@ -255,3 +268,29 @@ class BillingEngine(Protocol):
     def list_invoices(self, customer_id: str, limit: int = 24) -> list[InvoiceInfo]: ...
 
     def get_invoice(self, invoice_id: str) -> InvoiceInfo: ...
+
+    def start_payment_checkout(
+        self,
+        *,
+        reference: str,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        """A one-off payment (a credit pack) that saves the card for off-session use."""
+        ...
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> PaymentResult:
+        """Charge the customer's saved card off session (an automatic top-up)."""
+        ...

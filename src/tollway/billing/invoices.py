@@ -11,12 +11,12 @@ from sqlalchemy import Connection
 from tollway.billing import change_estimate, coupon_estimate
 from tollway.billing.engine import BillingEngine, InvoiceInfo
 from tollway.billing.meters import meter_definition
-from tollway.domain.errors import NotFound
+from tollway.domain.errors import BillingProviderError, NotFound
 from tollway.domain.money import from_minor, to_minor
 from tollway.metering.usage_windows import measure
 from tollway.pricing.rating import rate
 from tollway.pricing.spec import PricingSpec, parse_pricing
-from tollway.store import billing_repo, ledger, plan_changes_repo, plans_repo
+from tollway.store import billing_repo, ledger, plan_changes_repo, plans_repo, usage_push_repo
 from tollway.store.billing_repo import SubRow
 
 
@@ -56,15 +56,50 @@ def estimate(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[st
     }
 
 
+def in_flight_usage(
+    conn: Connection, sub: SubRow, start_s: int, end_s: int, settled_before: datetime
+) -> int:
+    """Ledger usage of [start, end) that Stripe may not have counted yet: windows not yet
+    planned (still open), pushes pending, and pushes accepted after ``settled_before``."""
+    plan = plans_repo.get_any(conn, sub.plan_id)
+    pricing = parse_pricing(plan["pricing"], plan["currency"])
+    start_ms, end_ms = start_s * 1000, end_s * 1000
+    candidates = [
+        usage_push_repo.unsettled_start(conn, sub.id, None, settled_before),
+        usage_push_repo.planned_until(conn, sub.id) or start_ms,
+    ]
+    first = max(start_ms, min(c for c in candidates if c is not None))
+    if first >= end_ms:
+        return 0
+    return ledger_usage(conn, sub, pricing, first // 1000, end_s)
+
+
 def upcoming(
-    conn: Connection, engine: BillingEngine, subscription_id: str, consumer_id: str | None
+    conn: Connection,
+    engine: BillingEngine,
+    subscription_id: str,
+    consumer_id: str | None,
+    *,
+    settled_before: datetime | None = None,
 ) -> dict[str, Any]:
-    """Stripe's preview of the next invoice and Tollway's estimate for the same period."""
+    """Stripe's preview of the next invoice and Tollway's estimate for the same period.
+
+    A Stripe error (a restricted key without the permission, Stripe unreachable) never
+    hides Tollway's own estimate: the answer then carries the estimate and the error.
+
+    Stripe counts meter events asynchronously: when the totals differ while usage is
+    still in flight (``usage_pending`` > 0: not yet pushed, or pushed after
+    ``settled_before``), ``agrees`` is None (pending), not False."""
     sub = billing_repo.load_own_sub(conn, subscription_id, consumer_id)  # 404 if not theirs
     row = billing_repo.billing_subscription(conn, subscription_id=sub.id)
     if row is None or not row.stripe_subscription_id:
         raise NotFound("this subscription is not billed through Stripe")
-    preview = engine.preview_invoice(row.customer_id, row.stripe_subscription_id)
+    preview: InvoiceInfo | None = None
+    stripe_error: str | None = None
+    try:
+        preview = engine.preview_invoice(row.customer_id, row.stripe_subscription_id)
+    except BillingProviderError as err:
+        stripe_error = err.detail
     start = row.current_period_start or 0
     end = row.current_period_end or 0
     if preview is not None and not (start and end):
@@ -80,11 +115,20 @@ def upcoming(
     else:
         ours = estimate(conn, sub, start, end)
     stripe_minor = preview.total_minor if preview is not None else None
+    pending = 0
+    if start and end:
+        cutoff = settled_before or datetime.now(UTC)
+        pending = in_flight_usage(conn, sub, start, end, cutoff)
+    agrees: bool | None = None
+    if stripe_minor is not None:
+        agrees = stripe_minor == ours["total_minor"] or (None if pending else False)
     return {
         "subscription_id": sub.id,
         "period_start": datetime.fromtimestamp(start, UTC).isoformat() if start else None,
         "period_end": datetime.fromtimestamp(end, UTC).isoformat() if end else None,
         "stripe": invoice_dict(preview) if preview is not None else None,
+        "stripe_error": stripe_error,
         "tollway_estimate": ours,
-        "agrees": stripe_minor == ours["total_minor"] if stripe_minor is not None else None,
+        "agrees": agrees,
+        "usage_pending": pending,
     }

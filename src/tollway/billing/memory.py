@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import Any
 
 from tollway.billing.engine import (
     CheckoutInfo,
@@ -15,6 +16,7 @@ from tollway.billing.engine import (
     InvoiceInfo,
     InvoiceLine,
     MeterPush,
+    PaymentResult,
     PlanBillingSpec,
     PriceChange,
     ProvisionedPlan,
@@ -94,6 +96,7 @@ class InMemoryBillingEngine:
         self.now = now
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.saved_cards: set[str] = set()
         self.products: dict[tuple[str, str], str] = {}
         self.prices: dict[str, _Price] = {}
         self.lookup: dict[str, str] = {}
@@ -177,9 +180,42 @@ class InMemoryBillingEngine:
         self.sessions[sid] = _Session(customer_id, prices, subscription_id)
         return CheckoutSession(sid, f"memory://checkout/{sid}")
 
+    def start_payment_checkout(
+        self,
+        *,
+        reference: str,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        sid = self._id("cs")
+        self.sessions[sid] = _Session(customer_id, [], reference)
+        self.saved_cards.add(customer_id)  # paying saves the card (Checkout's default here)
+        return CheckoutSession(sid, f"memory://checkout/{sid}")
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> PaymentResult:
+        if customer_id not in self.saved_cards:
+            return PaymentResult(None, False, "no saved card to charge")
+        return PaymentResult(f"pi_{idempotency_key}", True, None)
+
     def complete_checkout(self, session_id: str) -> str:
-        """The customer pays: a subscription starts now."""
+        """The customer pays: a subscription starts now (a payment-mode session is
+        only marked paid)."""
         s = self.sessions[session_id]
+        if not s.prices:
+            s.status = "complete"
+            return session_id
         sub = _Sub(
             self._id("sub"),
             s.customer,
@@ -276,6 +312,9 @@ class InMemoryBillingEngine:
             for e in self.events.values()
             if e.event_name == name and e.customer_id == customer_id and start <= e.timestamp < end
         )
+
+    def meter_error_report(self, event_id: str) -> dict[str, Any]:
+        return {}  # the in-memory provider validates at once and reports nothing later
 
     def preview_invoice(
         self, customer_id: str, provider_subscription_id: str

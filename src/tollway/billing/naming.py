@@ -29,11 +29,22 @@ def _slug(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", value)
 
 
+#: Stripe's limit on a meter's ``event_name`` (and a meter event's).
+EVENT_NAME_MAX = 100
+
+
 def meter_event_name(spec: PlanBillingSpec) -> str:
     """One meter per API x plan x meter, so a consumer's usage of one API is never billed
-    on another subscription (Stripe meters bill every price of the customer on them)."""
+    on another subscription (Stripe meters bill every price of the customer on them).
+
+    A name longer than Stripe's 100 characters is cut and ends with a hash of the whole
+    name, so two meters that differ only past the cut never share an event name."""
     assert spec.usage is not None
-    return f"tollway.{_slug(spec.api_id)}.{_slug(spec.plan_id)}.{_slug(spec.usage.meter_key)}"[:100]
+    name = f"tollway.{_slug(spec.api_id)}.{_slug(spec.plan_id)}.{_slug(spec.usage.meter_key)}"
+    if len(name) <= EVENT_NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{name[: EVENT_NAME_MAX - len(digest) - 1]}.{digest}"
 
 
 def product_key(spec: PlanBillingSpec) -> str:

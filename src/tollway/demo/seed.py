@@ -250,10 +250,11 @@ def summary(info: DemoInfo) -> str:
     return f"""
 Tollway demo is running (a development setup: the Stripe emulator moves no money).
 
-  Control plane   {info.control_plane}   (API docs: {info.control_plane}/api/v1/docs)
-  Gateway         {info.gateway}
-  Stripe emulator {info.emulator}
-  Upstream        {info.upstream}     (the Reading List sample API)
+  Developer portal  {info.control_plane}/portal
+  Control plane     {info.control_plane}   (API docs: {info.control_plane}/api/v1/docs)
+  Gateway           {info.gateway}
+  Stripe emulator   {info.emulator}
+  Upstream          {info.upstream}     (the Reading List sample API)
 
   Publisher  {info.publisher_email} / {info.password}
   Consumer   {info.consumer_email} / {info.password}
@@ -265,7 +266,8 @@ Call the API through the gateway (free plan, 100 calls a month):
 Get an OAuth2 token and use it:
   curl -u {info.client_id}:{info.client_secret} -d grant_type=client_credentials \\
        {info.control_plane}/oauth2/token
-Try the paid plan ($0.02 per call): cancel the free subscription, then subscribe with
-plan_id {info.paid_plan_id} and open the checkout_url (pay with 4242 4242 4242 4242).
+Try the paid plan ($0.02 per call) in the portal: sign in as the consumer, open the
+Reading List API, choose Pay-as-you-go for a new application and pay in the emulator's
+Checkout with card 4242 4242 4242 4242; then watch usage and cost under Usage & billing.
 Everything created is listed in the data directory's demo.json. Ctrl-C stops the demo.
 """

@@ -71,6 +71,10 @@ class GatewayApp:
             metrics=self.metrics,
         )
         self.inflight = 0
+        #: configuration generation (one per applied snapshot) -> calls admitted under it
+        #: and still in flight; a config acknowledgement waits for the older ones.
+        self.generation = 0
+        self.inflight_by_generation: dict[int, int] = {}
         self.quota_in_flight = InFlight()
         self.draining = False
         self._prefix = ulid(time.time_ns() // 1_000_000, secrets.token_bytes(10))[:16]
@@ -89,7 +93,25 @@ class GatewayApp:
         self.auth.use(snapshot)
         self.limiter.use(snapshot)
         self.snapshot = snapshot
+        self.generation += 1
         self.metrics.config_version.set(snapshot.version)
+
+    def started(self) -> int:
+        """A call starts under the current generation (returned, to pass to ``ended``)."""
+        gen = self.generation
+        self.inflight_by_generation[gen] = self.inflight_by_generation.get(gen, 0) + 1
+        return gen
+
+    def ended(self, generation: int) -> None:
+        left = self.inflight_by_generation.get(generation, 0) - 1
+        if left > 0:
+            self.inflight_by_generation[generation] = left
+        else:
+            self.inflight_by_generation.pop(generation, None)
+
+    def inflight_before(self, generation: int) -> int:
+        """Calls still in flight that were admitted under a generation older than this."""
+        return sum(n for g, n in self.inflight_by_generation.items() if g < generation)
 
     @property
     def spool_pending(self) -> bool:

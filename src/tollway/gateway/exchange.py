@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from tollway.gateway.enforce import Admission
 from tollway.gateway.ratelimit import Decision
+from tollway.gateway.snapshot import Budget
 from tollway.gateway.upstream import UpstreamConnection
 
 HOP_BY_HOP = frozenset(
@@ -46,6 +47,7 @@ class Exchange:
     changes (cheaper than setting forty attributes per call)."""
 
     method = "GET"
+    generation = 0  # the configuration generation the call was admitted under
     path = b"/"
     query = b""
     http11 = True
@@ -106,6 +108,36 @@ def rate_limit_headers(d: Decision | None) -> list[bytes]:
         b"RateLimit-Remaining: %d\r\n" % d.remaining,
         b"RateLimit-Reset: %d\r\n" % d.reset_s,
     ]
+
+
+def budget_header_pairs(budget: Budget, spent: Decimal) -> list[tuple[bytes, bytes]]:
+    """``Tollway-Budget-*``: the cap, the usage charges so far and what is left, each
+    with the currency (e.g. ``0.04 USD``); ``Tollway-Credit-*`` for a prepaid balance."""
+    if budget.prepaid:  # a credit balance: what was bought, what calls used, what is left
+        names = (b"Tollway-Credit-Total", b"Tollway-Credit-Used", b"Tollway-Credit-Balance")
+    else:
+        names = (b"Tollway-Budget-Limit", b"Tollway-Budget-Spent", b"Tollway-Budget-Remaining")
+    cur = budget.currency.encode()
+    left = budget.amount - spent  # keeps the currency's decimal places ("0.00")
+    if left < 0:
+        left = budget.amount - budget.amount
+    return [
+        (names[0], b"%s %s" % (str(budget.amount).encode(), cur)),
+        (names[1], b"%s %s" % (str(spent).encode(), cur)),
+        (names[2], b"%s %s" % (str(left).encode(), cur)),
+    ]
+
+
+def budget_headers(ex: Exchange) -> list[bytes]:
+    """The budget headers of an admitted call on a subscription with a budget (the
+    spend includes this call)."""
+    adm, d = ex.admission, ex.decision
+    if adm is None or d is None or d.used < 0:
+        return []
+    budget = adm.subscription.budget
+    if budget is None:
+        return []
+    return [n + b": " + v + b"\r\n" for n, v in budget_header_pairs(budget, budget.spent(d.used))]
 
 
 def upstream_request_head(ex: Exchange, admission: Admission, peer: bytes) -> bytes:

@@ -21,8 +21,8 @@ import httptools
 from tollway.gateway import responses as R
 from tollway.gateway.app import GatewayApp
 from tollway.gateway.enforce import Admission, Refusal, resolve
-from tollway.gateway.exchange import Exchange
-from tollway.gateway.ratelimit import ALLOW_UNLIMITED, Decision, unlimited
+from tollway.gateway.exchange import Exchange, budget_header_pairs
+from tollway.gateway.ratelimit import ALLOW_UNLIMITED, Decision, call_cap, unlimited
 from tollway.gateway.request_head import HTTP_VERSION_REFUSED, HeadRefused, refusal, scan_headers
 from tollway.gateway.response_side import ResponseSide
 
@@ -302,6 +302,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
     def _activate(self, ex: Exchange) -> None:
         self.active = ex
         self.app.inflight += 1
+        ex.generation = self.app.started()
         result = resolve(
             self.app.snapshot,
             self.app.auth,
@@ -321,7 +322,9 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         ex.admission = result
         limiter = self.app.limiter
         if limiter.is_async:
-            if unlimited(result.plan):  # nothing to ask Redis: no task, no loop round trip
+            if unlimited(
+                result.subscription, result.plan
+            ):  # nothing to ask Redis: no task, no loop round trip
                 self._limited(ex, ALLOW_UNLIMITED)
             else:
                 self.loop.create_task(self._limit_async(ex, result))
@@ -347,6 +350,9 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
                     [(b"Retry-After", b"1")],
                 )
                 return
+            if d.reason == "budget" and adm is not None:
+                self._refuse_budget(ex, d, adm)
+                return
             headers = [(b"Retry-After", b"%d" % d.retry_after_s)]
             if d.limit:
                 headers += [
@@ -370,7 +376,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
             return
         admitted = ex.admission
         assert admitted is not None
-        if admitted.plan.hard_quota is not None:
+        if call_cap(admitted.subscription, admitted.plan)[0] is not None:
             ex.quota_sub = admitted.subscription.id
             self.app.quota_in_flight.admitted(ex.quota_sub)
         conn = self.app.pool.acquire_idle(admitted.upstream)
@@ -378,6 +384,49 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
             self.send_upstream(ex, conn)
         else:
             self.loop.create_task(self.connect_upstream(ex))
+
+    def _refuse_budget(self, ex: Exchange, d: Decision, adm: Admission) -> None:
+        """402: the call would take the period's usage charges over the consumer's
+        budget. The body says the cap and the spend and where to raise it."""
+        budget = adm.subscription.budget
+        assert budget is not None
+        spent = budget.spent(max(d.used, budget.calls))
+        sub_id = adm.subscription.id
+        base = self.app.settings.control_plane_url
+        if budget.prepaid:
+            detail = (
+                f"The prepaid credit is used up ({budget.amount} {budget.currency} bought, "
+                f"{spent} {budget.currency} used). Buy a credit pack to continue."
+            )
+            reason, headers = "credit_exhausted", budget_header_pairs(budget, spent)
+            links = {"top_up": f"{base}/api/v1/subscriptions/{sub_id}/credits/checkout"}
+        else:
+            detail = (
+                f"The spend cap of {budget.amount} {budget.currency} for this billing "
+                f"period is reached ({spent} {budget.currency} spent)."
+            )
+            reason = "budget_exceeded"
+            headers = [
+                (b"Retry-After", b"%d" % d.retry_after_s),
+                *budget_header_pairs(budget, spent),
+            ]
+            links = {"raise_budget": f"{base}/api/v1/subscriptions/{sub_id}/budget"}
+        self._refuse(
+            ex,
+            402,
+            detail,
+            reason,
+            headers,
+            api=adm,
+            extra={
+                "budget" if not budget.prepaid else "credited": str(budget.amount),
+                "spent": str(spent),
+                "currency": budget.currency,
+                "subscription_id": sub_id,
+                **links,
+                "upgrade": f"{base}/portal",
+            },
+        )
 
     def _refuse(
         self,
@@ -387,6 +436,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         reason: str,
         headers: list[tuple[bytes, bytes]],
         api: Admission | None = None,
+        extra: dict[str, str] | None = None,
     ) -> None:
         ex.status = status
         ex.response_started = True
@@ -400,6 +450,7 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
                 headers=headers,
                 close=close,
                 head_only=ex.method == "HEAD",
+                extra=extra,
             )
         )
         if close:

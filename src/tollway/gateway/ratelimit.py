@@ -27,6 +27,7 @@ from typing import NamedTuple, Protocol
 from tollway.domain.periods import period_containing
 from tollway.gateway.snapshot import Plan, Snapshot, Subscription
 
+LIFETIME_S = 100 * 366 * 86400  # the "period" of a prepaid balance
 UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
 
@@ -36,7 +37,8 @@ class Decision(NamedTuple):  # a tuple: built on every call, so cheap to constru
     remaining: int
     reset_s: int  # seconds until the limit is fully available again
     retry_after_s: int = 0
-    reason: str = ""  # "rate" | "quota" | "unavailable" when refused
+    reason: str = ""  # "rate" | "quota" | "budget" | "unavailable" when refused
+    used: int = -1  # calls of the period counted so far (this one included), -1: not counted
 
 
 ALLOW_UNLIMITED = Decision(True, 0, 0, 0)
@@ -51,6 +53,9 @@ class PeriodCache:
         self._periods: dict[str, tuple[int, int]] = {}
 
     def period(self, sub: Subscription, plan: Plan, now_s: float) -> tuple[int, int]:
+        if sub.budget is not None and sub.budget.prepaid:  # credit: the whole life
+            start = int(sub.billing_anchor.timestamp())
+            return (start, start + LIFETIME_S)
         cached = self._periods.get(sub.id)
         if cached is not None and cached[0] <= now_s < cached[1]:
             return cached
@@ -89,9 +94,10 @@ def gcra_params(plan: Plan) -> tuple[float, float] | None:
     return period / plan.rate_limit_count, period
 
 
-def unlimited(plan: Plan) -> bool:
-    """No rate limit and no hard quota: every call is allowed without consulting a store."""
-    return gcra_params(plan) is None and plan.hard_quota is None
+def unlimited(sub: Subscription, plan: Plan) -> bool:
+    """No rate limit, no hard quota and no budget: every call is allowed without
+    consulting a store."""
+    return gcra_params(plan) is None and plan.hard_quota is None and sub.budget is None
 
 
 def rebuilt_tat(plan: Plan, calls: int, last_ms: int, now_s: float) -> float | None:
@@ -106,25 +112,45 @@ def rebuilt_tat(plan: Plan, calls: int, last_ms: int, now_s: float) -> float | N
     return min(now_s + calls * t, last_ms / 1000 + period)
 
 
-def quota_refusal(hard: int, end_s: int, now_s: float) -> Decision:
+def call_cap(sub: Subscription, plan: Plan) -> tuple[int | None, str]:
+    """The most calls the subscription may make this period and what sets it: the
+    plan's hard quota (``"quota"``) or the consumer's budget (``"budget"``), the lower
+    of the two; ``(None, "")`` when neither applies."""
+    hard = plan.hard_quota
+    budget = sub.budget
+    if budget is None or (hard is not None and hard <= budget.calls):
+        return hard, "quota"
+    return budget.calls, "budget"
+
+
+def quota_refusal(
+    hard: int, end_s: int, now_s: float, reason: str = "quota", used: int = -1
+) -> Decision:
     wait = max(1, math.ceil(end_s - now_s))
-    return Decision(False, hard, 0, wait, wait, "quota")
+    return Decision(False, hard, 0, wait, wait, reason, used)
 
 
 def quota_allowance(hard: int, used: int, end_s: int, now_s: float) -> Decision:
     """An admitted call on a plan whose only limit is the quota (``used`` counts it)."""
-    return Decision(True, hard, max(0, hard - used), max(0, math.ceil(end_s - now_s)))
+    return Decision(True, hard, max(0, hard - used), max(0, math.ceil(end_s - now_s)), 0, "", used)
 
 
 def gcra_decision(
-    allowed: bool, limit: int, tat: float, now: float, t: float, period: float, reason: str = ""
+    allowed: bool,
+    limit: int,
+    tat: float,
+    now: float,
+    t: float,
+    period: float,
+    reason: str = "",
+    used: int = -1,
 ) -> Decision:
     remaining = max(0, math.floor((now + period - tat) / t + 1e-9))
     reset = max(0, math.ceil(tat - now))
     retry = 0
     if not allowed:
         retry = max(1, math.ceil(tat + t - period - now))
-    return Decision(allowed, limit, min(remaining, limit), reset, retry, reason)
+    return Decision(allowed, limit, min(remaining, limit), reset, retry, reason, used)
 
 
 class LocalRateLimiter:
@@ -145,7 +171,7 @@ class LocalRateLimiter:
 
     def check(self, sub: Subscription, plan: Plan, now_s: float) -> Decision:
         gcra = gcra_params(plan)
-        hard = plan.hard_quota
+        hard, cap_reason = call_cap(sub, plan)
         if gcra is None and hard is None:
             return ALLOW_UNLIMITED
         qkey: tuple[str, int] | None = None
@@ -157,7 +183,7 @@ class LocalRateLimiter:
             if used < 0:
                 used = self._snapshot.quota_used.get(qkey, 0)
             if used >= hard:
-                return quota_refusal(hard, end, now_s)
+                return quota_refusal(hard, end, now_s, cap_reason, used)
         if gcra is None:
             assert qkey is not None and hard is not None
             self._quota[qkey] = used + 1
@@ -172,9 +198,10 @@ class LocalRateLimiter:
         if new_tat - period > now_s + 1e-9:
             return gcra_decision(False, limit, tat, now_s, t, period, "rate")
         self._tat[sub.id, plan.id] = new_tat
-        if qkey is not None:
-            self._quota[qkey] = used + 1
-        return gcra_decision(True, limit, new_tat, now_s, t, period)
+        if qkey is None:
+            return gcra_decision(True, limit, new_tat, now_s, t, period)
+        self._quota[qkey] = used + 1
+        return gcra_decision(True, limit, new_tat, now_s, t, period, "", used + 1)
 
     async def check_async(self, sub: Subscription, plan: Plan, now_s: float) -> Decision:
         return self.check(sub, plan, now_s)

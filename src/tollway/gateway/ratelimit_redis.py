@@ -32,6 +32,7 @@ from tollway.gateway.ratelimit import (
     ALLOW_UNLIMITED,
     Decision,
     PeriodCache,
+    call_cap,
     gcra_decision,
     gcra_params,
     quota_allowance,
@@ -227,7 +228,7 @@ class RedisRateLimiter:
 
     async def check_async(self, sub: Subscription, plan: Plan, now_s: float) -> Decision:
         gcra = gcra_params(plan)
-        hard = plan.hard_quota
+        hard, cap_reason = call_cap(sub, plan)
         if gcra is None and hard is None:
             return ALLOW_UNLIMITED
         if time.monotonic() < self._down_until:
@@ -253,13 +254,22 @@ class RedisRateLimiter:
         except StoreUnavailable as exc:
             return self._failed(exc)
         if hard is not None and reason == 1 and not allowed:
-            return quota_refusal(hard, end, now_s)
+            return quota_refusal(hard, end, now_s, cap_reason, used)
         if gcra is None:
             assert hard is not None
             return quota_allowance(hard, used, end, now_s)
         limit = plan.rate_limit_count or 0
         tat = now_s + tat_rel_us / 1e6
-        return gcra_decision(bool(allowed), limit, tat, now_s, t, period, "" if allowed else "rate")
+        return gcra_decision(
+            bool(allowed),
+            limit,
+            tat,
+            now_s,
+            t,
+            period,
+            "" if allowed else "rate",
+            used if hard is not None else -1,
+        )
 
     async def close(self) -> None:
         if self._sender is not None:

@@ -20,6 +20,7 @@ from tollway.gateway.exchange import (
     MODE_LENGTH,
     MODE_NONE,
     Exchange,
+    budget_headers,
     parse_usage,
     rate_limit_headers,
     upstream_request_head,
@@ -247,6 +248,7 @@ class ResponseSide:
             ex.keep_alive = False
         out.append(b"X-Request-Id: %s\r\n" % ex.request_id.encode())
         out.extend(rate_limit_headers(ex.decision))
+        out.extend(budget_headers(ex))
         if not ex.keep_alive or self.app.draining or (self.close_after and not self.queue):
             ex.keep_alive = False
             out.append(b"Connection: close\r\n")
@@ -377,6 +379,7 @@ class ResponseSide:
         self.active = None
         app = self.app
         app.inflight -= 1
+        app.ended(ex.generation)
         if ex.quota_sub is not None:
             app.quota_in_flight.ended(ex.quota_sub)
         adm = ex.admission

@@ -10,6 +10,7 @@ REASONS: dict[int, bytes] = {s.value: s.phrase.encode("latin-1") for s in HTTPSt
 PROBLEM_TYPES = {
     400: "bad-request",
     401: "unauthorized",
+    402: "payment-required",
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
@@ -40,6 +41,7 @@ def problem(
     headers: list[tuple[bytes, bytes]] | None = None,
     close: bool = False,
     head_only: bool = False,
+    extra: dict[str, str] | None = None,
 ) -> bytes:
     """A complete ``application/problem+json`` response (RFC 9457)."""
     doc: dict[str, object] = {
@@ -52,6 +54,8 @@ def problem(
         doc["reason"] = reason
     if request_id:
         doc["request_id"] = request_id
+    if extra:
+        doc.update(extra)
     body = json.dumps(doc, separators=(",", ":")).encode()
     parts = [
         status_line(status),

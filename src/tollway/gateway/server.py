@@ -13,6 +13,7 @@ import socket
 import time
 from typing import Any
 
+from tollway.gateway.acknowledge import ConfigAcknowledger
 from tollway.gateway.admin import AdminEndpoint
 from tollway.gateway.app import GatewayApp
 from tollway.gateway.clients import connection_cap
@@ -29,6 +30,7 @@ from tollway.gateway.quota_usage import (
 from tollway.gateway.ratelimit import LocalRateLimiter, RateLimiter
 from tollway.gateway.ratelimit_redis import RedisRateLimiter
 from tollway.gateway.settings import GatewaySettings
+from tollway.gateway.snapshot import Snapshot
 from tollway.metering.ledger import LedgerWriter, MemoryLedger
 from tollway.metering.spool import Spool, SpoolFlusher
 from tollway.store.ledger import SqlLedger
@@ -162,6 +164,17 @@ class Gateway:
             if self.ledger is not None
             else None
         )
+        self.acks = (
+            ConfigAcknowledger(
+                settings.database_url,
+                self.app,
+                self.flush,
+                wait_limit_s=settings.upstream_timeout_s,
+            )
+            if settings.database_url and self.flusher is not None
+            else None
+        )
+        self._ack_tasks: set[asyncio.Task[None]] = set()
         self.admin = AdminEndpoint(self.metrics, self._health)
         self._reuse_port = reuse_port
         self._server: asyncio.Server | None = None
@@ -196,7 +209,7 @@ class Gateway:
         self.app.recording.check_space()
         if self.flusher is not None:
             await self.flush()
-        self.app.apply(await self.source.load())
+        self._apply(await self.source.load())
         self._server = await loop.create_server(
             lambda: ClientProtocol(self.app),
             self.settings.host,
@@ -213,6 +226,8 @@ class Gateway:
             asyncio.create_task(self._flush_loop()),
             asyncio.create_task(self._sweep()),
         ]
+        if self.acks is not None:
+            self._tasks.append(asyncio.create_task(self.acks.heartbeat()))
         log.info(
             "gateway listening",
             extra={"port": self.port, "admin_port": self.admin_port, "pid": os.getpid()},
@@ -259,7 +274,7 @@ class Gateway:
                     if snapshot.version != self.app.snapshot.version or isinstance(
                         self.source, MemoryConfigSource
                     ):
-                        self.app.apply(snapshot)
+                        self._apply(snapshot)
                         self.metrics.fanout_lag.observe(time.monotonic() - noticed)
                         log.info("configuration applied", extra={"version": snapshot.version})
             except asyncio.CancelledError:
@@ -267,6 +282,15 @@ class Gateway:
             except Exception as exc:
                 log.warning("configuration reload failed", extra={"error": type(exc).__name__})
                 await asyncio.sleep(1.0)
+
+    def _apply(self, snapshot: Snapshot) -> None:
+        """Serve ``snapshot`` from the next call on; acknowledge it (in the background)
+        once the calls admitted under older ones are in the ledger."""
+        self.app.apply(snapshot)
+        if self.acks is not None:
+            task = asyncio.create_task(self.acks.acknowledge(snapshot.version, self.app.generation))
+            self._ack_tasks.add(task)
+            task.add_done_callback(self._ack_tasks.discard)
 
     # --- timers ---------------------------------------------------------------------
     async def _sweep(self) -> None:
@@ -318,14 +342,16 @@ class Gateway:
         for conn in list(app.connections):
             if conn.transport is not None:
                 conn.transport.abort()
-        for task in self._tasks:
+        for task in (*self._tasks, *self._ack_tasks):
             task.cancel()
-        for task in self._tasks:
+        for task in (*self._tasks, *self._ack_tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.flush_child is not None:
             self.metrics.events_flushed.inc(await self.flush_child.stop())
         await self.flush()  # whatever the worker had not reached yet
+        if self.acks is not None:
+            await asyncio.to_thread(self.acks.forget)
         self.admin.close()
         app.pool.close()
         await self.source.close()

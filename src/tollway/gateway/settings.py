@@ -38,3 +38,4 @@ class GatewaySettings:
     # control plane vets upstream URLs when they are registered); a list (possibly empty)
     # = on, with these CIDRs, addresses or host names allowed (Settings.ssrf_allow).
     ssrf_allow: tuple[str, ...] | None = None
+    control_plane_url: str = ""  # base URL of the control plane, for links in 402 bodies

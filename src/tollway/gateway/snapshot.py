@@ -12,7 +12,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from urllib.parse import urlsplit
+
+from tollway.pricing.spend import SpendRater
 
 REACHABLE_LIFECYCLES = frozenset({"published", "deprecated"})
 _PARAM = re.compile(r"\{[^/{}]+\}")
@@ -142,6 +145,25 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
+class Budget:
+    """A consumer's spend cap on a subscription's usage charges per billing period — or,
+    ``prepaid``, the credit bought so far against the charges of every call since the
+    subscription started — as the number of calls it allows
+    (``pricing.affordable_units``) and the rater that turns a count back into money for
+    the response headers."""
+
+    amount: Decimal
+    currency: str
+    calls: int
+    meter: str
+    rater: SpendRater
+    prepaid: bool = False  # a credit balance: counted over the subscription's life
+
+    def spent(self, calls: int) -> Decimal:
+        return self.rater.usage_cost({self.meter: calls})
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
     id: str
     application_id: str
@@ -150,6 +172,7 @@ class Subscription:
     consumer_id: str
     state: str
     billing_anchor: datetime
+    budget: Budget | None = None
 
 
 _STATE_RANK = {"active": 0, "on_hold": 1, "blocked": 2, "expired": 3, "cancelled": 4}

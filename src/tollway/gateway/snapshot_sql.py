@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, func, or_, select
 
-from tollway.domain.periods import period_containing
-from tollway.gateway.ratelimit import gcra_params, rebuilt_tat
+from tollway.domain.errors import TollwayError
+from tollway.domain.money import minor_unit
+from tollway.gateway.ratelimit import PeriodCache, call_cap, gcra_params, rebuilt_tat
 from tollway.gateway.snapshot import (
+    Budget,
     Credential,
     Operation,
     OperationMatcher,
@@ -26,6 +30,9 @@ from tollway.gateway.snapshot import (
     Upstream,
     index_subscriptions,
 )
+from tollway.pricing.spec import parse_pricing
+from tollway.pricing.spend import SpendRater, affordable_units
+from tollway.store import fence_repo
 from tollway.store import tables as t
 
 log = logging.getLogger("tollway.gateway.config")
@@ -161,12 +168,79 @@ def load_plans(conn: Connection) -> dict[str, Plan]:
 
 
 def load_subscriptions(conn: Connection) -> list[Subscription]:
-    """Every subscription, oldest first (columns named as Subscription's fields)."""
+    """Every subscription, oldest first (columns named as Subscription's fields). A
+    fenced one (being cancelled: its final usage is being cut) counts as cancelled."""
     s = t.subscriptions.c
     query = select(
         s.id, s.application_id, s.api_id, s.plan_id, s.consumer_id, s.state, s.billing_anchor
     ).order_by(s.created_at)
-    return [Subscription(**row._mapping) for row in conn.execute(query)]
+    ended = fence_repo.fenced(conn)
+    out: list[Subscription] = []
+    for row in conn.execute(query):
+        fields = dict(row._mapping)
+        if fields["id"] in ended:
+            fields["state"] = "cancelled"
+        out.append(Subscription(**fields))
+    return out
+
+
+def load_budgets(conn: Connection) -> dict[str, Budget]:
+    """Subscription id -> its budget as a number of calls (``pricing.affordable_units``
+    on the plan's one usage price). A budget on a plan that no longer has exactly one
+    usage price is left out, with a warning (the control plane refuses to set one)."""
+    b, s, p = t.subscription_budgets.c, t.subscriptions.c, t.plans.c
+    query = (
+        select(b.subscription_id, b.amount, p.currency, p.pricing)
+        .join(t.subscriptions, s.id == b.subscription_id)
+        .join(t.plans, p.id == s.plan_id)
+    )
+    out: dict[str, Budget] = {}
+    for row in conn.execute(query):
+        try:
+            spec = parse_pricing(row.pricing, row.currency, several_meters=True)
+        except (TollwayError, ValueError):
+            spec = None
+        if spec is None or len(spec.usage_prices) != 1:
+            log.warning("budget of %s ignored: its plan has not one usage price", row[0])
+            continue
+        rater = SpendRater(spec)
+        meter = spec.usage_prices[0].meter
+        amount = Decimal(row.amount)
+        calls = affordable_units(rater, meter, amount)
+        out[row.subscription_id] = Budget(amount, spec.currency, calls, meter, rater)
+    out.update(load_credit_balances(conn))
+    return out
+
+
+def load_credit_balances(conn: Connection) -> dict[str, Budget]:
+    """Prepaid subscriptions: every credit bought so far as a lifetime budget."""
+    a, s, p = t.credit_accounts.c, t.subscriptions.c, t.plans.c
+    query = (
+        select(a.subscription_id, p.currency, p.pricing)
+        .join(t.subscriptions, s.id == a.subscription_id)
+        .join(t.plans, p.id == s.plan_id)
+    )
+    credited: dict[str, Decimal] = {}
+    e = t.credit_entries.c
+    kinds = ("purchase", "auto_topup", "adjustment")
+    for sub_id, amount in conn.execute(
+        select(e.subscription_id, e.amount).where(e.kind.in_(kinds))
+    ):
+        credited[sub_id] = credited.get(sub_id, Decimal(0)) + Decimal(amount)
+    out: dict[str, Budget] = {}
+    for row in conn.execute(query):
+        spec = parse_pricing(row.pricing, row.currency, several_meters=True)
+        if len(spec.usage_prices) != 1:
+            continue
+        rater, meter = SpendRater(spec), spec.usage_prices[0].meter
+        amount = credited.get(row.subscription_id, Decimal(0)).quantize(minor_unit(spec.currency))
+        calls = affordable_units(rater, meter, amount)
+        out[row.subscription_id] = Budget(amount, spec.currency, calls, meter, rater, True)
+    return out
+
+
+def with_budgets(subs: list[Subscription], budgets: Mapping[str, Budget]) -> list[Subscription]:
+    return [replace(sub, budget=budgets[sub.id]) if sub.id in budgets else sub for sub in subs]
 
 
 def load_public_keys(conn: Connection, now: datetime) -> dict[str, str]:
@@ -202,13 +276,9 @@ def load_quota_used(
     quota_used: dict[tuple[str, int], int] = {}
     for sub in subs:
         plan = plans.get(sub.plan_id)
-        if sub.state != "active" or plan is None or plan.hard_quota is None:
+        if sub.state != "active" or plan is None or call_cap(sub, plan)[0] is None:
             continue
-        period = period_containing(
-            sub.billing_anchor, plan.billing_interval, now, count=plan.interval_count
-        )
-        start_s = int(period.start.timestamp())
-        end_s = int(period.end.timestamp())
+        start_s, end_s = PeriodCache().period(sub, plan, now.timestamp())
         quota_used[(sub.id, start_s)] = count_usage(conn, sub.id, start_s * 1000, end_s * 1000)
     return quota_used
 
@@ -252,7 +322,7 @@ def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
         routes = load_routes(conn, load_upstreams(conn), load_operations(conn))
         owners = load_owners(conn)
         plans = load_plans(conn)
-        subs = load_subscriptions(conn)
+        subs = with_budgets(load_subscriptions(conn), load_budgets(conn))
         return Snapshot(
             version=version,
             routes=routes,

@@ -9,6 +9,7 @@ The document is loaded safely (:mod:`tollway.openapi._load`), checked for extern
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,13 @@ class ImportedApi:
     operations: list[ImportedOperation] = field(default_factory=list)
     usage_header: None = None
     spec_version: str = ""
+    #: tag names: the document's ``tags`` list, then those its operations use (at most 20)
+    tags: tuple[str, ...] = ()
+    #: the whole document as JSON (YAML converted), kept to render the API reference
+    document_json: str = ""
+
+
+MAX_TAGS = 20
 
 
 def parse_openapi(
@@ -223,6 +231,11 @@ def _extract(doc: Mapping[str, Any], spec_version: str) -> ImportedApi:
     else:
         base_path = _server_base_path(doc)
     operations: list[ImportedOperation] = []
+    tags = [
+        t["name"]
+        for t in doc.get("tags") or []
+        if isinstance(t, dict) and isinstance(t.get("name"), str)
+    ]
     paths = doc.get("paths") or {}
     for template, item in paths.items():
         if not isinstance(item, dict) or template.startswith("x-"):
@@ -231,6 +244,7 @@ def _extract(doc: Mapping[str, Any], spec_version: str) -> ImportedApi:
             op = item.get(method)
             if not isinstance(op, dict):
                 continue
+            tags.extend(t for t in op.get("tags") or [] if isinstance(t, str))
             operations.append(
                 ImportedOperation(
                     method=method.upper(),
@@ -246,4 +260,6 @@ def _extract(doc: Mapping[str, Any], spec_version: str) -> ImportedApi:
         base_path=base_path,
         operations=operations,
         spec_version=spec_version,
+        tags=tuple(dict.fromkeys(t.strip()[:50] for t in tags if t.strip()))[:MAX_TAGS],
+        document_json=json.dumps(doc, default=str, separators=(",", ":")),
     )

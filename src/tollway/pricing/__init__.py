@@ -47,7 +47,7 @@ from tollway.pricing.spec import (
     format_unit_amount,
     parse_pricing,
 )
-from tollway.pricing.spend import CallCost, SpendRater, remaining
+from tollway.pricing.spend import CallCost, SpendRater, affordable_units, remaining
 
 __all__ = [
     "MAX_TRIAL_DAYS",
@@ -70,6 +70,7 @@ __all__ = [
     "Trial",
     "TrialEndBehavior",
     "UsagePrice",
+    "affordable_units",
     "allocate",
     "apply_coupon",
     "describe_pricing",

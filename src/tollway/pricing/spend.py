@@ -10,6 +10,8 @@
   difference, the call's marginal cost (it can be zero inside included units or
   between two cent steps, and negative when a volume price crosses into a cheaper
   tier);
+* ``affordable_units(rater, meter, limit)`` is the most units of one meter whose usage
+  charges stay at or under ``limit`` (a budget as a count of calls, for the gateway);
 * ``remaining(limit, spent)`` is the money left on a budget or a prepaid balance, never
   below zero; ``CallCost.within(limit)`` says whether the call fits.
 
@@ -27,7 +29,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from tollway.domain.money import MONEY_CONTEXT, minor_unit
 from tollway.pricing.prices import PriceModel, PricingSpec, UsagePrice
 
-__all__ = ["CallCost", "SpendRater", "remaining"]
+__all__ = ["CallCost", "SpendRater", "affordable_units", "remaining"]
 
 _ZERO = Decimal(0)
 _mul = MONEY_CONTEXT.multiply
@@ -79,6 +81,14 @@ class _Price:
     def _round(self, exact: Decimal) -> Decimal:
         return exact.quantize(self.quantum, rounding=ROUND_HALF_UP, context=MONEY_CONTEXT)
 
+    def breakpoints(self) -> list[int]:
+        """Quantities where the price changes segment: the included units, then each
+        tier's upper bound above them."""
+        inc = int(self.included)
+        out = [inc] if inc else []
+        out += [inc + int(upper) for _l, upper, _u, _f in self.tiers if upper is not None]
+        return out
+
     def cost(self, quantity: Decimal) -> Decimal:
         over = quantity - self.included if quantity > self.included else _ZERO
         if self.kind is PriceModel.UNIT:
@@ -111,6 +121,10 @@ class SpendRater:
         quantum = minor_unit(spec.currency)
         self._prices = tuple((u.meter, _Price(u, quantum)) for u in spec.usage_prices)
 
+    def price_of(self, meter: str) -> _Price | None:
+        """The compiled price of one meter (None when the plan does not price it)."""
+        return next((p for m, p in self._prices if m == meter), None)
+
     def usage_cost(self, usage: Mapping[str, Decimal | int]) -> Decimal:
         """The period's usage charges for ``usage`` (quantities by meter)."""
         total = _ZERO
@@ -132,3 +146,44 @@ class SpendRater:
             add = call_units.get(meter)
             after += price.cost(qd + add) if add else cost
         return CallCost(before, after)
+
+
+#: Upper bound of ``affordable_units``: a budget that buys more units than this is
+#: treated as this many (no period sees 10**15 calls).
+MAX_AFFORDABLE = 10**15
+
+
+def affordable_units(rater: SpendRater, meter: str, limit: Decimal) -> int:
+    """The largest ``n`` such that the usage charges of every count from 0 to ``n`` units
+    of ``meter`` stay at or under ``limit``: a budget as a number of calls (0 when even
+    no usage costs more, e.g. a first tier's flat amount above the limit).
+
+    Charges rise with usage inside each tier; only a volume price can fall, when usage
+    crosses into a cheaper tier. So the search walks the price's segments (included
+    units, then each tier) in order and bisects inside the first one that crosses the
+    limit: the result is the first crossing, exact for every model."""
+    price = rater.price_of(meter)
+    if price is None or price.cost(_ZERO) > limit:
+        return 0
+
+    def fits(n: int) -> bool:
+        return price.cost(Decimal(n)) <= limit
+
+    start = 0
+    for end in [*price.breakpoints(), MAX_AFFORDABLE]:
+        if end <= start:
+            continue
+        if fits(end):
+            start = end
+            continue
+        lo, hi = start, end  # fits(lo), not fits(hi): bisect (monotone inside a segment)
+        if not fits(lo):
+            return max(0, lo - 1)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if fits(mid):
+                lo = mid
+            else:
+                hi = mid
+        return lo
+    return MAX_AFFORDABLE

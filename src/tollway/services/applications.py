@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tollway.context import AppContext
+from tollway.domain.errors import Conflict
 from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.security.tokens import TokenVerifier, issue_access_token, verify_client_secret
 from tollway.services import default_plans
-from tollway.store import apps_repo, keys_repo
+from tollway.store import apps_repo, keys_repo, notify_repo
 
 
 def create_application(
@@ -54,10 +55,27 @@ def get_application(conn: Connection, caller: Principal, app_id: str) -> dict[st
 def update_application(
     conn: Connection, caller: Principal, app_id: str, changes: dict[str, Any]
 ) -> dict[str, Any]:
-    """Change what the caller set (None leaves a field as it is)."""
-    apps_repo.get(conn, app_id, caller)
+    """Change what the caller set (None leaves a field as it is); a name the owner's
+    other application has is a Conflict."""
+    app = apps_repo.get(conn, app_id, caller)
+    name = changes.get("name")
+    if name is not None and apps_repo.name_taken(conn, str(app["owner_id"]), name, app_id):
+        raise Conflict(f"you already have an application named '{name}'")
     apps_repo.update_fields(conn, app_id, {k: v for k, v in changes.items() if v is not None})
     return apps_repo.get(conn, app_id, caller)
+
+
+def delete_application(conn: Connection, caller: Principal, app_id: str) -> None:
+    """Delete an application with its keys and clients. One that has subscriptions (live
+    or ended) keeps them and their billing history: Conflict (cancel them and revoke its
+    credentials instead)."""
+    apps_repo.get(conn, app_id, caller)
+    if apps_repo.has_subscriptions(conn, app_id):
+        raise Conflict(
+            "this application has subscriptions, and keeps them and their billing history; "
+            "cancel its subscriptions and revoke its keys instead"
+        )
+    apps_repo.delete(conn, app_id)
 
 
 def create_key(
@@ -70,8 +88,10 @@ def create_key(
     name: str,
 ) -> tuple[dict[str, Any], str]:
     """A new API key: (its row, the raw key). The raw key exists only in this answer."""
-    apps_repo.get(conn, app_id, caller)
-    return apps_repo.create_key(conn, app_id, environment, name, ctx.clock.now())
+    app = apps_repo.get(conn, app_id, caller)
+    row, raw = apps_repo.create_key(conn, app_id, environment, name, ctx.clock.now())
+    _notify_key(ctx, conn, app, "key.created", row)
+    return row, raw
 
 
 def list_keys(conn: Connection, caller: Principal, app_id: str) -> list[dict[str, Any]]:
@@ -82,8 +102,29 @@ def list_keys(conn: Connection, caller: Principal, app_id: str) -> list[dict[str
 def revoke_key(
     ctx: AppContext, conn: Connection, caller: Principal, app_id: str, key_id: str
 ) -> None:
-    apps_repo.get(conn, app_id, caller)
+    app = apps_repo.get(conn, app_id, caller)
     apps_repo.revoke_key(conn, app_id, key_id, ctx.clock.now())
+    key = next((k for k in apps_repo.keys(conn, app_id) if k["id"] == key_id), None)
+    if key is not None:
+        _notify_key(ctx, conn, app, "key.revoked", key)
+
+
+def _notify_key(
+    ctx: AppContext, conn: Connection, app: dict[str, Any], type_: str, key: dict[str, Any]
+) -> None:
+    notify_repo.emit(
+        conn,
+        str(app["owner_id"]),
+        type_,
+        {
+            "application_id": app["id"],
+            "key_id": key["id"],
+            "name": key.get("name"),
+            "environment": key.get("environment"),
+            "prefix": key.get("display_prefix"),
+        },
+        ctx.clock.now(),
+    )
 
 
 def create_client(

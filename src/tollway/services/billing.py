@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -16,18 +18,24 @@ from tollway.billing import invoices as billing_invoices
 from tollway.billing.credentials import StripeCredentials, masked, store_credentials
 from tollway.billing.stripe.keys import validate_keys
 from tollway.context import AppContext
-from tollway.domain.errors import BadRequest, Forbidden, NotFound, TollwayError
+from tollway.domain.errors import BadRequest, NotFound, TollwayError
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store import billing_repo, db, inbox_repo, jobs_repo, plans_repo
+from tollway.store import (
+    billing_repo,
+    db,
+    fence_repo,
+    inbox_repo,
+    jobs_repo,
+    plans_repo,
+    usage_push_repo,
+)
 from tollway.webhooks.signature import SignatureError, verify
 
 log = logging.getLogger(__name__)
 
-
-def _require_admin(caller: Principal) -> None:
-    if not caller.is_admin:
-        raise Forbidden("admin only")
+#: A gateway not heard from for this long is gone: a cancel does not wait for it.
+GATEWAY_LIVENESS_S = 5.0
 
 
 # -- connecting Stripe ----------------------------------------------------------------
@@ -40,9 +48,9 @@ def is_configured(ctx: AppContext) -> bool:
 
 
 def stripe_settings(ctx: AppContext, conn: Connection, caller: Principal) -> dict[str, Any]:
-    """The organization's Stripe connection as shown to an admin: never a secret, only
-    the last four characters of each."""
-    _require_admin(caller)
+    """The organization's Stripe connection as shown to its admin or publisher: never a
+    secret, only the last four characters of each."""
+    caller.require("publisher")
     row = billing_repo.stripe_account(conn, caller.organization_id)
     if row is None:
         return {"configured": False}
@@ -70,8 +78,9 @@ def connect_stripe(
     """Validate and store the organization's Stripe keys (secrets encrypted), then
     provision every paid plan enabled on its APIs. ``webhook_secret`` may hold several
     secrets, one per line (during a rotation). Returns ``stripe_settings`` plus
-    ``provisioned_plans`` and ``provisioning_errors``."""
-    _require_admin(caller)
+    ``provisioned_plans`` and ``provisioning_errors``. The organization's publishers
+    and admins may connect it."""
+    caller.require("publisher")
     secrets = [s.strip() for s in webhook_secret.splitlines() if s.strip()]
     check = validate_keys(
         secret_key.strip(), publishable_key.strip(), secrets, base_url=ctx.billing.api_base
@@ -111,7 +120,51 @@ def plan_enabled(ctx: AppContext, conn: Connection, api_id: str, plan_id: str) -
     ctx.billing.service.provision_plan(api_id, plan_id, conn)
 
 
+def stop_selling(
+    ctx: AppContext, conn: Connection, *, api_id: str | None = None, plan_id: str | None = None
+) -> int:
+    """A plan disabled on an API, a plan retired or an API retired: its Stripe prices and
+    product are archived (``active=false``) so nothing new can be sold on them. Live
+    subscriptions keep their prices and are billed as before (Stripe keeps billing
+    archived prices; the meter stays active for their usage). A Stripe error fails the
+    whole change (nothing is changed in Tollway either). Returns how many were archived."""
+    done = 0
+    for api, plan, product in billing_repo.provisioned_active(conn, api_id=api_id, plan_id=plan_id):
+        org = plans_repo.get_any(conn, plan)["organization_id"]
+        if not billing_repo.stripe_configured(conn, org):
+            continue
+        ctx.billing.engines.for_org(org).retire_plan(product)
+        billing_repo.mark_provisioned_inactive(conn, api, plan, ctx.clock.now())
+        done += 1
+    return done
+
+
 # -- subscriptions ----------------------------------------------------------------------
+
+
+def organization_bills(conn: Connection, organization_id: str) -> bool:
+    """Whether the organization has connected Stripe (its paid plans can be paid)."""
+    return billing_repo.stripe_configured(conn, organization_id)
+
+
+def last_checkout_url(conn: Connection, subscription_id: str) -> str | None:
+    """The URL of the subscription's last Checkout session (it may have expired)."""
+    row = billing_repo.billing_subscription(conn, subscription_id=subscription_id)
+    return None if row is None or not row.checkout_url else str(row.checkout_url)
+
+
+def subscription_of_checkout(conn: Connection, session_id: str) -> str:
+    """The subscription a Checkout session pays for; NotFound for an unknown session."""
+    row = billing_repo.billing_subscription(conn, checkout_session_id=session_id)
+    if row is None:
+        raise NotFound("unknown checkout session")
+    return str(row.subscription_id)
+
+
+def subscription_state(ctx: AppContext, subscription_id: str) -> SubState:
+    """The subscription's state now (for the Checkout return page's polling)."""
+    with ctx.tx(read_only=True) as conn:
+        return billing_repo.load_sub(conn, subscription_id).state
 
 
 def start_checkout(ctx: AppContext, conn: Connection, subscription_id: str) -> str:
@@ -135,6 +188,38 @@ def cancel_at_provider(ctx: AppContext, conn: Connection, subscription_id: str) 
         ctx.billing.service.cancel(subscription_id, Cause.USER, conn=conn)
 
 
+def end_access(ctx: AppContext, subscription_id: str) -> bool:
+    """End the subscription's access at every gateway before its final usage is cut:
+    fence it (gateways refuse it from their next configuration), then wait until every
+    live gateway acknowledged that configuration — which a gateway does only once the
+    calls it admitted before are in the ledger. True when all did within
+    ``TOLLWAY_CANCEL_FENCE_TIMEOUT_S``; False (logged) when one did not (then the calls
+    it serves meanwhile may miss the final invoice)."""
+    with ctx.tx() as conn:
+        version = fence_repo.fence(conn, subscription_id, ctx.clock.now())
+    deadline = time.monotonic() + ctx.settings.cancel_fence_timeout_s
+    while True:
+        with ctx.tx(read_only=True) as conn:
+            seen_since = datetime.now(UTC) - timedelta(seconds=GATEWAY_LIVENESS_S)
+            waiting = fence_repo.behind(conn, version, seen_since)
+        if not waiting:
+            return True
+        if time.monotonic() > deadline:
+            log.warning(
+                "cancel of %s: gateway(s) %s did not acknowledge the end of access",
+                subscription_id,
+                ", ".join(waiting),
+            )
+            return False
+        time.sleep(0.02)
+
+
+def restore_access(ctx: AppContext, subscription_id: str) -> None:
+    """Lift the fence (the cancel failed, or finished)."""
+    with ctx.tx() as conn:
+        fence_repo.unfence(conn, subscription_id)
+
+
 def flush_usage(ctx: AppContext, subscription_id: str) -> None:
     """Push the subscription's usage so far, in transactions of its own (each push is
     recorded before it is sent, so a later rollback elsewhere cannot orphan it)."""
@@ -155,8 +240,9 @@ def portal_url(ctx: AppContext, conn: Connection, caller: Principal, sub_id: str
 
 def publish_usage(ctx: AppContext, conn: Connection, caller: Principal) -> dict[str, Any]:
     """Queue a job pushing all usage to Stripe now (open windows included); the job runs
-    once its row is committed (never for a request that rolled back). Returns the job."""
-    _require_admin(caller)
+    once its row is committed (never for a request that rolled back). Returns the job.
+    Publishers may run it too: it only pushes now what the usage worker would push."""
+    caller.require("publisher")
     job_id = jobs_repo.create(conn, jobs_repo.PUBLISH_USAGE, caller.user_id, ctx.clock.now())
     job = jobs_repo.get(conn, job_id)
     assert job is not None
@@ -183,11 +269,16 @@ def _run_publish(ctx: AppContext, job_id: str) -> None:
 
 
 def publish_usage_status(conn: Connection, caller: Principal) -> dict[str, Any]:
-    _require_admin(caller)
+    caller.require("publisher")
     job = jobs_repo.last(conn, jobs_repo.PUBLISH_USAGE)
     if job is None:
         raise NotFound("usage has not been published yet")
-    return job
+    # Stripe's asynchronous meter validation: what it could not count, reported later
+    return {
+        **job,
+        "failed_windows": usage_push_repo.failed_count(conn),
+        "meter_errors": usage_push_repo.meter_errors(conn),
+    }
 
 
 # -- invoices ---------------------------------------------------------------------------
@@ -214,7 +305,10 @@ def upcoming_invoice(
     # a 409 from its organization's Stripe configuration.
     sub = billing_repo.load_own_sub(conn, subscription_id, consumer)
     engine = ctx.billing.engines.for_org(sub.organization_id)
-    return billing_invoices.upcoming(conn, engine, subscription_id, consumer)
+    settled_before = ctx.clock.now() - timedelta(seconds=ctx.settings.stripe_meter_lag_s)
+    return billing_invoices.upcoming(
+        conn, engine, subscription_id, consumer, settled_before=settled_before
+    )
 
 
 # -- webhooks ---------------------------------------------------------------------------

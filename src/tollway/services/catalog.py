@@ -17,7 +17,7 @@ from tollway.domain.principal import Principal
 from tollway.openapi.parse import parse_openapi
 from tollway.security.ssrf import UrlGuard
 from tollway.services import billing, plans
-from tollway.store import apis_repo, plans_repo
+from tollway.store import apis_repo, documents_repo, plans_repo
 
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}")
 
@@ -115,6 +115,9 @@ def import_api(
                 for o in imported.operations
             ),
         )
+        documents_repo.store(
+            conn, str(row["id"]), imported.document_json, list(imported.tags), ctx.clock.now()
+        )
         return described(conn, [row])[0], ops
 
 
@@ -190,6 +193,8 @@ def change_lifecycle(
     """Move the API through created → published → deprecated → retired (or blocked)."""
     api = apis_repo.get(conn, api_id, caller, manage=True)
     apis_repo.change_lifecycle(conn, api, state, ctx.clock.now())
+    if state == "retired":
+        billing.stop_selling(ctx, conn, api_id=api_id)
     return described(conn, [apis_repo.get(conn, api_id, caller, manage=True)])[0]
 
 
@@ -225,3 +230,5 @@ def set_api_plan(
     apis_repo.set_plan(conn, api_id, plan_id, enabled, ctx.clock.now())
     if enabled and not plans.is_free(plan):
         billing.plan_enabled(ctx, conn, api_id, plan_id)
+    elif not enabled:
+        billing.stop_selling(ctx, conn, api_id=api_id, plan_id=plan_id)

@@ -179,6 +179,7 @@ def retire_plan(
     """Retired plans take no new subscriptions; existing ones keep running."""
     plans_repo.get(conn, plan_id, caller, manage=True)
     plans_repo.retire(conn, plan_id, ctx.clock.now())
+    billing.stop_selling(ctx, conn, plan_id=plan_id)
     return view(plans_repo.get(conn, plan_id, caller, manage=True))
 
 

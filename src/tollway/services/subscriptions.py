@@ -13,8 +13,8 @@ from tollway.domain.lifecycle import SUBSCRIBABLE, Lifecycle
 from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.services import billing, plans
-from tollway.store import apis_repo, apps_repo, plans_repo, subscriptions_repo
+from tollway.services import billing, credits, plans
+from tollway.store import apis_repo, apps_repo, credits_repo, plans_repo, subscriptions_repo
 
 
 def subscribe(
@@ -38,7 +38,13 @@ def subscribe(
     plan = plans_repo.get_any(conn, plan_id)
     if plan["status"] != "active":
         raise Conflict("the plan is retired")
-    free = plans.is_free(plan)
+    # A prepaid plan is paid up front in credit packs: active at once, at zero balance.
+    free = plans.is_free(plan) or credits_repo.plan_packs(conn, str(plan["id"])) is not None
+    if not free and not billing.organization_bills(conn, str(plan["organization_id"])):
+        raise Conflict(
+            "this plan is paid and its publisher has not connected a payment provider yet, "
+            "so it cannot take subscriptions; choose a free plan or try again later"
+        )
     row = subscriptions_repo.create(
         conn,
         application_id=app["id"],
@@ -50,9 +56,8 @@ def subscribe(
         actor=caller.user_id,
         now=ctx.clock.now(),
     )
-    checkout_url = None
-    if not free and billing.is_configured(ctx):
-        checkout_url = billing.start_checkout(ctx, conn, str(row["id"]))
+    credits.open_account_if_prepaid(ctx, conn, str(row["id"]), plan)
+    checkout_url = None if free else billing.start_checkout(ctx, conn, str(row["id"]))
     return {**row, "checkout_url": checkout_url}
 
 
@@ -63,7 +68,30 @@ def list_subscriptions(
 
 
 def get_subscription(conn: Connection, caller: Principal, sub_id: str) -> dict[str, Any]:
-    return subscriptions_repo.get(conn, sub_id, caller)
+    """The subscription; one waiting for payment carries the URL of its last Checkout
+    session (``checkout_url``; the ``checkout`` action renews it when it expired)."""
+    row = subscriptions_repo.get(conn, sub_id, caller)
+    url = None
+    if row["state"] == SubState.ON_HOLD.value:
+        url = billing.last_checkout_url(conn, sub_id)
+    return {**row, "checkout_url": url}
+
+
+def renew_checkout(
+    ctx: AppContext, conn: Connection, caller: Principal, sub_id: str
+) -> dict[str, Any]:
+    """A Checkout URL to pay the caller's own subscription that waits for payment: the
+    open session's, or a fresh one when it expired or was abandoned. Conflict when
+    there is nothing to pay (any other state) or no payment provider."""
+    row = subscriptions_repo.get(conn, sub_id, caller)
+    if row["consumer_id"] != caller.user_id:
+        raise NotFound(f"subscription '{sub_id}' not found")
+    if row["state"] != SubState.ON_HOLD.value:
+        raise Conflict(f"the subscription is {row['state']}: there is nothing to pay")
+    plan = plans_repo.get_any(conn, str(row["plan_id"]))
+    if not billing.organization_bills(conn, str(plan["organization_id"])):
+        raise Conflict("the publisher has not connected a payment provider yet")
+    return {**row, "checkout_url": billing.start_checkout(ctx, conn, sub_id)}
 
 
 def of_consumer(conn: Connection, caller: Principal) -> list[dict[str, Any]]:
@@ -86,20 +114,29 @@ def cancel(
         subscriptions_repo.get(conn, sub_id, caller)  # 404 for anyone else's
     billed = billing.is_configured(ctx)
     if billed:
-        billing.flush_usage(ctx, sub_id)
-    with ctx.tx() as conn:
-        subscriptions_repo.transition(
-            conn,
-            sub_id,
-            SubState.CANCELLED,
-            cause=_cause(caller),
-            actor=caller.user_id,
-            reason=reason,
-            now=ctx.clock.now(),
-        )
+        # Access ends first (every gateway stops admitting and has put what it served in
+        # the ledger), then the final usage is pushed: every 2xx is on the last invoice.
+        billing.end_access(ctx, sub_id)
+    try:
         if billed:
-            billing.cancel_at_provider(ctx, conn, sub_id)
-        return subscriptions_repo.get(conn, sub_id, caller)
+            billing.flush_usage(ctx, sub_id)
+        with ctx.tx() as conn:
+            subscriptions_repo.transition(
+                conn,
+                sub_id,
+                SubState.CANCELLED,
+                cause=_cause(caller),
+                actor=caller.user_id,
+                reason=reason,
+                now=ctx.clock.now(),
+            )
+            if billed:
+                billing.cancel_at_provider(ctx, conn, sub_id)
+            out = subscriptions_repo.get(conn, sub_id, caller)
+    finally:
+        if billed:  # cancelled: the state refuses it now; failed: access comes back
+            billing.restore_access(ctx, sub_id)
+    return out
 
 
 def _manage(

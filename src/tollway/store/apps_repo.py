@@ -15,7 +15,7 @@ from tollway.security.apikeys import generate_api_key
 from tollway.security.tokens import generate_client_credentials, hash_client_secret
 from tollway.store import changes
 from tollway.store.rows import one_or_404, paginate
-from tollway.store.tables import api_keys, applications, oauth_clients
+from tollway.store.tables import api_keys, applications, oauth_clients, subscriptions
 
 
 def visible(principal: Principal) -> Any:
@@ -60,6 +60,33 @@ def update_fields(conn: Connection, app_id: str, values: dict[str, Any]) -> None
     if values:
         conn.execute(update(applications).where(applications.c.id == app_id).values(**values))
         changes.bump(conn)
+
+
+def name_taken(conn: Connection, owner_id: str, name: str, except_id: str) -> bool:
+    found = conn.execute(
+        select(applications.c.id).where(
+            applications.c.owner_id == owner_id,
+            applications.c.name == name,
+            applications.c.id != except_id,
+        )
+    ).first()
+    return found is not None
+
+
+def has_subscriptions(conn: Connection, app_id: str) -> bool:
+    found = conn.execute(
+        select(subscriptions.c.id).where(subscriptions.c.application_id == app_id).limit(1)
+    ).first()
+    return found is not None
+
+
+def delete(conn: Connection, app_id: str) -> None:
+    """Delete the application; its keys and OAuth clients go with it (ON DELETE CASCADE
+    is not relied on: SQLite enforces it only with foreign keys on)."""
+    conn.execute(api_keys.delete().where(api_keys.c.application_id == app_id))
+    conn.execute(oauth_clients.delete().where(oauth_clients.c.application_id == app_id))
+    conn.execute(applications.delete().where(applications.c.id == app_id))
+    changes.bump(conn)
 
 
 def create_key(

@@ -247,6 +247,28 @@ def provisioned(conn: Connection, api_id: str, plan_id: str) -> ProvisionedRow |
     return None if row is None else ProvisionedRow.of(row)
 
 
+def provisioned_active(
+    conn: Connection, *, api_id: str | None = None, plan_id: str | None = None
+) -> list[tuple[str, str, str]]:
+    """(api id, plan id, product id) of the plans on sale at the provider, for one API,
+    one plan or one plan on one API."""
+    q = select(billing_plans.c.api_id, billing_plans.c.plan_id, billing_plans.c.product_id)
+    q = q.where(billing_plans.c.active.is_(True))
+    if api_id is not None:
+        q = q.where(billing_plans.c.api_id == api_id)
+    if plan_id is not None:
+        q = q.where(billing_plans.c.plan_id == plan_id)
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in conn.execute(q)]
+
+
+def mark_provisioned_inactive(conn: Connection, api_id: str, plan_id: str, now: datetime) -> None:
+    conn.execute(
+        billing_plans.update()
+        .where(billing_plans.c.api_id == api_id, billing_plans.c.plan_id == plan_id)
+        .values(active=False, updated_at=now)
+    )
+
+
 def save_provisioned(conn: Connection, api_id: str, plan_id: str, values: dict[str, Any]) -> None:
     """Insert or replace what the provider holds for the plan on the API."""
     done = conn.execute(
@@ -354,3 +376,11 @@ def billed_subscriptions(
         )
         for r in conn.execute(q).fetchall()
     ]
+
+
+def delete_stripe_account(conn: Connection, organization_id: str) -> bool:
+    """Forget the organization's Stripe keys; whether there were any."""
+    deleted = conn.execute(
+        stripe_accounts.delete().where(stripe_accounts.c.organization_id == organization_id)
+    ).rowcount
+    return bool(deleted)

@@ -191,3 +191,27 @@ billing_state = Table(
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+#: Subscriptions whose access ended ahead of their cancellation: the gateways refuse
+#: them while the final usage is cut (a row lives only during a cancel).
+access_fences = Table(
+    "access_fences",
+    metadata,
+    Column(
+        "subscription_id",
+        String(ID),
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+#: Gateway processes and the configuration version each has applied — with everything
+#: it admitted under older versions already in the usage ledger.
+gateway_instances = Table(
+    "gateway_instances",
+    metadata,
+    Column("instance_id", String(100), primary_key=True),
+    Column("config_version", BigInteger, nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+)

@@ -134,3 +134,25 @@ def get(db: Engine, event_id: str) -> dict[str, Any] | None:
             select(webhook_inbox).where(webhook_inbox.c.event_id == event_id)
         ).first()
     return None if row is None else dict(row._mapping)
+
+
+def recent(conn: Connection, organization_id: str | None, limit: int = 20) -> list[dict[str, Any]]:
+    """The organization's latest received events (all organizations' for ``None``),
+    newest first, without their payloads."""
+    cols = [c for c in webhook_inbox.c if c.name not in ("payload", "locked_until")]
+    q = select(*cols).order_by(webhook_inbox.c.received_at.desc()).limit(limit)
+    if organization_id is not None:
+        q = q.where(webhook_inbox.c.organization_id == organization_id)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def requeue(conn: Connection, event_id: str, organization_id: str | None) -> bool:
+    """Put a failed event back to be applied again (fresh attempts); only the
+    organization's own (any for ``None``). Whether a failed event was requeued."""
+    q = update(webhook_inbox).where(
+        webhook_inbox.c.event_id == event_id, webhook_inbox.c.state == "failed"
+    )
+    if organization_id is not None:
+        q = q.where(webhook_inbox.c.organization_id == organization_id)
+    values = {"state": "received", "attempts": 0, "locked_until": None, "processed_at": None}
+    return bool(conn.execute(q.values(**values)).rowcount)

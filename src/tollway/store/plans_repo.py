@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.ids import new_id
@@ -150,3 +150,17 @@ def meter_row(conn: Connection, organization_id: str, key: str) -> dict[str, Any
         .first()
     )
     return None if row is None else dict(row)
+
+
+def live_subscription_count(conn: Connection, plan_id: str) -> int:
+    """Subscriptions on the plan that are not over (on hold, active or blocked)."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(subscriptions)
+            .where(
+                subscriptions.c.plan_id == plan_id,
+                subscriptions.c.state.in_(("on_hold", "active", "blocked")),
+            )
+        ).scalar_one()
+    )

@@ -16,7 +16,7 @@ from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import LIVE, Cause, SubState
 from tollway.domain.subscriptions import transition as sub_transition
-from tollway.store import changes
+from tollway.store import changes, notify_repo
 from tollway.store.rows import one_or_404, paginate
 from tollway.store.tables import apis, plans, subscription_events, subscriptions
 
@@ -143,6 +143,23 @@ def _audit(
             created_at=now,
         )
     )
+    if from_state is not None:  # a change, not the creation: tell the consumer
+        consumer = conn.execute(
+            select(subscriptions.c.consumer_id).where(subscriptions.c.id == sub_id)
+        ).scalar_one()
+        notify_repo.emit(
+            conn,
+            str(consumer),
+            "subscription.state_changed",
+            {
+                "subscription_id": sub_id,
+                "from_state": from_state.value,
+                "to_state": to_state.value,
+                "cause": cause.value,
+                "reason": reason,
+            },
+            now,
+        )
 
 
 def events(conn: Connection, sub_id: str) -> list[dict[str, Any]]:

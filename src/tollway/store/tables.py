@@ -259,6 +259,77 @@ subscription_events = Table(
     _created(),
 )
 
+#: A consumer's spend cap on a subscription's usage charges per billing period, in the
+#: plan's currency (a decimal string, exact); the gateway enforces it (402 past it).
+subscription_budgets = Table(
+    "subscription_budgets",
+    metadata,
+    Column(
+        "subscription_id",
+        String(ID),
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("amount", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("set_by", String(ID), ForeignKey("users.id"), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+#: A plan sold as prepaid credit: consumers buy credit packs, calls burn the balance.
+credit_plans = Table(
+    "credit_plans",
+    metadata,
+    Column("plan_id", String(ID), ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True),
+    Column("packs", JSON, nullable=False),  # pack amounts offered, decimal strings
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+#: A prepaid subscription's credit account (auto top-up settings, Stripe customer).
+credit_accounts = Table(
+    "credit_accounts",
+    metadata,
+    Column(
+        "subscription_id",
+        String(ID),
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("currency", String(3), nullable=False),
+    Column("auto_topup_below", String(32), nullable=True),  # balance that triggers it
+    Column("auto_topup_amount", String(32), nullable=True),
+    Column("customer_id", String(255), nullable=True),  # Stripe customer with a saved card
+    Column("topups", Integer, nullable=False, default=0),  # counter: idempotency keys
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+#: The append-only credit ledger: every movement of a balance, signed, exact. ``reference``
+#: (a Checkout session, a PaymentIntent, a usage mark) makes each movement happen once.
+credit_entries = Table(
+    "credit_entries",
+    metadata,
+    _id(),
+    _fk("subscription_id", "subscriptions.id"),
+    Column("kind", String(12), nullable=False),  # purchase | auto_topup | usage | adjustment
+    Column("amount", String(32), nullable=False),  # + credit, - usage
+    Column("calls_to", BigInteger, nullable=True),  # usage: lifetime calls priced so far
+    Column("reference", String(255), nullable=False, unique=True),
+    _created(),
+)
+
+#: Credit packs on their way through Stripe Checkout (mode=payment).
+credit_purchases = Table(
+    "credit_purchases",
+    metadata,
+    Column("session_id", String(255), primary_key=True),
+    _fk("subscription_id", "subscriptions.id"),
+    Column("amount", String(32), nullable=False),
+    Column("status", String(10), nullable=False),  # open | paid | expired
+    Column("checkout_url", Text, nullable=False),
+    _created(),
+)
+
 usage_events = Table(
     "usage_events",
     metadata,
@@ -297,4 +368,16 @@ settings_kv = Table(
     Column("value", Text, nullable=False),
     Column("encrypted", Boolean, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+#: An API's published reference: the OpenAPI document it was imported from (as JSON) and
+#: its tags (for the portal's catalog filter). One row per API, none for APIs created by
+#: hand.
+api_documents = Table(
+    "api_documents",
+    metadata,
+    Column("api_id", String(ID), ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("stored_at", UTCDateTime(), nullable=False),
 )

@@ -3,6 +3,7 @@ watermark (``billing_state``) and what it needs to know about the ledger."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,8 @@ class PlannedPush:
     customer_id: str
     value: int
     timestamp_s: int
+    created_at: datetime | None = None
+    meter_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,8 @@ def pending(conn: Connection, subscription_id: str | None = None) -> list[Planne
             r.customer_id,
             int(r.value),
             int(r.timestamp_s),
+            r.created_at,
+            r.meter_key,
         )
         for r in conn.execute(q)
     ]
@@ -138,3 +143,88 @@ def mark(
             attempts=usage_push_windows.c.attempts + 1,
         )
     )
+
+
+def unsettled_start(
+    conn: Connection, subscription_id: str, meter_key: str | None, settled_before: datetime
+) -> int | None:
+    """Start (ms) of the earliest window Stripe may not have processed yet: a push still
+    pending, or accepted after ``settled_before`` (Stripe aggregates meter events
+    asynchronously). None when every planned push is settled."""
+    q = select(func.min(usage_push_windows.c.window_start_ms)).where(
+        usage_push_windows.c.subscription_id == subscription_id,
+        (usage_push_windows.c.state == "pending") | (usage_push_windows.c.sent_at > settled_before),
+    )
+    if meter_key is not None:
+        q = q.where(usage_push_windows.c.meter_key == meter_key)
+    value = conn.execute(q).scalar()
+    return None if value is None else int(value)
+
+
+def planned_until(conn: Connection, subscription_id: str) -> int | None:
+    """End (ms) of the latest window planned for the subscription (None: nothing yet)."""
+    value = conn.execute(
+        select(func.max(usage_push_windows.c.window_end_ms)).where(
+            usage_push_windows.c.subscription_id == subscription_id
+        )
+    ).scalar()
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SentInRange:
+    total: int  # sum of the values of pushes marked sent
+    last_sent_at: datetime | None  # the latest acceptance among them
+
+
+def sent_in_range(
+    conn: Connection, event_name: str, customer_id: str, start_s: int, end_s: int
+) -> SentInRange:
+    """What Tollway knows Stripe accepted for one customer on one meter event name with
+    a timestamp in [start_s, end_s)."""
+    c = usage_push_windows.c
+    row = conn.execute(
+        select(func.coalesce(func.sum(c.value), 0), func.max(c.sent_at)).where(
+            c.event_name == event_name,
+            c.customer_id == customer_id,
+            c.state == "sent",
+            c.timestamp_s >= start_s,
+            c.timestamp_s < end_s,
+        )
+    ).one()
+    return SentInRange(int(row[0]), row[1])
+
+
+METER_ERRORS_KEY = "usage_sync.meter_errors"
+METER_ERRORS_KEPT = 20
+
+
+def mark_failed(conn: Connection, errors: dict[str, str]) -> int:
+    """Mark the pushes named by Stripe's meter error samples as failed, with the error."""
+    done = 0
+    for ident, message in errors.items():
+        done += conn.execute(
+            update(usage_push_windows)
+            .where(usage_push_windows.c.identifier == ident)
+            .values(state="failed", last_error=message)
+        ).rowcount
+    return done
+
+
+def record_meter_error(conn: Connection, report: dict[str, Any]) -> None:
+    """Keep the latest meter error reports (newest first) for the publish-usage status."""
+    known = meter_errors(conn)
+    if any(r.get("event_id") == report.get("event_id") for r in known):
+        return
+    set_state(conn, METER_ERRORS_KEY, json.dumps([report, *known][:METER_ERRORS_KEPT]))
+
+
+def meter_errors(conn: Connection) -> list[dict[str, Any]]:
+    raw = get_state(conn, METER_ERRORS_KEY)
+    value = json.loads(raw) if raw else []
+    return [r for r in value if isinstance(r, dict)] if isinstance(value, list) else []
+
+
+def failed_count(conn: Connection) -> int:
+    q = select(func.count()).where(usage_push_windows.c.state == "failed")
+    return int(conn.execute(q).scalar() or 0)

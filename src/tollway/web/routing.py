@@ -39,7 +39,12 @@ MAX_NEXT = 2000
 
 
 class SignInRequired(Exception):
-    """The page needs a signed-in person (a redirect to the sign-in page)."""
+    """The page needs a signed-in person (a redirect to the sign-in page: ``sign_in_path``,
+    or the application's default)."""
+
+    def __init__(self, sign_in_path: str | None = None) -> None:
+        super().__init__("sign in required")
+        self.sign_in_path = sign_in_path
 
 
 def pages_of(request: Request) -> Pages:
@@ -49,11 +54,11 @@ def pages_of(request: Request) -> Pages:
     return pages
 
 
-def require_user(request: Request) -> Principal:
-    """The signed-in person, or :class:`SignInRequired`."""
+def require_user(request: Request, sign_in_path: str | None = None) -> Principal:
+    """The signed-in person, or :class:`SignInRequired` (to ``sign_in_path`` if given)."""
     user = pages_of(request).user(request)
     if user is None:
-        raise SignInRequired()
+        raise SignInRequired(sign_in_path)
     return user
 
 
@@ -73,7 +78,7 @@ def safe_next(value: str | None, default: str = "/") -> str:
     return value
 
 
-def sign_in_url(request: Request, pages: Pages) -> str:
+def sign_in_url(request: Request, pages: Pages, sign_in_path: str | None = None) -> str:
     if request.method == "GET":
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     else:  # come back to the page the form was on, if it was ours
@@ -81,7 +86,9 @@ def sign_in_url(request: Request, pages: Pages) -> str:
         same = referer.netloc == request.url.netloc
         here = (referer.path + (f"?{referer.query}" if referer.query else "")) if same else ""
     target = safe_next(here, "")
-    return pages.sign_in_path + (f"?next={quote(target, safe='/')}" if target else "")
+    return (sign_in_path or pages.sign_in_path) + (
+        f"?next={quote(target, safe='/')}" if target else ""
+    )
 
 
 def error_page(
@@ -115,7 +122,8 @@ def page_for_exception(request: Request, exc: Exception) -> Response:
             "and send it again.",
         )
     if isinstance(exc, SignInRequired | Unauthenticated):
-        return redirect(request, sign_in_url(request, pages))
+        path = exc.sign_in_path if isinstance(exc, SignInRequired) else None
+        return redirect(request, sign_in_url(request, pages, path))
     if isinstance(exc, NotFound) or (isinstance(exc, HTTPException) and exc.status_code == 404):
         return error_page(
             request,

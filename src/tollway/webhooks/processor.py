@@ -15,6 +15,8 @@ invoice.payment_action_required    block while the latest invoice waits for the 
 customer.subscription.updated      follow Stripe's status through the access table
 customer.subscription.deleted      cancel; the billing link is closed (kept as a tombstone
                                    with ``stripe_status=canceled`` so late events match)
+v1.billing.meter.error_report_     mark the usage windows Stripe could not count as failed;
+triggered, ...no_meter_found       keep the report for the publish-usage status
 anything else                      acknowledged, logged, stored as ``ignored``
 =================================  ========================================================
 """
@@ -27,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from tollway.billing import credits
 from tollway.billing.credentials import EngineProvider
 from tollway.billing.engine import BillingEngine, SubscriptionInfo
 from tollway.billing.errors import RetryableProviderError
@@ -34,12 +37,25 @@ from tollway.billing.service import BillingService
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.store import billing_repo, inbox_repo, plan_changes_repo, subscriptions_repo
+from tollway.store import (
+    billing_repo,
+    inbox_repo,
+    notify_repo,
+    plan_changes_repo,
+    subscriptions_repo,
+)
 from tollway.store.billing_repo import BillingSubscription
 from tollway.store.db import reading, transaction
 from tollway.webhooks import access
+from tollway.webhooks.meter_errors import METER_ERROR_EVENTS, apply_meter_error
 
 log = logging.getLogger(__name__)
+
+#: Invoice events the consumer is notified of (see tollway.workers.notify).
+INVOICE_NOTIFICATIONS = {
+    "invoice.payment_failed": "payment.failed",
+    "invoice.finalized": "invoice.ready",
+}
 
 HANDLED = frozenset(
     {
@@ -50,6 +66,7 @@ HANDLED = frozenset(
         "invoice.paid",
         "invoice.payment_failed",
         "invoice.payment_action_required",
+        "invoice.finalized",
         "customer.subscription.updated",
         "customer.subscription.deleted",
         "customer.subscription.paused",
@@ -109,6 +126,11 @@ class WebhookProcessor:
     # -- handlers -------------------------------------------------------------------
 
     def apply(self, type_: str, event: dict[str, Any], organization_id: str | None) -> str:
+        if type_ in METER_ERROR_EVENTS:
+            if organization_id is None:
+                return "ignored: no organization"
+            engine = self.engines.for_org(organization_id)
+            return apply_meter_error(self.db, event, engine.meter_error_report, self.now())
         if type_ not in HANDLED:
             log.info("webhook event type %s is not used by Tollway: acknowledged", type_)
             return f"ignored: {type_} is not used"
@@ -125,16 +147,41 @@ class WebhookProcessor:
             invoice = engine.get_invoice(object_id)
             if not invoice.subscription_id:
                 return "ignored: invoice without subscription"
-            return self.sync_subscription(
+            outcome = self.sync_subscription(
                 engine, invoice.subscription_id, type_=type_, invoice_id=object_id
             )
+            if type_ in INVOICE_NOTIFICATIONS:
+                self._notify_invoice(type_, invoice.subscription_id, obj)
+            return outcome
         return self.sync_subscription(engine, object_id, type_=type_)
+
+    def _notify_invoice(self, type_: str, provider_sub_id: str, invoice: dict[str, Any]) -> None:
+        """``payment.failed`` / ``invoice.ready`` for the subscription's consumer."""
+        row = self._billing_row_for(provider_sub_id, {})
+        if row is None:
+            return
+        with transaction(self.db) as conn:
+            sub = subscriptions_repo.get_any(conn, row.subscription_id)
+            notify_repo.emit(
+                conn,
+                str(sub["consumer_id"]),
+                INVOICE_NOTIFICATIONS[type_],
+                {
+                    "subscription_id": row.subscription_id,
+                    "invoice_id": invoice.get("id"),
+                    "number": invoice.get("number"),
+                    "amount_due": invoice.get("amount_due"),
+                    "currency": invoice.get("currency"),
+                    "hosted_invoice_url": invoice.get("hosted_invoice_url"),
+                },
+                self.now(),
+            )
 
     def _checkout_completed(self, session_id: str) -> str:
         with reading(self.db) as conn:
             row = billing_repo.billing_subscription(conn, checkout_session_id=session_id)
-        if row is None:
-            return "ignored: checkout session not started by Tollway"
+        if row is None:  # a credit pack bought through Checkout, or someone else's
+            return credits.settle_purchase(self.db, self.engines, session_id, self.now())
         moved = self.service.activate_from_checkout(session_id, cause=Cause.WEBHOOK)
         return "activated" if moved else "already active (or not paid)"
 

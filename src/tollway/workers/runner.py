@@ -1,5 +1,5 @@
-"""Background workers of ``tollway serve``: webhook inbox, usage sync and (with Redis)
-the config relay.
+"""Background workers of ``tollway serve``: webhook inbox, usage sync, usage alerts and
+notifications, prepaid credit (burn and top-up), and (with Redis) the config relay.
 
 ``run_workers(...)`` is what ``tollway.server`` awaits; the work itself runs in daemon
 threads (it is blocking I/O: database and Stripe) until ``stop`` is set. The server
@@ -15,15 +15,23 @@ from collections.abc import Callable
 
 from tollway.webhooks.processor import WebhookProcessor
 from tollway.workers.config_relay import ConfigRelay
+from tollway.workers.credits import CreditKeeper
+from tollway.workers.notify import NotificationSender
 from tollway.workers.usage_sync import UsageSync
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_INTERVAL_S = 5.0
+NOTIFY_INTERVAL_S = 5.0  # usage alerts evaluated and due notifications sent this often
 
 
 def start_threads(
-    webhooks: WebhookProcessor, usage: UsageSync, *, usage_interval_s: float
+    webhooks: WebhookProcessor,
+    usage: UsageSync,
+    *,
+    usage_interval_s: float,
+    notifier: NotificationSender | None = None,
+    credits: CreditKeeper | None = None,
 ) -> Callable[[], None]:
     """Run the webhook worker (every 5 s; deliveries are also applied as they arrive)
     and the usage sync (every ``usage_interval_s``) in daemon threads. Returns a function
@@ -46,6 +54,20 @@ def start_threads(
             target=loop, args=("usage sync", usage_interval_s, usage.run_once), daemon=True
         ),
     ]
+    if notifier is not None:
+        threads.append(
+            threading.Thread(
+                target=loop,
+                args=("notifications", NOTIFY_INTERVAL_S, notifier.run_once),
+                daemon=True,
+            )
+        )
+    if credits is not None:
+        threads.append(
+            threading.Thread(
+                target=loop, args=("credits", NOTIFY_INTERVAL_S, credits.run_once), daemon=True
+            )
+        )
     for t in threads:
         t.start()
 
@@ -64,8 +86,12 @@ async def run_workers(
     usage_interval_s: float,
     relay: ConfigRelay | None,
     stop: asyncio.Event,
+    notifier: NotificationSender | None = None,
+    credits: CreditKeeper | None = None,
 ) -> None:
-    halt = start_threads(webhooks, usage, usage_interval_s=usage_interval_s)
+    halt = start_threads(
+        webhooks, usage, usage_interval_s=usage_interval_s, notifier=notifier, credits=credits
+    )
     relay_stop = threading.Event()
     relay_thread: threading.Thread | None = None
     if relay is not None:

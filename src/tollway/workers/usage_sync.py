@@ -12,7 +12,9 @@ Each run has two phases.
 2. **Send.** Pending rows are pushed; what Stripe accepted is marked ``sent``.
    A crash between Stripe accepting a push and the row being marked sent leaves the row
    pending; the next run pushes the same identifier with the same value and Stripe drops
-   the duplicate. 429/5xx back off exponentially (honouring ``Retry-After``); pushes
+   the duplicate — within Stripe's 24-hour identifier window. Older pending pushes are
+   first checked against Stripe's meter event summaries (``usage_recheck``).
+   429/5xx back off exponentially (honouring ``Retry-After``); pushes
    are also throttled to ``max_rate`` per second.
 
 Only closed windows (end <= now) are planned, except on ``flush`` which also plans the
@@ -36,7 +38,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from tollway.billing.credentials import EngineProvider
-from tollway.billing.engine import BillingEngine, MeterPush
+from tollway.billing.engine import BillingEngine, MeterPush, PushResult
 from tollway.billing.errors import RetryableProviderError
 from tollway.billing.meters import meter_definition
 from tollway.domain.clock import Clock, SystemClock
@@ -46,13 +48,17 @@ from tollway.metering.meters import MeterDefinition
 from tollway.metering.usage_windows import by_window, identifier, measure, window_of
 from tollway.store import billing_repo, db, ledger, usage_push_repo
 from tollway.store.billing_repo import Billed
-from tollway.store.usage_push_repo import PlannedPush
+from tollway.store.usage_push_repo import PlannedPush, SentInRange
+from tollway.workers import usage_recheck
 
 log = logging.getLogger(__name__)
 
 WATERMARK_KEY = "usage_sync.recorded_at_ms"
 OVERLAP = timedelta(minutes=5)  # re-read events recorded shortly before the watermark
 MAX_LATE = timedelta(days=35)  # Stripe refuses meter events older than this
+#: Meter events per second: below Stripe's sandbox limit (25 requests/s, meter events
+#: included) and its live one, leaving room for the control plane's own calls.
+DEFAULT_MAX_RATE = 20.0
 
 
 @dataclass(slots=True)
@@ -71,11 +77,13 @@ class UsageSync:
         *,
         window_s: int = 60,
         clock: Clock | None = None,
-        max_rate: float = 100.0,
+        max_rate: float = DEFAULT_MAX_RATE,
         max_retries: int = 6,
         batch: int = 200,
         after_push: Callable[[Sequence[str]], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        identifier_window_s: int = usage_recheck.IDENTIFIER_WINDOW_S,
+        lag_s: float = 300.0,
     ) -> None:
         self.db = db
         self.engines = engines
@@ -86,6 +94,8 @@ class UsageSync:
         self.batch = batch
         self.after_push = after_push  # fault-injection point for tests
         self.sleep = sleep
+        self.identifier_window_s = identifier_window_s
+        self.lag_s = lag_s
         self._local = threading.local()
 
     def now(self) -> datetime:
@@ -110,6 +120,34 @@ class UsageSync:
             return self.run_once(flush=True, subscription_id=subscription_id)
         finally:
             self._local.conn = None
+
+    def wait_counted(
+        self, subscription_id: str, timeout_s: float, conn: Connection | None = None
+    ) -> bool:
+        """Wait until Stripe's meter summary for the subscription's customer counts every
+        push accepted for its current period (Stripe aggregates asynchronously, and an
+        invoice cut now would miss the rest). False if it did not within ``timeout_s``."""
+        self._local.conn = conn
+        try:
+            return self._wait_counted(subscription_id, timeout_s)
+        finally:
+            self._local.conn = None
+
+    def _wait_counted(self, subscription_id: str, timeout_s: float) -> bool:
+        for b in self.billed(subscription_id):
+            if b.meter_id is None or b.aggregation == "last" or b.period_start_ms is None:
+                continue
+            start = b.period_start_ms // 1000 // 60 * 60
+            end = -(-(b.period_end_ms or self.now().timestamp() * 1000) // 60_000) * 60
+            expected = self._sent_in_range(b.event_name, b.customer_id, start, int(end)).total
+            engine = self.engines.for_org(b.organization_id)
+            deadline = time.monotonic() + timeout_s
+            while engine.meter_total(b.meter_id, b.customer_id, start, int(end)) < expected:
+                if time.monotonic() > deadline:
+                    log.warning("Stripe has not counted all usage of %s yet", subscription_id)
+                    return False
+                self.sleep(0.1)
+        return True
 
     # -- what is billed -------------------------------------------------------------
 
@@ -240,16 +278,32 @@ class UsageSync:
         with self._write() as conn:
             usage_push_repo.mark(conn, identifiers, state, self.now(), error)
 
+    def _sent_in_range(self, event_name: str, customer: str, start: int, end: int) -> SentInRange:
+        with self._read() as conn:
+            return usage_push_repo.sent_in_range(conn, event_name, customer, start, end)
+
     def send(self, result: SyncResult, subscription_id: str | None = None) -> None:
         rows = self._pending(subscription_id)
-        org_of = {b.subscription_id: b.organization_id for b in self.billed()}
+        billed = {b.subscription_id: b for b in self.billed()}
         by_org: dict[str, list[PlannedPush]] = defaultdict(list)
         for r in rows:
-            org = org_of.get(r.subscription_id)
-            if org is not None:
-                by_org[org].append(r)
+            b = billed.get(r.subscription_id)
+            if b is not None:
+                by_org[b.organization_id].append(r)
         for org, org_rows in by_org.items():
             engine = self.engines.for_org(org)
+            # pushes older than Stripe's identifier window: ask Stripe what it has first
+            org_rows = usage_recheck.recheck(
+                self._sent_in_range,
+                engine,
+                org_rows,
+                billed,
+                now=self.now(),
+                identifier_window_s=self.identifier_window_s,
+                lag_s=self.lag_s,
+                mark_sent=lambda ids: self._mark(ids, "sent"),
+                errors=result.errors,
+            )
             for i in range(0, len(org_rows), self.batch):
                 chunk = org_rows[i : i + self.batch]
                 pushes = [
@@ -270,9 +324,8 @@ class UsageSync:
         remaining = pushes
         delay = 0.5
         for attempt in range(self.max_retries + 1):
-            started = time.monotonic()
             try:
-                outcome = engine.push_usage(remaining)
+                outcome = self._paced_push(engine, remaining)
                 accepted, failed = list(outcome.accepted), list(outcome.failed)
                 error: RetryableProviderError | None = None
             except RetryableProviderError as exc:
@@ -288,7 +341,6 @@ class UsageSync:
                 result.errors.append(f"{ident}: {msg}")
             result.pushed += len(accepted)
             result.value_pushed += sum(values[i] for i in accepted)
-            self._throttle(len(accepted) + len(failed), started)
             if error is None:
                 return True
             done = set(accepted) | {i for i, _ in failed}
@@ -302,12 +354,25 @@ class UsageSync:
             delay = min(delay * 2, 30.0)
         return False
 
-    def _throttle(self, count: int, started: float) -> None:
-        if count and self.max_rate > 0:
-            minimum = count / self.max_rate
+    def _paced_push(self, engine: BillingEngine, pushes: list[MeterPush]) -> PushResult:
+        """Push one event at a time, at most ``max_rate`` a second *in any second*
+        (Stripe's limiter is a sliding window: a burst per round would exceed it)."""
+        accepted: list[str] = []
+        failed: list[tuple[str, str]] = []
+        gap = 1.0 / self.max_rate if self.max_rate > 0 else 0.0
+        for push in pushes:
+            started = time.monotonic()
+            try:
+                outcome = engine.push_usage([push])
+            except RetryableProviderError as exc:
+                exc.partial = PushResult(tuple(accepted), tuple(failed))  # type: ignore[attr-defined]
+                raise
+            accepted.extend(outcome.accepted)
+            failed.extend(outcome.failed)
             spent = time.monotonic() - started
-            if spent < minimum:
-                self.sleep(minimum - spent)
+            if spent < gap:
+                self.sleep(gap - spent)
+        return PushResult(tuple(accepted), tuple(failed))
 
     # -- runs -----------------------------------------------------------------------
 

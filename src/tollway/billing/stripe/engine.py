@@ -26,6 +26,7 @@ from tollway.billing.engine import (
     CheckoutSession,
     InvoiceInfo,
     MeterPush,
+    PaymentResult,
     PlanBillingSpec,
     PriceChange,
     ProvisionedPlan,
@@ -33,7 +34,7 @@ from tollway.billing.engine import (
     SubscriptionInfo,
 )
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.stripe import changes, convert, coupons, mapping
+from tollway.billing.stripe import changes, convert, coupons, mapping, payments
 from tollway.billing.stripe.client import stripe_errors, translate
 from tollway.domain.errors import BillingProviderError
 from tollway.pricing.discounts import Coupon
@@ -377,6 +378,12 @@ class StripeBillingEngine:
                 total += Decimal(str(summary.aggregated_value))
         return int(total.to_integral_value())
 
+    def meter_error_report(self, event_id: str) -> dict[str, Any]:
+        with stripe_errors():
+            event = self.client.v2.core.events.retrieve(event_id)
+        data = convert.as_dict(event).get("data")
+        return data if isinstance(data, dict) else {}
+
     # -- invoices -------------------------------------------------------------------
 
     def preview_invoice(
@@ -402,3 +409,43 @@ class StripeBillingEngine:
     def get_invoice(self, invoice_id: str) -> InvoiceInfo:
         with stripe_errors():
             return convert.invoice(self.client.v1.invoices.retrieve(invoice_id))
+
+    def start_payment_checkout(
+        self,
+        *,
+        reference: str,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutSession:
+        return payments.start_payment_checkout(
+            self.client,
+            reference=reference,
+            customer_id=customer_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            description=description,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+
+    def charge_saved_card(
+        self,
+        *,
+        customer_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> PaymentResult:
+        return payments.charge_saved_card(
+            self.client,
+            customer_id=customer_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            idempotency_key=idempotency_key,
+            description=description,
+        )
