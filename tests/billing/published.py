@@ -100,7 +100,7 @@ def running_gateway(settings: Any) -> Iterator[str]:
             return proc.poll() is not None and pytest.fail("the gateway exited")
 
     try:
-        wait_until(up, 30, "the gateway to listen")
+        wait_until(up, 90, "the gateway to listen")  # a loaded machine starts it slowly
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -24,6 +24,7 @@ from tollway.api.routes_jobs import router as jobs_router
 from tollway.api.routes_notifications import router as notifications_router
 from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plan_changes import apis_router as default_plans_router
+from tollway.api.routes_plan_changes import coupons_router
 from tollway.api.routes_plan_changes import router as plan_changes_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_stripe import router as stripe_router
@@ -96,6 +97,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         credits_router,
         plan_changes_router,
         default_plans_router,
+        coupons_router,
         oauth_router,
         stripe_router,
         jobs_router,

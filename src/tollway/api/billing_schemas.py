@@ -88,6 +88,9 @@ class EstimateOut(BaseModel):
     total: str
     total_minor: int
     lines: list[dict[str, Any]]
+    subtotal: str | None = Field(None, description="Before the coupon's discount")
+    discount: str | None = Field(None, description="The redeemed coupon's discount")
+    coupon: str | None = Field(None, description="The redeemed coupon's name")
 
 
 class UpcomingOut(BaseModel):

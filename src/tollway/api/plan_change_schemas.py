@@ -77,3 +77,34 @@ class DefaultPlanIn(In):
 class DefaultPlanOut(BaseModel):
     api_id: str
     plan_id: str | None
+
+
+class CouponIn(In):
+    name: str = Field(min_length=1, max_length=200)
+    coupon: dict[str, Any] = Field(
+        description=(
+            "Stripe's fields: duration (once|repeating|forever), percent_off or amount_off "
+            '(a decimal string in major units, e.g. "10.00") with currency, '
+            "duration_in_months for repeating"
+        )
+    )
+    promotion_code: str | None = Field(
+        None, min_length=3, max_length=100, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+
+
+class CouponOut(BaseModel):
+    id: str
+    name: str
+    spec: dict[str, Any]
+    promotion_code: str | None
+    created_at: datetime
+
+
+class RedeemIn(In):
+    promotion_code: str = Field(min_length=1, max_length=100)
+
+
+class RedeemedOut(BaseModel):
+    subscription_id: str
+    coupon: CouponOut

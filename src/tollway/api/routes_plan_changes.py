@@ -1,5 +1,5 @@
 """Plans that sell: changing the plan of a live subscription (preview, now or at the
-period end, history) and an API's default plan on sign-up."""
+period end, history), an API's default plan on sign-up, coupons and promotion codes."""
 
 from __future__ import annotations
 
@@ -7,18 +7,23 @@ from fastapi import APIRouter
 
 from tollway.api.deps import Caller, CallerOutsideTx, Conn, Ctx, Publisher
 from tollway.api.plan_change_schemas import (
+    CouponIn,
+    CouponOut,
     DefaultPlanIn,
     DefaultPlanOut,
     PlanChangeIn,
     PlanChangeOut,
     PlanChangePreviewIn,
     PlanChangePreviewOut,
+    RedeemedOut,
+    RedeemIn,
 )
 from tollway.pricing.changes import ProrationBehavior
-from tollway.services import default_plans, plan_changes
+from tollway.services import coupons, default_plans, plan_changes
 
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"])
 apis_router = APIRouter(prefix="/api/v1/apis", tags=["apis"])
+coupons_router = APIRouter(prefix="/api/v1/coupons", tags=["coupons"])
 
 
 @router.post("/{sub_id}/plan-change/preview", response_model=PlanChangePreviewOut)
@@ -78,3 +83,25 @@ def put_default_plan(
     """Name a free plan of the API that every new application is subscribed to at once
     (while the API is published), or clear it with null."""
     return DefaultPlanOut.model_validate(default_plans.put(ctx, conn, caller, api_id, body.plan_id))
+
+
+@coupons_router.post("", response_model=CouponOut, status_code=201)
+def create_coupon(body: CouponIn, ctx: Ctx, conn: Conn, caller: Publisher) -> CouponOut:
+    """A coupon (a Stripe coupon, with a promotion code if given) of the organization."""
+    row = coupons.create(
+        ctx, conn, caller, name=body.name, spec=body.coupon, promotion_code=body.promotion_code
+    )
+    return CouponOut.model_validate(row)
+
+
+@coupons_router.get("", response_model=list[CouponOut])
+def list_coupons(conn: Conn, caller: Publisher) -> list[CouponOut]:
+    return [CouponOut.model_validate(c) for c in coupons.list_coupons(conn, caller)]
+
+
+@router.post("/{sub_id}/coupon", response_model=RedeemedOut)
+def redeem_coupon(sub_id: str, body: RedeemIn, ctx: Ctx, conn: Conn, caller: Caller) -> RedeemedOut:
+    """Redeem a promotion code on a live subscription: its next invoices (and Tollway's
+    estimate of them) are discounted."""
+    out = coupons.redeem(ctx, conn, caller, sub_id, promotion_code=body.promotion_code)
+    return RedeemedOut.model_validate(out)

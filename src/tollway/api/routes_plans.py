@@ -41,6 +41,8 @@ def create_plan(body: PlanCreateIn, ctx: Ctx, conn: Conn, caller: Publisher) -> 
         description=body.description,
         currency=body.currency,
         billing_interval=body.billing_interval,
+        billing_interval_count=body.billing_interval_count,
+        trial_days=body.trial_days,
         pricing=body.pricing,
         rate_limit=_rate(body.rate_limit),
         quota=_quota(body.quota),

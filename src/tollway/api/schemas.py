@@ -210,6 +210,12 @@ class PlanCreateIn(In):
     description: str = Field("", max_length=10_000)
     currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code")
     billing_interval: Interval = "month"
+    billing_interval_count: int = Field(
+        1, ge=1, le=1095, description="Every N intervals (Stripe's interval_count), at most 3 years"
+    )
+    trial_days: int | None = Field(
+        None, ge=1, le=730, description="Free trial of a paid plan: calls metered, billed $0"
+    )
     rate_limit: RateLimitIn | None = None
     quota: QuotaIn | None = None
     pricing: dict[str, Any] = Field(default_factory=dict, description="Pricing spec, see docs")
@@ -240,6 +246,8 @@ class PlanOut(Out):
     description: str
     currency: str
     billing_interval: Interval
+    billing_interval_count: int = 1
+    trial_days: int | None = None
     rate_limit: RateLimitOut | None
     quota: QuotaOut | None
     pricing: dict[str, Any]

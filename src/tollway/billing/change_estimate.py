@@ -23,6 +23,7 @@ from tollway.pricing.changes import (
     ProrationBehavior,
     invoice_after_change,
     plan_change,
+    rate_trial,
 )
 from tollway.pricing.invoice import rate
 from tollway.pricing.lines import InvoiceLine
@@ -149,5 +150,18 @@ def closing_before_scheduled(
     used = rate(replace(old, flat_fee=Decimal(0)), old.currency, quantity)
     fee = rate(replace(new, usage_prices=()), new.currency, 0)
     out = _lines([*used.lines, *fee.lines], new.currency)
+    out["usage_quantity"] = quantity
+    return out
+
+
+def closing_trial(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[str, Any]:
+    """The invoice that ends a trial: the trial's usage at $0.00 (``rate_trial``), then
+    the first paid period's flat fee, in advance."""
+    spec = pricing_of(conn, sub.plan_id)
+    quantity = usage(conn, sub, spec, start_s, end_s)
+    trial = rate_trial(spec, spec.currency, quantity, period=Period(_at(start_s), _at(end_s)))
+    fee = rate(replace(spec, usage_prices=()), spec.currency, 0)
+    free = [ln for ln in trial.lines if ln.meter is not None]
+    out = _lines([*free, *fee.lines], spec.currency)
     out["usage_quantity"] = quantity
     return out

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from tollway.pricing.discounts import Coupon
+
 #: Aggregation of a provider-side meter. ``last`` is used for distinct-count meters, to
 #: which Tollway pushes the period-to-date value.
 MeterAggregation = Literal["sum", "count", "last"]
@@ -69,6 +71,7 @@ class ProvisionedPlan:
     meter_event_name: str | None
     retired_price_ids: tuple[str, ...] = ()
     created: tuple[str, ...] = ()  # ids created by this call (empty on a re-run)
+    trial_days: int | None = None  # a new subscription's free trial (Checkout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +239,16 @@ class BillingEngine(Protocol):
 
     def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
         """Apply a plan change at the period end ``change.at``, without proration."""
+        ...
+
+    def create_coupon(
+        self, key: str, name: str, coupon: Coupon, code: str | None
+    ) -> tuple[str, str | None]:
+        """The provider's coupon and promotion code ids (idempotent on ``key``)."""
+        ...
+
+    def apply_coupon(self, provider_subscription_id: str, coupon_id: str) -> None:
+        """Redeem the coupon on the live subscription (replacing its discounts)."""
         ...
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult: ...

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tollway.billing import change_estimate
+from tollway.billing import change_estimate, coupon_estimate
 from tollway.billing.engine import BillingEngine, InvoiceInfo
 from tollway.billing.meters import meter_definition
 from tollway.domain.errors import BillingProviderError, NotFound
@@ -52,6 +52,7 @@ def estimate(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[st
         "total": str(rated.total),
         "total_minor": to_minor(rated.total, pricing.currency),
         "lines": [ln.to_dict() for ln in rated.lines],
+        **coupon_estimate.with_discount(conn, sub.id, rated, end_s),
     }
 
 
@@ -105,7 +106,9 @@ def upcoming(
         start, end = preview.period_start, preview.period_end
     changed = plan_changes_repo.applied_in_period(conn, sub.id, start, end)
     scheduled = plan_changes_repo.scheduled(conn, sub.id)
-    if changed:  # the plan changed in this period: pending prorations, usage on each plan
+    if row.stripe_status == "trialing":  # usage at $0.00, then the first paid period's fee
+        ours = change_estimate.closing_trial(conn, sub, start, end)
+    elif changed:  # the plan changed in this period: pending prorations, usage on each plan
         ours = change_estimate.next_invoice(conn, sub, start, end, changed)
     elif scheduled is not None and scheduled.effective_at == end:
         ours = change_estimate.closing_before_scheduled(conn, sub, start, end, scheduled)

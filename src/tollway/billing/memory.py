@@ -26,6 +26,7 @@ from tollway.billing.engine import (
 )
 from tollway.billing.naming import lookup_key, meter_event_name
 from tollway.domain.errors import BillingProviderError
+from tollway.pricing.discounts import Coupon
 
 _INTERVAL_S = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
 
@@ -289,6 +290,14 @@ class InMemoryBillingEngine:
 
     def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
         self.scheduled[provider_subscription_id] = change
+
+    def create_coupon(
+        self, key: str, name: str, coupon: Coupon, code: str | None
+    ) -> tuple[str, str | None]:
+        return f"coupon_{key}", (f"promo_{key}" if code else None)
+
+    def apply_coupon(self, provider_subscription_id: str, coupon_id: str) -> None:
+        self.subs[provider_subscription_id].metadata["coupon"] = coupon_id
 
     def push_usage(self, pushes: Sequence[MeterPush]) -> PushResult:
         with self._lock:

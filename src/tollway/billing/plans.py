@@ -110,10 +110,12 @@ def plan_billing_spec(
     billing_interval: str,
     pricing: PricingSpec,
     meter: MeterDefinition,
+    interval_count: int = 1,
 ) -> PlanBillingSpec:
     if billing_interval not in INTERVALS:
         raise InvalidInput.at(("billing_interval",), f"unknown interval {billing_interval!r}")
     interval, count = INTERVALS[billing_interval]
+    count *= interval_count  # every N quarters = every 3N months
     fee = minor(pricing.flat_fee, pricing.currency)
     return PlanBillingSpec(
         plan_id=plan_id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,6 +107,7 @@ class BillingService:
             api_id=api_id,
             name=f"{api['name']} — {plan['name']}",
             billing_interval=plan["billing_interval"],
+            interval_count=int(plan.get("billing_interval_count") or 1),
             pricing=pricing,
             meter=meter,
         )
@@ -200,6 +201,8 @@ class BillingService:
         )
         if plan is None:
             raise Conflict("the plan is free: no checkout needed")
+        with reading(self.db, conn) as cx:
+            plan = replace(plan, trial_days=plans_repo.get_any(cx, sub.plan_id).get("trial_days"))
         self._refuse_second_billed(sub, conn)
         customer_id = self.ensure_customer(engine, sub.consumer_id, sub.organization_id, conn)
         attempt = (existing.checkout_attempt + 1) if existing is not None else 0

@@ -60,7 +60,10 @@ class PeriodCache:
         if cached is not None and cached[0] <= now_s < cached[1]:
             return cached
         p = period_containing(
-            sub.billing_anchor, plan.billing_interval, datetime.fromtimestamp(now_s, UTC)
+            sub.billing_anchor,
+            plan.billing_interval,
+            datetime.fromtimestamp(now_s, UTC),
+            count=plan.interval_count,
         )
         out = (int(p.start.timestamp()), int(p.end.timestamp()))
         if len(self._periods) > 100_000:

@@ -137,6 +137,7 @@ class Plan:
     rate_limit_unit: str | None
     quota_limit: int | None
     quota_mode: str  # "hard" | "overage"
+    interval_count: int = 1  # the period is every N billing intervals
 
     @property
     def hard_quota(self) -> int | None:

@@ -151,6 +151,7 @@ def load_plans(conn: Connection) -> dict[str, Plan]:
             row.rate_limit_unit,
             row.quota_limit,
             row.quota_mode or "hard",
+            row.billing_interval_count or 1,
         )
         for row in conn.execute(
             select(
@@ -160,6 +161,7 @@ def load_plans(conn: Connection) -> dict[str, Plan]:
                 p.rate_limit_unit,
                 p.quota_limit,
                 p.quota_mode,
+                p.billing_interval_count,
             )
         )
     }

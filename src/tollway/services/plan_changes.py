@@ -71,7 +71,8 @@ def _check(
         raise Conflict(
             f"the plan bills in {new['currency']}, the subscription in {old['currency']}"
         )
-    if new["billing_interval"] != old["billing_interval"]:
+    every = ("billing_interval", "billing_interval_count")
+    if any(new[k] != old[k] for k in every):
         raise Conflict("a change of billing interval is not supported mid-period")
     row = billing_repo.billing_subscription(conn, subscription_id=sub.id)
     if row is None or not row.stripe_subscription_id:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from tollway.context import AppContext
 from tollway.domain.errors import Conflict, InvalidInput
 from tollway.domain.paging import Page
+from tollway.domain.periods import validate_interval_count
 from tollway.domain.principal import Principal
 from tollway.metering.meters import DEFAULT_METER, parse_meter
 from tollway.pricing.spec import PricingSpec, parse_pricing
@@ -106,14 +107,22 @@ def create_plan(
     pricing: dict[str, Any],
     rate_limit: RateLimit | None = None,
     quota: Quota | None = None,
+    billing_interval_count: int = 1,
+    trial_days: int | None = None,
 ) -> dict[str, Any]:
     caller.require("publisher")
+    try:
+        validate_interval_count(billing_interval, billing_interval_count)
+    except ValueError as exc:
+        raise InvalidInput.at(("billing_interval_count",), str(exc)) from None
     spec = validate_pricing(conn, caller.organization_id, pricing, currency)
     values = {
         "name": name,
         "description": description,
         "currency": currency.upper(),
         "billing_interval": billing_interval,
+        "billing_interval_count": billing_interval_count,
+        "trial_days": trial_days,
         "pricing": spec.to_dict(),
         **_limit_columns({"rate_limit": rate_limit, "quota": quota}),
     }

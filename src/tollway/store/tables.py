@@ -143,6 +143,9 @@ plans = Table(
     Column("description", Text, nullable=False, default=""),
     Column("currency", String(3), nullable=False),
     Column("billing_interval", String(20), nullable=False),
+    # every N intervals (Stripe's interval_count); within Stripe's three years
+    Column("billing_interval_count", Integer, nullable=False, default=1, server_default="1"),
+    Column("trial_days", Integer, nullable=True),  # Stripe's trial_period_days (1-730)
     Column("rate_limit_count", Integer, nullable=True),
     Column("rate_limit_unit", String(10), nullable=True),
     Column("quota_limit", BigInteger, nullable=True),

@@ -351,10 +351,14 @@ def preview_lines(ctx: Ctx, sub: Obj) -> tuple[list[Obj], tuple[int, int]]:
     start, end = items[0]["current_period_start"], items[0]["current_period_end"]
     nxt = boundary(sub, sub["_n"] + 1)
     lines: list[Obj] = [dict(li) for li in sub.get("_pending_lines", [])]
+    trial = sub.get("status") == "trialing"  # the trial's usage is invoiced at zero
     for item in items:
         if is_metered(ctx, item):
             q = item_quantity(ctx, item, sub["customer"], start, end)
-            lines.append(line(ctx, sub, item, q, start, end))
+            li = line(ctx, sub, item, q, start, end, amount=0 if trial else None)
+            if trial:
+                li["description"] = f"Trial period for {li['description']}"
+            lines.append(li)
         else:
             lines.append(line(ctx, sub, item, Decimal(item.get("quantity") or 1), end, nxt))
     return lines, (start, end)

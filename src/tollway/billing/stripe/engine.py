@@ -34,9 +34,10 @@ from tollway.billing.engine import (
     SubscriptionInfo,
 )
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.stripe import changes, convert, mapping, payments
+from tollway.billing.stripe import changes, convert, coupons, mapping, payments
 from tollway.billing.stripe.client import stripe_errors, translate
 from tollway.domain.errors import BillingProviderError
+from tollway.pricing.discounts import Coupon
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,12 @@ class StripeBillingEngine:
         if not items:
             raise BillingProviderError("the plan has no Stripe price to check out")
         meta = {mapping.META_SUBSCRIPTION: subscription_id}
+        subscription_data: stripe.params.checkout.SessionCreateParamsSubscriptionData = {
+            "metadata": meta,
+            "billing_mode": changes.FLEXIBLE,
+        }
+        if plan.trial_days:
+            subscription_data["trial_period_days"] = plan.trial_days
         with stripe_errors():
             session = self.client.v1.checkout.sessions.create(
                 params={
@@ -205,8 +212,9 @@ class StripeBillingEngine:
                     "success_url": success_url,
                     "cancel_url": cancel_url,
                     "client_reference_id": subscription_id,
+                    "allow_promotion_codes": True,
                     "metadata": meta,
-                    "subscription_data": {"metadata": meta, "billing_mode": changes.FLEXIBLE},
+                    "subscription_data": subscription_data,
                 },
                 options={"idempotency_key": f"tollway-checkout-{subscription_id}-{attempt}"},
             )
@@ -316,6 +324,14 @@ class StripeBillingEngine:
 
     def schedule_change(self, provider_subscription_id: str, change: PriceChange) -> None:
         changes.schedule_change(self.client, provider_subscription_id, change)
+
+    def create_coupon(
+        self, key: str, name: str, coupon: Coupon, code: str | None
+    ) -> tuple[str, str | None]:
+        return coupons.create_coupon(self.client, key, name, coupon, code)
+
+    def apply_coupon(self, provider_subscription_id: str, coupon_id: str) -> None:
+        coupons.apply_coupon(self.client, provider_subscription_id, coupon_id)
 
     # -- usage ----------------------------------------------------------------------
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from tollway.store import billing_tables, default_plans_repo, notify_tables, plan_changes_repo
+from tollway.store import (
+    billing_tables,
+    coupons_repo,
+    default_plans_repo,
+    notify_tables,
+    plan_changes_repo,
+)
 from tollway.store.tables import metadata
 
 config = context.config
@@ -14,6 +20,7 @@ target_metadata = metadata
 assert billing_tables.billing_plans.metadata is metadata
 assert plan_changes_repo.subscription_plan_changes.metadata is metadata
 assert default_plans_repo.api_default_plans.metadata is metadata
+assert coupons_repo.subscription_coupons.metadata is metadata
 assert notify_tables.usage_alerts.metadata is metadata
 
 
