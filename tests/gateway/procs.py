@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -51,8 +52,13 @@ class GatewayProcess:
                 stderr=log,
                 preexec_fn=self._limit_files if self.nofile else None,
             )
-        wait_for(lambda: port_open(self.port) or self._died(), timeout=20)
-        assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+        try:
+            wait_for(lambda: port_open(self.port) or self._died(), timeout=60)
+            assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+        except BaseException:  # never leave the process behind
+            self.proc.kill()
+            self.proc.wait(10)
+            raise
 
     def admin_url(self) -> str:
         """The admin endpoint, from the port the process logged at start (the tests
@@ -126,9 +132,17 @@ class TollwayGateway:
                 stderr=log,
                 env=self.env,
             )
-        wait_for(lambda: len(self.worker_pids()) == workers or self.proc.poll() is not None, 20)
-        wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, timeout=20)
-        assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+        try:
+            wait_for(lambda: len(self.worker_pids()) == workers or self.proc.poll() is not None, 60)
+            wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, timeout=60)
+            assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+        except BaseException:  # never leave a supervisor and its workers behind
+            for pid in self.worker_pids():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            self.proc.kill()
+            self.proc.wait(10)
+            raise
 
     @property
     def spool_dir(self) -> Path:

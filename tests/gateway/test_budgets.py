@@ -131,8 +131,10 @@ def test_two_gateways_sharing_redis_hold_the_budget_under_a_burst(
 ) -> None:
     key = _budgeted(engine, upstream, "0.10")
     env = _env(engine, redis_url=private_redis.url, upstream_timeout_s="10")
-    gateways = [TollwayGateway(tmp_path / f"gw{i}", workers=2, **env) for i in range(2)]
+    gateways: list[TollwayGateway] = []
     try:
+        for i in range(2):
+            gateways.append(TollwayGateway(tmp_path / f"gw{i}", workers=2, **env))
         codes = Counter(asyncio.run(_burst([gw.url for gw in gateways], key, 60)))
     finally:
         exits = [gw.terminate() for gw in gateways]
