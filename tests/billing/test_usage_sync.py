@@ -242,14 +242,16 @@ def test_usage_is_flushed_before_the_period_closes(ctx: Any, emu: Emulator) -> N
     from tollway.workers.usage_sync import UsageSync
 
     w, sub = _active_sub(ctx, emu)
-    now_ms = int(time.time() * 1000)
-    insert_usage(ctx.engine, w, sub, [now_ms + i for i in range(5)])
+    # the middle of the previous minute's window, so "now + 1 s" is still inside it
+    # whatever second of the minute the test runs at
+    base_ms = (int(time.time() * 1000) // 60_000 - 1) * 60_000 + 20_000
+    insert_usage(ctx.engine, w, sub, [base_ms + i for i in range(5)])
     rt = ctx.billing
-    clock = FixedClock(datetime.fromtimestamp((now_ms + 1000) / 1000, UTC))  # window still open
+    clock = FixedClock(datetime.fromtimestamp((base_ms + 1000) / 1000, UTC))  # window open
     usage = UsageSync(ctx.engine, rt.engines, clock=clock)
     assert usage.run_once().planned == 0  # an open window waits...
     with ctx.engine.begin() as conn:  # ...unless the period ends within two windows
-        conn.execute(update(billing_subscriptions).values(current_period_end=now_ms // 1000 + 90))
+        conn.execute(update(billing_subscriptions).values(current_period_end=base_ms // 1000 + 90))
     result = usage.run_once()
     assert result.planned == 1 and result.value_pushed == 5 and not result.errors
 
