@@ -130,7 +130,7 @@ def test_redirect_and_webhook_race_activate_once(env: Env) -> None:
     sub, success = _checkout(env)
     results: list[int] = []
     threads = [
-        threading.Thread(target=lambda: results.append(httpx.get(success).status_code))
+        threading.Thread(target=lambda: results.append(httpx.get(success, timeout=60).status_code))
         for _ in range(6)
     ]
     for t in threads:
