@@ -4,24 +4,17 @@ and a seeded organization with an API, a paid plan and a consumer."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import stripe
 
 from stripe_emulator.testing import Emulator, running_emulator
-from tests.support.servers import free_port, loopback_socket, serve_handler, serve_in_thread
-from tests.support.waiting import wait_until
+from tests.billing.published import books_upstream, running_gateway
+from tests.support.servers import loopback_socket, serve_in_thread
 
 
 @pytest.fixture(scope="session")
@@ -103,65 +96,15 @@ def served(app: Any, public_port: Any) -> Iterator[str]:
         yield server.url
 
 
-class _Books(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        body = json.dumps([{"id": "1", "title": "Dune"}]).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def upstream() -> Iterator[str]:
-    with serve_handler(_Books) as port:
-        yield f"http://127.0.0.1:{port}"
+    """The Books upstream on a loopback port."""
+    with books_upstream() as url:
+        yield url
 
 
 @pytest.fixture
 def gateway(settings: Any, ctx: Any) -> Iterator[str]:
     """``tollway gateway`` in its own process, on the same database and data directory."""
-    port, admin_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "TOLLWAY_DATABASE_URL": settings.resolved_database_url,
-        "TOLLWAY_GATEWAY_PORT": str(port),
-        "TOLLWAY_GATEWAY_ADMIN_PORT": str(admin_port),
-        "TOLLWAY_SSRF_ALLOW": '["127.0.0.1/32"]',  # the test upstream is on loopback
-    }
-    env.pop("TOLLWAY_REDIS_URL", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from tollway.cli import main; main()",
-            "gateway",
-            "--data-dir",
-            str(settings.data_dir),
-        ],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            httpx.get(url + "/", timeout=1)
-            return True
-        except httpx.HTTPError:
-            return proc.poll() is not None and pytest.fail("the gateway exited")
-
-    try:
-        wait_until(up, 60, "the gateway to listen")  # slow to start on a loaded machine
+    with running_gateway(settings) as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()

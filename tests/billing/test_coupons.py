@@ -8,7 +8,6 @@ and the invoice charged when the period closes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,12 +19,10 @@ from tests.support.waiting import wait_until
 
 from .published import (
     advance,
-    books_upstream,
     connect_stripe,
     metered,
     publish_api,
     publish_usage,
-    running_gateway,
     subscribe_and_pay,
 )
 
@@ -42,12 +39,6 @@ HYBRID = {
 }
 
 
-@pytest.fixture
-def gateway(settings: Any, ctx: Any) -> Iterator[tuple[str, str]]:
-    with books_upstream() as upstream, running_gateway(settings) as url:
-        yield upstream, url
-
-
 def test_coupon_on_a_hybrid_plan(
     ctx: Any,
     emu: Emulator,
@@ -55,10 +46,11 @@ def test_coupon_on_a_hybrid_plan(
     admin: Any,
     make_actor: Any,
     http: Any,
-    gateway: tuple[str, str],
+    upstream: str,
+    gateway: str,
     stripe_client: stripe.StripeClient,
 ) -> None:
-    upstream, gw = gateway
+    gw = gateway
     connect_stripe(admin, emu, stripe_client, served)
     pub = make_actor("publisher")
     api_id, (plan,) = publish_api(pub, upstream, "books", [HYBRID])

@@ -6,7 +6,6 @@ invoice that closes the period, $7.15 ($0.15 of usage and the next fortnight's f
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,12 +17,10 @@ from tests.support.waiting import wait_until
 
 from .published import (
     advance,
-    books_upstream,
     connect_stripe,
     metered,
     publish_api,
     publish_usage,
-    running_gateway,
     subscribe_and_pay,
 )
 
@@ -41,12 +38,6 @@ FORTNIGHTLY = {
 }
 
 
-@pytest.fixture
-def gateway(settings: Any, ctx: Any) -> Iterator[tuple[str, str]]:
-    with books_upstream() as upstream, running_gateway(settings) as url:
-        yield upstream, url
-
-
 def test_every_two_weeks(
     ctx: Any,
     emu: Emulator,
@@ -54,10 +45,11 @@ def test_every_two_weeks(
     admin: Any,
     make_actor: Any,
     http: Any,
-    gateway: tuple[str, str],
+    upstream: str,
+    gateway: str,
     stripe_client: stripe.StripeClient,
 ) -> None:
-    upstream, gw = gateway
+    gw = gateway
     connect_stripe(admin, emu, stripe_client, served)
     pub = make_actor("publisher")
     too_long = {**FORTNIGHTLY, "name": "Too long", "billing_interval_count": 157}

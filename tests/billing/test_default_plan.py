@@ -4,15 +4,13 @@ subscribed to it at once and can call the API with its first key."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.support.waiting import wait_until
 
-from .published import books_upstream, publish_api, running_gateway
+from .published import publish_api
 
 FREE = {
     "name": "Free",
@@ -23,16 +21,10 @@ FREE = {
 PAID = {**FREE, "name": "Paid", "pricing": {"flat_fee": "5.00"}}
 
 
-@pytest.fixture
-def gateway(settings: Any, ctx: Any) -> Iterator[tuple[str, str]]:
-    with books_upstream() as upstream, running_gateway(settings) as url:
-        yield upstream, url
-
-
 def test_new_application_is_subscribed_to_the_default_plan(
-    make_actor: Any, http: Any, gateway: tuple[str, str]
+    make_actor: Any, http: Any, upstream: str, gateway: str
 ) -> None:
-    upstream, gw = gateway
+    gw = gateway
     pub = make_actor("publisher")
     api_id, (free, paid) = publish_api(pub, upstream, "books", [FREE, PAID])
     consumer = make_actor("consumer")

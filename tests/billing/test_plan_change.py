@@ -29,13 +29,11 @@ from tests.support.waiting import wait_until
 from .published import (
     PinnableClock,
     advance,
-    books_upstream,
     connect_stripe,
     metered,
     past,
     publish_api,
     publish_usage,
-    running_gateway,
     subscribe_and_pay,
 )
 
@@ -78,12 +76,6 @@ def ctx(settings: Any, clock: PinnableClock) -> Iterator[Any]:
     context.engine.dispose()
 
 
-@pytest.fixture
-def gateway(settings: Any, ctx: Any) -> Iterator[tuple[str, str]]:
-    with books_upstream() as upstream, running_gateway(settings) as url:
-        yield upstream, url
-
-
 def prorated(fee: str, start: int, end: int, at: int) -> Decimal:
     return (Decimal(fee) * (end - at) / (end - start)).quantize(CENT, ROUND_HALF_UP)
 
@@ -96,10 +88,11 @@ def test_mid_period_upgrade_invoice_equals_estimate(
     admin: Any,
     make_actor: Any,
     http: Any,
-    gateway: tuple[str, str],
+    upstream: str,
+    gateway: str,
     stripe_client: stripe.StripeClient,
 ) -> None:
-    upstream, gw = gateway
+    gw = gateway
     connect_stripe(admin, emu, stripe_client, served)
     pub = make_actor("publisher")
     api_id, (basic, pro) = publish_api(pub, upstream, "books", [BASIC, PRO])
@@ -183,13 +176,14 @@ def test_downgrade_at_period_end_invoice_equals_estimate(
     admin: Any,
     make_actor: Any,
     http: Any,
-    gateway: tuple[str, str],
+    upstream: str,
+    gateway: str,
     stripe_client: stripe.StripeClient,
 ) -> None:
     """Pro to Basic at the period end: the period is billed on Pro (3 calls x $0.01), the
     next one's fee is Basic's ($10.00): $10.03, estimate == Stripe's preview == the
     invoice; the subscription (and the gateway) moves to Basic at the renewal, not before."""
-    upstream, gw = gateway
+    gw = gateway
     connect_stripe(admin, emu, stripe_client, served)
     api_id, (basic, pro) = publish_api(make_actor("publisher"), upstream, "books", [BASIC, PRO])
     c = subscribe_and_pay(ctx, http, admin, stripe_client, api_id, pro, int(time.time()) - DAY)

@@ -6,11 +6,7 @@ append-only and reconciles with the usage ledger to the cent."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -20,8 +16,6 @@ import stripe
 from sqlalchemy import func, select
 
 from stripe_emulator.testing import Emulator
-from tests.gateway.procs import TollwayGateway
-from tests.support.servers import serve_handler
 from tests.support.waiting import wait_until
 from tollway.store.tables import credit_entries, usage_events
 from tollway.workers.credits import CreditKeeper
@@ -29,42 +23,6 @@ from tollway.workers.credits import CreditKeeper
 from .helpers import pay_checkout
 
 pytestmark = pytest.mark.slow
-
-
-class _Books(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        body = json.dumps([{"id": "1", "title": "Dune"}]).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def upstream() -> Iterator[str]:
-    with serve_handler(_Books) as port:
-        yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-def gateway(settings: Any, tmp_path: Path) -> Iterator[str]:
-    gw = TollwayGateway(
-        tmp_path / "gateway",
-        workers=1,
-        database_url=settings.resolved_database_url,
-        ssrf_allow='["127.0.0.1/32"]',
-        public_url=settings.resolved_public_url,
-    )
-    try:
-        yield gw.url
-    finally:
-        gw.terminate()
 
 
 def _ledger_calls(ctx: Any, sub_id: str) -> int:

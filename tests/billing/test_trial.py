@@ -8,7 +8,6 @@ Stripe's trial end reaches Tollway as a webhook (``trialing`` → ``active``).""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,12 +21,10 @@ from tollway.store.billing_tables import billing_subscriptions
 
 from .published import (
     advance,
-    books_upstream,
     connect_stripe,
     metered,
     publish_api,
     publish_usage,
-    running_gateway,
     subscribe_and_pay,
 )
 
@@ -43,12 +40,6 @@ TRIAL = {
         "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"},
     },
 }
-
-
-@pytest.fixture
-def gateway(settings: Any, ctx: Any) -> Iterator[tuple[str, str]]:
-    with books_upstream() as upstream, running_gateway(settings) as url:
-        yield upstream, url
 
 
 def stripe_status(ctx: Any, sub_id: str) -> str | None:
@@ -68,10 +59,11 @@ def test_trial_calls_metered_at_zero_then_billed(
     admin: Any,
     make_actor: Any,
     http: Any,
-    gateway: tuple[str, str],
+    upstream: str,
+    gateway: str,
     stripe_client: stripe.StripeClient,
 ) -> None:
-    upstream, gw = gateway
+    gw = gateway
     connect_stripe(admin, emu, stripe_client, served)
     pub = make_actor("publisher")
     r = pub.post("/api/v1/plans", json={**TRIAL, "name": "Too long", "trial_days": 731})

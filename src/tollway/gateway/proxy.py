@@ -393,40 +393,36 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
         spent = budget.spent(max(d.used, budget.calls))
         sub_id = adm.subscription.id
         base = self.app.settings.control_plane_url
-        if budget.prepaid:
+        cur = budget.currency
+        headers = budget_header_pairs(budget, spent)
+        if budget.prepaid:  # no Retry-After: only a purchase brings the calls back
             detail = (
-                f"The prepaid credit is used up ({budget.amount} {budget.currency} bought, "
-                f"{spent} {budget.currency} used). Buy a credit pack to continue."
+                f"The prepaid credit is used up ({budget.amount} {cur} bought, {spent} {cur} "
+                "used). Buy a credit pack to continue."
             )
-            reason, headers = "credit_exhausted", budget_header_pairs(budget, spent)
-            links = {"top_up": f"{base}/api/v1/subscriptions/{sub_id}/credits/checkout"}
+            reason = "credit_exhausted"
+            extra = {
+                "credited": str(budget.amount),
+                "top_up": f"{base}/api/v1/subscriptions/{sub_id}/credits/checkout",
+            }
         else:
             detail = (
-                f"The spend cap of {budget.amount} {budget.currency} for this billing "
-                f"period is reached ({spent} {budget.currency} spent)."
+                f"The spend cap of {budget.amount} {cur} for this billing period is reached "
+                f"({spent} {cur} spent)."
             )
             reason = "budget_exceeded"
-            headers = [
-                (b"Retry-After", b"%d" % d.retry_after_s),
-                *budget_header_pairs(budget, spent),
-            ]
-            links = {"raise_budget": f"{base}/api/v1/subscriptions/{sub_id}/budget"}
-        self._refuse(
-            ex,
-            402,
-            detail,
-            reason,
-            headers,
-            api=adm,
-            extra={
-                "budget" if not budget.prepaid else "credited": str(budget.amount),
-                "spent": str(spent),
-                "currency": budget.currency,
-                "subscription_id": sub_id,
-                **links,
-                "upgrade": f"{base}/portal",
-            },
-        )
+            headers.insert(0, (b"Retry-After", b"%d" % d.retry_after_s))
+            extra = {
+                "budget": str(budget.amount),
+                "raise_budget": f"{base}/api/v1/subscriptions/{sub_id}/budget",
+            }
+        extra |= {
+            "spent": str(spent),
+            "currency": cur,
+            "subscription_id": sub_id,
+            "upgrade": f"{base}/portal",
+        }
+        self._refuse(ex, 402, detail, reason, headers, api=adm, extra=extra)
 
     def _refuse(
         self,

@@ -18,10 +18,10 @@ from typing import Protocol
 
 from sqlalchemy import Engine, func, select
 
-from tollway.gateway.snapshot_sql import count_usage
 from tollway.metering.ledger import MemoryLedger
 from tollway.metering.spool import CHECKPOINT_SUFFIX, LINE_FIELDS, SEGMENT_SUFFIX
 from tollway.store import tables as t
+from tollway.store.ledger import calls_between
 
 _EVENT_ID = 1 + LINE_FIELDS.index("event_id")
 _TIMESTAMP = 1 + LINE_FIELDS.index("timestamp_ms")
@@ -53,7 +53,7 @@ class SqlLedgerCounter:
             for i in range(0, len(ids), 500):
                 query = select(func.count()).where(u.event_id.in_(ids[i : i + 500]))
                 known += int(conn.execute(query).scalar() or 0)
-            total = count_usage(conn, subscription_id, start_ms, end_ms)
+            total = calls_between(conn, subscription_id, start_ms, end_ms)
         return total + len(ids) - known
 
 

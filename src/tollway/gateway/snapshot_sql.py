@@ -32,7 +32,7 @@ from tollway.gateway.snapshot import (
 )
 from tollway.pricing.spec import parse_pricing
 from tollway.pricing.spend import SpendRater, affordable_units
-from tollway.store import fence_repo
+from tollway.store import credits_repo, fence_repo, ledger
 from tollway.store import tables as t
 
 log = logging.getLogger("tollway.gateway.config")
@@ -196,20 +196,29 @@ def load_budgets(conn: Connection) -> dict[str, Budget]:
     )
     out: dict[str, Budget] = {}
     for row in conn.execute(query):
-        try:
-            spec = parse_pricing(row.pricing, row.currency, several_meters=True)
-        except (TollwayError, ValueError):
-            spec = None
-        if spec is None or len(spec.usage_prices) != 1:
+        budget = _budget(row.pricing, row.currency, Decimal(row.amount), prepaid=False)
+        if budget is None:
             log.warning("budget of %s ignored: its plan has not one usage price", row[0])
             continue
-        rater = SpendRater(spec)
-        meter = spec.usage_prices[0].meter
-        amount = Decimal(row.amount)
-        calls = affordable_units(rater, meter, amount)
-        out[row.subscription_id] = Budget(amount, spec.currency, calls, meter, rater)
+        out[row.subscription_id] = budget
     out.update(load_credit_balances(conn))
     return out
+
+
+def _budget(pricing: object, currency: str, amount: Decimal, *, prepaid: bool) -> Budget | None:
+    """``amount`` of the plan's usage charges as a number of calls; None when the plan's
+    usage is not priced by one meter."""
+    try:
+        spec = parse_pricing(pricing, currency, several_meters=True)  # type: ignore[arg-type]
+    except (TollwayError, ValueError):
+        return None
+    rater = SpendRater(spec)
+    meter = rater.only_meter
+    if meter is None:
+        return None
+    amount = amount.quantize(minor_unit(spec.currency))
+    calls = affordable_units(rater, meter, amount)
+    return Budget(amount, spec.currency, calls, meter, rater, prepaid)
 
 
 def load_credit_balances(conn: Connection) -> dict[str, Budget]:
@@ -220,22 +229,13 @@ def load_credit_balances(conn: Connection) -> dict[str, Budget]:
         .join(t.subscriptions, s.id == a.subscription_id)
         .join(t.plans, p.id == s.plan_id)
     )
-    credited: dict[str, Decimal] = {}
-    e = t.credit_entries.c
-    kinds = ("purchase", "auto_topup", "adjustment")
-    for sub_id, amount in conn.execute(
-        select(e.subscription_id, e.amount).where(e.kind.in_(kinds))
-    ):
-        credited[sub_id] = credited.get(sub_id, Decimal(0)) + Decimal(amount)
+    credited = credits_repo.credited_by_subscription(conn)
     out: dict[str, Budget] = {}
     for row in conn.execute(query):
-        spec = parse_pricing(row.pricing, row.currency, several_meters=True)
-        if len(spec.usage_prices) != 1:
-            continue
-        rater, meter = SpendRater(spec), spec.usage_prices[0].meter
-        amount = credited.get(row.subscription_id, Decimal(0)).quantize(minor_unit(spec.currency))
-        calls = affordable_units(rater, meter, amount)
-        out[row.subscription_id] = Budget(amount, spec.currency, calls, meter, rater, True)
+        amount = credited.get(row.subscription_id, Decimal(0))
+        budget = _budget(row.pricing, row.currency, amount, prepaid=True)
+        if budget is not None:
+            out[row.subscription_id] = budget
     return out
 
 
@@ -255,19 +255,6 @@ def load_revoked_jtis(conn: Connection, now: datetime) -> frozenset[str]:
     return frozenset(row.jti for row in conn.execute(select(r.jti).where(r.expires_at > now)))
 
 
-def count_usage(conn: Connection, subscription_id: str, start_ms: int, end_ms: int) -> int:
-    """Calls in the usage ledger for a subscription in ``[start_ms, end_ms)``."""
-    u = t.usage_events.c
-    used = conn.execute(
-        select(func.count())
-        .select_from(t.usage_events)
-        .where(u.subscription_id == subscription_id)
-        .where(u.timestamp_ms >= start_ms)
-        .where(u.timestamp_ms < end_ms)
-    ).scalar()
-    return int(used or 0)
-
-
 def load_quota_used(
     conn: Connection, subs: Iterable[Subscription], plans: Mapping[str, Plan], now: datetime
 ) -> dict[tuple[str, int], int]:
@@ -279,7 +266,9 @@ def load_quota_used(
         if sub.state != "active" or plan is None or call_cap(sub, plan)[0] is None:
             continue
         start_s, end_s = PeriodCache().period(sub, plan, now.timestamp())
-        quota_used[(sub.id, start_s)] = count_usage(conn, sub.id, start_s * 1000, end_s * 1000)
+        quota_used[(sub.id, start_s)] = ledger.calls_between(
+            conn, sub.id, start_s * 1000, end_s * 1000
+        )
     return quota_used
 
 

@@ -121,6 +121,12 @@ class SpendRater:
         quantum = minor_unit(spec.currency)
         self._prices = tuple((u.meter, _Price(u, quantum)) for u in spec.usage_prices)
 
+    @property
+    def only_meter(self) -> str | None:
+        """The meter of the plan's one usage price (None with none or several): a cost per
+        call can be turned into a number of calls only then (budgets, prepaid credit)."""
+        return self._prices[0][0] if len(self._prices) == 1 else None
+
     def price_of(self, meter: str) -> _Price | None:
         """The compiled price of one meter (None when the plan does not price it)."""
         return next((p for m, p in self._prices if m == meter), None)

@@ -26,7 +26,7 @@ from tollway.domain.principal import Principal
 from tollway.metering.meters import DEFAULT_METER, Aggregation, parse_meter
 from tollway.pricing.spec import PricingSpec, parse_pricing
 from tollway.pricing.spend import SpendRater, affordable_units, remaining
-from tollway.store import budgets_repo, credits_repo, plans_repo, subscriptions_repo
+from tollway.store import budgets_repo, credits_repo, ledger, plans_repo, subscriptions_repo
 
 MAX_BUDGET = Decimal("1000000000000")  # a trillion in the plan's currency
 
@@ -87,10 +87,10 @@ def _view(
     period = period_containing(
         sub["billing_anchor"], str(plan["billing_interval"]), ctx.clock.now()
     )
-    calls = budgets_repo.calls_between(conn, str(sub["id"]), period.start_ms, period.end_ms)
+    calls = ledger.calls_between(conn, str(sub["id"]), period.start_ms, period.end_ms)
     rater = SpendRater(spec)
-    meters = [u.meter for u in spec.usage_prices]
-    spent = rater.usage_cost({meters[0]: calls}) if len(meters) == 1 else None
+    meter = rater.only_meter
+    spent = rater.usage_cost({meter: calls}) if meter is not None else None
     out: dict[str, Any] = {
         "subscription_id": sub["id"],
         "currency": currency,
@@ -106,7 +106,7 @@ def _view(
     }
     if row is not None:
         amount = Decimal(row["amount"])
-        allowed = affordable_units(rater, meters[0], amount) if len(meters) == 1 else 0
+        allowed = affordable_units(rater, meter, amount) if meter is not None else 0
         out |= {
             "amount": row["amount"],
             "remaining": str(remaining(amount, spent or Decimal(0))),

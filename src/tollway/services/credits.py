@@ -25,9 +25,7 @@ from tollway.pricing.spec import parse_pricing
 from tollway.pricing.spend import SpendRater
 from tollway.services import billing
 from tollway.services.budgets import budget_meter, parse_amount
-from tollway.store import budgets_repo, credits_repo, plans_repo, subscriptions_repo
-
-LIFETIME_END_MS = 2**62
+from tollway.store import credits_repo, ledger, plans_repo, subscriptions_repo
 
 
 def set_prepaid(
@@ -88,10 +86,9 @@ def account_view(
     conn: Connection, sub: dict[str, Any], account: dict[str, Any], plan: dict[str, Any]
 ) -> dict[str, Any]:
     spec = parse_pricing(plan["pricing"], str(plan["currency"]), several_meters=True)
-    meter = spec.usage_prices[0].meter
-    start_ms = int(sub["billing_anchor"].timestamp() * 1000)
-    calls = budgets_repo.calls_between(conn, str(sub["id"]), start_ms, LIFETIME_END_MS)
-    used = SpendRater(spec).usage_cost({meter: calls})
+    calls = ledger.calls_since(conn, str(sub["id"]), sub["billing_anchor"])
+    rater = SpendRater(spec)
+    used = rater.usage_cost({rater.only_meter or "": calls})
     credited = credits_repo.credited(conn, str(sub["id"])).quantize(minor_unit(spec.currency))
     return {
         "subscription_id": sub["id"],
@@ -122,7 +119,7 @@ def get_credits(ctx: AppContext, caller: Principal, sub_id: str) -> dict[str, An
     """The balance and the credit ledger; open purchases are settled with Stripe first
     (so the return from Checkout shows the credit even before the webhook)."""
     with ctx.tx(read_only=True) as conn:
-        _, _, _ = _prepaid(conn, caller, sub_id)
+        _prepaid(conn, caller, sub_id)  # another's: 404; not prepaid: 409
         pending = [p["session_id"] for p in credits_repo.open_purchases(conn, sub_id)]
     for session_id in pending:
         billing_credits.settle_purchase(

@@ -8,11 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from tollway.store import changes
 from tollway.store.tables import subscription_budgets as b
-from tollway.store.tables import usage_events
 
 
 def get(conn: Connection, subscription_id: str) -> dict[str, Any] | None:
@@ -47,16 +46,3 @@ def remove(conn: Connection, subscription_id: str) -> bool:
 def all_budgets(conn: Connection) -> list[dict[str, Any]]:
     """Every budget (for the gateway's snapshot)."""
     return [dict(r) for r in conn.execute(select(b)).mappings()]
-
-
-def calls_between(conn: Connection, subscription_id: str, start_ms: int, end_ms: int) -> int:
-    """Admitted calls of a subscription in the ledger in ``[start_ms, end_ms)`` (what the
-    gateway counts toward a budget)."""
-    u = usage_events.c
-    query = (
-        select(func.count())
-        .select_from(usage_events)
-        .where(u.subscription_id == subscription_id)
-        .where(u.timestamp_ms >= start_ms, u.timestamp_ms < end_ms)
-    )
-    return int(conn.execute(query).scalar() or 0)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tollway.metering.events import (
@@ -50,6 +50,24 @@ def events_between(
         )
     ).all()
     return [UsageEvent(*row) for row in rows]
+
+
+def calls_between(conn: Connection, subscription_id: str, start_ms: int, end_ms: int) -> int:
+    """Admitted calls of a subscription in the ledger with ``start_ms <= timestamp_ms <
+    end_ms`` (what quotas, budgets and prepaid credit count)."""
+    u = usage_events.c
+    query = (
+        select(func.count())
+        .select_from(usage_events)
+        .where(u.subscription_id == subscription_id)
+        .where(u.timestamp_ms >= start_ms, u.timestamp_ms < end_ms)
+    )
+    return int(conn.execute(query).scalar() or 0)
+
+
+def calls_since(conn: Connection, subscription_id: str, since: datetime) -> int:
+    """Every admitted call of a subscription from ``since`` on (a prepaid balance's life)."""
+    return calls_between(conn, subscription_id, int(since.timestamp() * 1000), 2**62)
 
 
 def event_row(e: UsageEvent, recorded_at: datetime) -> dict[str, Any]:

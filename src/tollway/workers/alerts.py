@@ -20,7 +20,15 @@ from tollway.domain.errors import TollwayError
 from tollway.domain.periods import period_containing
 from tollway.pricing.spec import parse_pricing
 from tollway.pricing.spend import SpendRater
-from tollway.store import alerts_repo, budgets_repo, db, notify_repo, plans_repo, subscriptions_repo
+from tollway.store import (
+    alerts_repo,
+    budgets_repo,
+    db,
+    ledger,
+    notify_repo,
+    plans_repo,
+    subscriptions_repo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +46,10 @@ def _measure(
     if budget is None:
         return None
     spec = parse_pricing(plan["pricing"], str(plan["currency"]), several_meters=True)
-    if len(spec.usage_prices) != 1:
+    rater = SpendRater(spec)
+    if rater.only_meter is None:
         return None
-    spent = SpendRater(spec).usage_cost({spec.usage_prices[0].meter: calls})
+    spent = rater.usage_cost({rater.only_meter: calls})
     return spent, Decimal(budget["amount"]), spec.currency
 
 
@@ -54,7 +63,7 @@ def evaluate(conn: Connection, now_clock: Clock) -> int:
             continue
         plan = plans_repo.get_any(conn, str(sub["plan_id"]))
         period = period_containing(sub["billing_anchor"], str(plan["billing_interval"]), now)
-        calls = budgets_repo.calls_between(conn, str(sub["id"]), period.start_ms, period.end_ms)
+        calls = ledger.calls_between(conn, str(sub["id"]), period.start_ms, period.end_ms)
         try:
             measured = _measure(conn, alert, sub, plan, calls)
         except TollwayError:

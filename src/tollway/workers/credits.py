@@ -28,10 +28,9 @@ from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import TollwayError
 from tollway.pricing.spec import parse_pricing
 from tollway.pricing.spend import SpendRater
-from tollway.store import budgets_repo, credits_repo, db, plans_repo, subscriptions_repo
+from tollway.store import credits_repo, db, ledger, plans_repo, subscriptions_repo
 
 log = logging.getLogger(__name__)
-LIFETIME_END_MS = 2**62
 
 
 class CreditKeeper:
@@ -60,12 +59,11 @@ class CreditKeeper:
             plan = plans_repo.get_any(conn, str(sub["plan_id"]))
             spec = parse_pricing(plan["pricing"], str(plan["currency"]), several_meters=True)
             rater = SpendRater(spec)
-            meter = spec.usage_prices[0].meter if len(spec.usage_prices) == 1 else None
-            start_ms = int(sub["billing_anchor"].timestamp() * 1000)
-            calls = budgets_repo.calls_between(conn, sub_id, start_ms, LIFETIME_END_MS)
-            mark = credits_repo.usage_mark(conn, sub_id)
+            meter = rater.only_meter
             if meter is None:
                 return 0
+            calls = ledger.calls_since(conn, sub_id, sub["billing_anchor"])
+            mark = credits_repo.usage_mark(conn, sub_id)
             if calls > mark:
                 burn = rater.usage_cost({meter: calls}) - rater.usage_cost({meter: mark})
                 credits_repo.add_entry(
