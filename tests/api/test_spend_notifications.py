@@ -6,25 +6,21 @@ endpoints are SSRF-guarded; key and subscription events notify the consumer."""
 
 from __future__ import annotations
 
-import email
 import hashlib
 import hmac
 import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email.message import Message
 from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
 
 from tests.support.catalog import Catalog
+from tests.support.mail import Inbox, smtp_server
 from tests.support.rows import World, insert_usage, new_subscription
-from tests.support.servers import free_port, serve_handler
+from tests.support.servers import serve_handler
 from tollway.domain.clock import FixedClock
 from tollway.mail.smtp import SmtpMailer
 from tollway.workers.notify import NotificationSender
@@ -50,16 +46,6 @@ class Receiver(BaseHTTPRequestHandler):
         return
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        raw = envelope.content if isinstance(envelope.content, bytes) else b""
-        self.messages.append(email.message_from_bytes(raw))
-        return "250 OK"
-
-
 @pytest.fixture
 def receiver() -> Iterator[str]:
     Receiver.received, Receiver.answers = [], []
@@ -69,13 +55,9 @@ def receiver() -> Iterator[str]:
 
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    box, port = Inbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port, decode_data=False)
-    controller.start()
-    try:
+    box = Inbox()
+    with smtp_server(box) as port:
         yield box, port
-    finally:
-        controller.stop()
 
 
 def verify(secret: str, header: str, body: bytes, tolerance_s: int = 300) -> bool:

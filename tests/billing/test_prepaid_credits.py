@@ -21,6 +21,7 @@ from tollway.store.tables import credit_entries, usage_events
 from tollway.workers.credits import CreditKeeper
 
 from .helpers import pay_checkout
+from .published import connect_stripe
 
 pytestmark = pytest.mark.slow
 
@@ -53,18 +54,7 @@ def test_a_credit_pack_burns_to_zero_refuses_then_auto_top_up_restores_service(
     gateway: str,
     stripe_client: stripe.StripeClient,
 ) -> None:
-    endpoint = stripe_client.v1.webhook_endpoints.create(
-        params={"url": f"{served}/webhooks/stripe", "enabled_events": ["*"]}
-    )
-    r = admin.put(
-        "/api/v1/settings/stripe",
-        json={
-            "secret_key": emu.api_key,
-            "publishable_key": emu.publishable_key,
-            "webhook_secret": endpoint.secret,
-        },
-    )
-    assert r.status_code == 200, r.text
+    connect_stripe(admin, emu, stripe_client, served)
     pub, con = make_actor("publisher"), make_actor("consumer")
     r = pub.post("/api/v1/apis", json={"name": "Books", "context": "books", "version": "v1"})
     api_id = r.json()["id"]

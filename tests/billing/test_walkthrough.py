@@ -23,6 +23,7 @@ from tests.support.waiting import wait_until
 from tollway.store.tables import usage_events
 
 from .helpers import customer_with_clock, pay_checkout
+from .published import connect_stripe
 
 READING_LIST = """
 openapi: 3.0.3
@@ -58,18 +59,7 @@ def test_walkthrough(
     stripe_client: stripe.StripeClient,
 ) -> None:
     # Connect billing: the admin stores the keys and the webhook signing secret.
-    endpoint = stripe_client.v1.webhook_endpoints.create(
-        params={"url": f"{served}/webhooks/stripe", "enabled_events": ["*"]}
-    )
-    r = admin.put(
-        "/api/v1/settings/stripe",
-        json={
-            "secret_key": emu.api_key,
-            "publishable_key": emu.publishable_key,
-            "webhook_secret": endpoint.secret,
-        },
-    )
-    assert r.status_code == 200, r.text
+    connect_stripe(admin, emu, stripe_client, served)
 
     # Publish: import, deploy, plan, enable (provisions Stripe), publish.
     pub = make_actor("publisher")

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
 
 from tests.support.actors import Actor
 
@@ -75,3 +77,32 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "no CSRF field on the page"
     return found.group(1)
+
+
+PASSWORD = "correct horse battery"
+
+
+def sign_up(http: TestClient, name: str) -> str:
+    """A new consumer ``name`` signed up (and so signed in) through the portal's form, on
+    a cookie jar of its own; returns the user's id."""
+    http.cookies.clear()
+    token = csrf_of(http.get("/portal/sign-up").text)
+    r = http.post(
+        "/portal/sign-up",
+        data={
+            "csrf_token": token,
+            "name": name,
+            "email": f"{name}@example.com",
+            "password": PASSWORD,
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    return str(http.get("/api/v1/users/me").json()["id"])
+
+
+def post_form(http: TestClient, page: str, url: str, data: dict[str, str]) -> Response:
+    """Post ``data`` to ``url`` with the CSRF token of ``page``, as the page's form does."""
+    token = csrf_of(http.get(page).text)
+    answer: Response = http.post(url, data={"csrf_token": token, **data}, follow_redirects=False)
+    return answer

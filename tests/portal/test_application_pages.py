@@ -6,47 +6,22 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
-from httpx import Response
 
-from .conftest import csrf_of
-
-PASSWORD = "correct horse battery"
-
-
-def _sign_up(http: TestClient, name: str) -> None:
-    http.cookies.clear()
-    token = csrf_of(http.get("/portal/sign-up").text)
-    r = http.post(
-        "/portal/sign-up",
-        data={
-            "csrf_token": token,
-            "name": name,
-            "email": f"{name}@example.com",
-            "password": PASSWORD,
-        },
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
-
-
-def _post(http: TestClient, page: str, url: str, data: dict[str, str]) -> Response:
-    token = csrf_of(http.get(page).text)
-    answer: Response = http.post(url, data={"csrf_token": token, **data}, follow_redirects=False)
-    return answer
+from .conftest import post_form, sign_up
 
 
 def test_applications_keys_and_clients(http: TestClient) -> None:
-    _sign_up(http, "ann")
-    r = _post(http, "/portal/apps", "/portal/apps", {"name": ""})
+    sign_up(http, "ann")
+    r = post_form(http, "/portal/apps", "/portal/apps", {"name": ""})
     assert r.status_code == 422 and 'id="f-name-error"' in r.text
-    r = _post(http, "/portal/apps", "/portal/apps", {"name": "Bookshelf"})
+    r = post_form(http, "/portal/apps", "/portal/apps", {"name": "Bookshelf"})
     assert r.status_code == 303
     app_url = r.headers["location"]
     app_id = app_url.rsplit("/", 1)[1]
-    taken = _post(http, "/portal/apps", "/portal/apps", {"name": "Bookshelf"})
+    taken = post_form(http, "/portal/apps", "/portal/apps", {"name": "Bookshelf"})
     assert taken.status_code == 422 and "already have an application" in taken.text
 
-    created = _post(
+    created = post_form(
         http, app_url, f"{app_url}/keys", {"key_name": "laptop", "key_environment": "development"}
     )
     assert created.status_code == 200
@@ -57,27 +32,27 @@ def test_applications_keys_and_clients(http: TestClient) -> None:
     again = http.get(app_url).text
     assert raw.group(1) not in again and "laptop" in again and "Never" in again
 
-    client = _post(http, app_url, f"{app_url}/clients", {"client_environment": "production"})
+    client = post_form(http, app_url, f"{app_url}/clients", {"client_environment": "production"})
     secret = re.search(r'<code id="new-client-secret">([^<]+)</code>', client.text)
     assert secret and secret.group(1) not in http.get(app_url).text
 
     key_id = re.search(r"/keys/(key_[^/]+)/revoke", again)
     assert key_id
-    revoked = _post(http, app_url, f"{app_url}/keys/{key_id.group(1)}/revoke", {})
+    revoked = post_form(http, app_url, f"{app_url}/keys/{key_id.group(1)}/revoke", {})
     assert revoked.status_code == 303
     assert 'data-state="revoked"' in http.get(app_url).text
 
-    renamed = _post(http, app_url, f"{app_url}/rename", {"name": "Reading room"})
+    renamed = post_form(http, app_url, f"{app_url}/rename", {"name": "Reading room"})
     assert renamed.status_code == 303 and "Reading room" in http.get(app_url).text
 
-    _sign_up(http, "bob")  # another consumer: the application does not exist for him
+    sign_up(http, "bob")  # another consumer: the application does not exist for him
     other = http.get(app_url)
     assert other.status_code == 404 and "Page not found" in other.text
-    assert _post(http, "/portal/apps", f"{app_url}/delete", {}).status_code == 404
+    assert post_form(http, "/portal/apps", f"{app_url}/delete", {}).status_code == 404
 
-    _sign_up(http, "ann2")
-    mine = _post(http, "/portal/apps", "/portal/apps", {"name": "Scratch"})
+    sign_up(http, "ann2")
+    mine = post_form(http, "/portal/apps", "/portal/apps", {"name": "Scratch"})
     scratch = mine.headers["location"]
-    deleted = _post(http, scratch, f"{scratch}/delete", {})
+    deleted = post_form(http, scratch, f"{scratch}/delete", {})
     assert deleted.status_code == 303 and http.get(scratch).status_code == 404
     assert app_id not in http.get("/portal/apps").text

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import email
 import re
-import socket
 from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
 from fastapi.testclient import TestClient
+
+from tests.support.mail import Inbox, smtp_server
 
 from .conftest import csrf_of
 
@@ -92,28 +89,11 @@ def test_sign_in_goes_back_to_next_and_says_wrong_password_next_to_the_field(
     assert ok.status_code == 303 and ok.headers["location"] == "/portal/billing"
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        raw = envelope.content if isinstance(envelope.content, bytes) else b""
-        self.messages.append(email.message_from_bytes(raw))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp_inbox() -> Iterator[tuple[int, Inbox]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, decode_data=False)
-    controller.start()
-    try:
+    with smtp_server(inbox) as port:
         yield port, inbox
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

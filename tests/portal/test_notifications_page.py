@@ -7,16 +7,15 @@ import re
 
 from fastapi.testclient import TestClient
 
-from .conftest import csrf_of
-from .test_spend_page import _post, _sign_up
+from .conftest import csrf_of, post_form, sign_up
 
 
 def test_endpoints_deliveries_and_replay(http: TestClient) -> None:
-    _sign_up(http, "fay")
+    sign_up(http, "fay")
     page = "/portal/notifications"
     assert "No endpoints yet" in http.get(page).text
 
-    refused = _post(http, page, f"{page}/endpoints", {"url": "http://169.254.169.254/latest"})
+    refused = post_form(http, page, f"{page}/endpoints", {"url": "http://169.254.169.254/latest"})
     assert refused.status_code == 422 and 'id="f-url-error"' in refused.text
 
     token = csrf_of(http.get(page).text)
@@ -34,9 +33,9 @@ def test_endpoints_deliveries_and_replay(http: TestClient) -> None:
     again = http.get(page).text
     assert secret.group(1) not in again and "key.created, key.revoked" in again
 
-    app = _post(http, "/portal/apps", "/portal/apps", {"name": "Shelf"})
+    app = post_form(http, "/portal/apps", "/portal/apps", {"name": "Shelf"})
     app_url = app.headers["location"]
-    _post(http, app_url, f"{app_url}/keys", {"key_name": "ci", "key_environment": "production"})
+    post_form(http, app_url, f"{app_url}/keys", {"key_name": "ci", "key_environment": "production"})
     html = http.get(page).text
     assert "<code>key.created</code>" in html and "http://127.0.0.1:9/hooks" in html
     deliveries = http.get("/api/v1/notification-deliveries").json()
@@ -44,11 +43,11 @@ def test_endpoints_deliveries_and_replay(http: TestClient) -> None:
     assert webhook["status"] == "pending"  # the worker has not run in this test
 
     endpoint = http.get("/api/v1/notification-endpoints").json()[0]
-    removed = _post(http, page, f"{page}/endpoints/{endpoint['id']}/delete", {})
+    removed = post_form(http, page, f"{page}/endpoints/{endpoint['id']}/delete", {})
     assert removed.status_code == 303
     assert http.get("/api/v1/notification-endpoints").json() == []
     email = next(
         d for d in http.get("/api/v1/notification-deliveries").json() if d["channel"] == "email"
     )
-    replayed = _post(http, page, f"{page}/deliveries/{email['id']}/replay", {})
+    replayed = post_form(http, page, f"{page}/deliveries/{email['id']}/replay", {})
     assert replayed.status_code == 303

@@ -9,38 +9,12 @@ import time
 from typing import Any
 
 from fastapi.testclient import TestClient
-from httpx import Response
 
 from tests.support.rows import World, insert_usage, new_subscription
 
-from .conftest import csrf_of
+from .conftest import post_form, sign_up
 
-PASSWORD = "correct horse battery"
 UNIT = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0.02"}}
-
-
-def _sign_up(http: TestClient, name: str) -> str:
-    http.cookies.clear()
-    token = csrf_of(http.get("/portal/sign-up").text)
-    r = http.post(
-        "/portal/sign-up",
-        data={
-            "csrf_token": token,
-            "name": name,
-            "email": f"{name}@example.com",
-            "password": PASSWORD,
-        },
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
-    me = http.get("/api/v1/users/me")
-    return str(me.json()["id"])
-
-
-def _post(http: TestClient, page: str, url: str, data: dict[str, str]) -> Response:
-    token = csrf_of(http.get(page).text)
-    answer: Response = http.post(url, data={"csrf_token": token, **data}, follow_redirects=False)
-    return answer
 
 
 def test_budget_and_alerts_on_the_spend_page(ctx: Any, http: TestClient, make_actor: Any) -> None:
@@ -51,8 +25,8 @@ def test_budget_and_alerts_on_the_spend_page(ctx: Any, http: TestClient, make_ac
     plan = w_pub.post(
         "/api/v1/plans", json={"name": "Metered", "currency": "USD", "pricing": UNIT}
     ).json()
-    me = _sign_up(http, "cleo")
-    app = _post(http, "/portal/apps", "/portal/apps", {"name": "Shelf"})
+    me = sign_up(http, "cleo")
+    app = post_form(http, "/portal/apps", "/portal/apps", {"name": "Shelf"})
     app_id = app.headers["location"].rsplit("/", 1)[1]
     w = World(plan["organization_id"], "", me, api["id"], plan["id"], app_id)
     sub = new_subscription(ctx.engine, w, state="active")
@@ -62,11 +36,11 @@ def test_budget_and_alerts_on_the_spend_page(ctx: Any, http: TestClient, make_ac
     html = http.get(page).text
     assert "Set budget" in html and 'data-testid="budget-spent">0.06 USD' in html
 
-    bad = _post(http, page, f"/portal/subscriptions/{sub}/budget", {"amount": "0.001"})
+    bad = post_form(http, page, f"/portal/subscriptions/{sub}/budget", {"amount": "0.001"})
     assert bad.status_code == 422 and "at most 2 decimal places" in bad.text
     assert 'id="f-amount-error"' in bad.text
 
-    ok = _post(http, page, f"/portal/subscriptions/{sub}/budget", {"amount": "0.10"})
+    ok = post_form(http, page, f"/portal/subscriptions/{sub}/budget", {"amount": "0.10"})
     assert ok.status_code == 303
     html = http.get(page).text
     assert 'data-testid="budget-amount">0.10 USD' in html
@@ -78,14 +52,14 @@ def test_budget_and_alerts_on_the_spend_page(ctx: Any, http: TestClient, make_ac
         5,
     )
 
-    bad = _post(
+    bad = post_form(
         http,
         page,
         f"/portal/subscriptions/{sub}/alerts",
         {"metric": "budget", "thresholds": "fifty"},
     )
     assert bad.status_code == 422 and "whole percents" in bad.text
-    ok = _post(
+    ok = post_form(
         http,
         page,
         f"/portal/subscriptions/{sub}/alerts",
@@ -95,16 +69,16 @@ def test_budget_and_alerts_on_the_spend_page(ctx: Any, http: TestClient, make_ac
     html = http.get(page).text
     assert "50 %, 80 %" in html and "not yet" in html
     [alert] = http.get(f"/api/v1/subscriptions/{sub}/alerts").json()
-    removed = _post(http, page, f"/portal/subscriptions/{sub}/alerts/{alert['id']}/delete", {})
+    removed = post_form(http, page, f"/portal/subscriptions/{sub}/alerts/{alert['id']}/delete", {})
     assert (
         removed.status_code == 303 and http.get(f"/api/v1/subscriptions/{sub}/alerts").json() == []
     )
 
-    gone = _post(http, page, f"/portal/subscriptions/{sub}/budget/remove", {})
+    gone = post_form(http, page, f"/portal/subscriptions/{sub}/budget/remove", {})
     assert gone.status_code == 303
     assert http.get(f"/api/v1/subscriptions/{sub}/budget").json()["amount"] is None
 
-    _sign_up(http, "dora")
+    sign_up(http, "dora")
     assert http.get(page).status_code == 404
 
 
@@ -121,8 +95,8 @@ def test_a_prepaid_subscription_shows_its_credit(
     assert pub.put(
         f"/api/v1/plans/{plan['id']}/prepaid", json={"packs": ["5.00", "20.00"]}
     ).is_success
-    me = _sign_up(http, "emil")
-    app = _post(http, "/portal/apps", "/portal/apps", {"name": "Shelf"})
+    me = sign_up(http, "emil")
+    app = post_form(http, "/portal/apps", "/portal/apps", {"name": "Shelf"})
     app_id = app.headers["location"].rsplit("/", 1)[1]
     w = World(plan["organization_id"], "", me, api["id"], plan["id"], app_id)
     sub = new_subscription(ctx.engine, w, state="active")
@@ -134,7 +108,7 @@ def test_a_prepaid_subscription_shows_its_credit(
     assert 'data-testid="credit-balance"><strong>0.00 USD' in html
     assert "5.00 USD" in html and "20.00 USD" in html and "Buy a credit pack first" in html
     assert "Set budget" not in html
-    refused = _post(
+    refused = post_form(
         http,
         f"/portal/subscriptions/{sub}/spend",
         f"/portal/subscriptions/{sub}/credits/buy",

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import email
 import ipaddress
 import logging
-import socket
 import ssl
 from collections.abc import Iterator
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
@@ -23,23 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
+from tests.support.mail import Inbox, smtp_server
+from tests.support.servers import free_port
 from tollway.mail import Mailer, MailError, MailMessage, MemoryMailer, render
 from tollway.mail.smtp import SmtpMailer, from_settings
 from tollway.settings import load_settings
 
 PASSWORD = "s3cret-smtp-pass"
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.envelopes: list[tuple[str, list[str]]] = []
-
-    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
-        raw = envelope.content if isinstance(envelope.content, bytes) else b""
-        self.messages.append(email.message_from_bytes(raw))
-        self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
-        return "250 OK"
 
 
 def _authenticate(
@@ -53,21 +39,9 @@ def _authenticate(
     return AuthResult(success=ok)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _server(inbox: Inbox, **kwargs: Any) -> Iterator[int]:
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
-    controller.start()
-    try:
+    with smtp_server(inbox, **kwargs) as port:
         yield port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -224,7 +198,7 @@ def test_no_plain_text_fallback_when_the_server_lacks_starttls(
 
 
 def test_an_unreachable_server_is_a_mail_error() -> None:
-    mailer = SmtpMailer(host="127.0.0.1", port=_free_port(), sender="apis@acme.test", timeout_s=2)
+    mailer = SmtpMailer(host="127.0.0.1", port=free_port(), sender="apis@acme.test", timeout_s=2)
     with pytest.raises(MailError, match="could not send email through 127.0.0.1"):
         mailer.send(_reset_message())
 

@@ -17,7 +17,7 @@ from tollway.api.schemas import (
     UserCreateIn,
     UserOut,
 )
-from tollway.http.deps import SESSION_COOKIE
+from tollway.http.deps import clear_session_cookie, set_session_cookie
 from tollway.services import accounts
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
@@ -26,14 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
 def _session(ctx: Ctx, signed_in: accounts.SignedIn, response: Response) -> SessionOut:
     """The session in the body (API clients) and as an HttpOnly cookie (the portal)."""
     token = signed_in.session
-    response.set_cookie(
-        SESSION_COOKIE,
-        token.raw,
-        max_age=ctx.settings.session_lifetime_s,
-        httponly=True,
-        samesite="strict",
-        path="/",
-    )
+    set_session_cookie(response, token.raw, max_age=ctx.settings.session_lifetime_s)
     return SessionOut(
         token=token.raw,
         expires_at=token.expires_at,
@@ -70,7 +63,7 @@ def logout(ctx: Ctx, conn: Conn, caller: Caller) -> Response:
     """Ends every session of the caller (personal tokens stay)."""
     accounts.log_out(ctx, conn, caller)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
     return response
 
 

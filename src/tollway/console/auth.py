@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tollway.domain.errors import Unauthenticated
-from tollway.http.deps import SESSION_COOKIE, Conn, Ctx
+from tollway.http.deps import Conn, Ctx, clear_session_cookie, set_session_cookie
 from tollway.services import accounts
 from tollway.web import FormState, page_router, pages_of, read_form, redirect, safe_next
 
@@ -49,14 +49,11 @@ def sign_in(request: Request, ctx: Ctx, conn: Conn) -> Response:
     if signed_in is None:
         return pages.render(request, "console/sign_in.html", {"form": form}, status=422)
     response = redirect(request, target)
-    response.set_cookie(
-        SESSION_COOKIE,
+    set_session_cookie(
+        response,
         signed_in.session.raw,
         max_age=ctx.settings.session_lifetime_s,
-        httponly=True,
-        samesite="strict",
         secure=request.url.scheme == "https",
-        path="/",
     )
     return response
 
@@ -66,6 +63,6 @@ def sign_out(request: Request, ctx: Ctx, conn: Conn) -> Response:
     user = publisher(request)
     accounts.log_out(ctx, conn, user)
     response = redirect(request, "/console/sign-in")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
     pages_of(request).add_flash(request, response, "success", "You are signed out.")
     return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlalchemy import Connection
 
 from tollway.context import AppContext
@@ -16,6 +16,23 @@ from tollway.services import sessions
 
 #: The cookie carrying a session token (HttpOnly, SameSite=Strict).
 SESSION_COOKIE = "tollway_session"
+
+
+def set_session_cookie(response: Response, raw: str, *, max_age: int, secure: bool = False) -> None:
+    """The signed-in session as an HttpOnly, SameSite=Strict cookie for the whole site."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        raw,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tollway.domain.errors import Conflict, InvalidInput, RateLimited, Unauthenticated
-from tollway.http.deps import SESSION_COOKIE, Conn, Ctx
+from tollway.http.deps import Conn, Ctx, clear_session_cookie, set_session_cookie
 from tollway.services import accounts, password_reset
 from tollway.web import FormState, page_router, pages_of, read_form, redirect, safe_next
 
@@ -49,14 +49,11 @@ class NewPasswordForm(BaseModel):
 
 def _signed_in(request: Request, ctx: Ctx, signed_in: accounts.SignedIn, target: str) -> Response:
     response = redirect(request, safe_next(target, HOME))
-    response.set_cookie(
-        SESSION_COOKIE,
+    set_session_cookie(
+        response,
         signed_in.session.raw,
         max_age=ctx.settings.session_lifetime_s,
-        httponly=True,
-        samesite="strict",
         secure=request.url.scheme == "https",
-        path="/",
     )
     return response
 
@@ -134,7 +131,7 @@ def sign_out(request: Request, ctx: Ctx, conn: Conn) -> Response:
     if user is not None:
         accounts.log_out(ctx, conn, user)
     response = redirect(request, "/portal")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
     pages_of(request).add_flash(request, response, "info", "You are signed out.")
     return response
 
@@ -206,7 +203,7 @@ def set_new_password(request: Request, ctx: Ctx, conn: Conn, token: str) -> Resp
             pages.add_flash(
                 request, response, "success", f"Password changed. Sign in as {email} with it."
             )
-            response.delete_cookie(SESSION_COOKIE, path="/")
+            clear_session_cookie(response)
             return response
     context = _new_password_context(token, form, invalid)
     return pages.render(request, "portal/reset_password.html", context, status=422)
