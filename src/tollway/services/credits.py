@@ -47,14 +47,9 @@ def set_prepaid(
             amounts.append(str(parse_amount(raw, spec.currency)))
         except InvalidInput as exc:
             raise InvalidInput.at(("packs", i), exc.errors[0].message) from None
-    credits_repo.set_plan_packs(
-        conn, str(plan["id"]), sorted(set(amounts), key=Decimal), ctx.clock.now()
-    )
-    return {
-        "plan_id": plan["id"],
-        "currency": spec.currency,
-        "packs": sorted(set(amounts), key=Decimal),
-    }
+    offered = sorted(set(amounts), key=Decimal)
+    credits_repo.set_plan_packs(conn, str(plan["id"]), offered, ctx.clock.now())
+    return {"plan_id": plan["id"], "currency": spec.currency, "packs": offered}
 
 
 def open_account_if_prepaid(
