@@ -193,6 +193,23 @@ def test_unknown_api_is_404(gateway: GatewayThread, catalog: Catalog) -> None:
         r = httpx.get(gateway.url + path, headers={"apikey": catalog.key})
         assert r.status_code == 404, path
         assert r.json()["reason"] == "unknown_api"
+        assert "portal" not in r.json()  # the gateway does not know the control plane
+
+
+def test_refusals_a_newcomer_meets_link_to_the_portal(
+    make_gateway: MakeGateway, catalog: Catalog
+) -> None:
+    catalog.operations = [Operation("op_get", "GET", "/items/{id}")]
+    gw = make_gateway(catalog.snapshot(), control_plane_url="https://api.example.test/")
+    portal = "https://api.example.test/portal"
+    root = httpx.get(gw.url + "/")
+    assert (root.status_code, root.json()["reason"]) == (404, "unknown_api")
+    assert root.json()["portal"] == portal
+    no_key = httpx.get(gw.url + "/books/v1/items/1")
+    assert (no_key.status_code, no_key.json()["portal"]) == (401, portal)
+    unknown_op = httpx.delete(gw.url + "/books/v1/items/1", headers={"apikey": catalog.key})
+    assert unknown_op.json()["reason"] == "unknown_operation"
+    assert "portal" not in unknown_op.json()  # a caller with a key needs the API's docs
 
 
 @pytest.mark.parametrize("lifecycle", ["retired", "blocked", "created"])

@@ -314,7 +314,10 @@ class ClientProtocol(ResponseSide, asyncio.Protocol):
             ex.ts_ms // 1000,
         )
         if isinstance(result, Refusal):
-            self._refuse(ex, result.status, result.detail, result.reason, list(result.headers))
+            extra = R.portal_link(self.app.settings.control_plane_url, result.reason)
+            self._refuse(
+                ex, result.status, result.detail, result.reason, list(result.headers), extra=extra
+            )
             return
         if not self.app.recording.ok:  # never forward a call whose usage cannot be recorded
             self._refuse(ex, *RECORDING_UNAVAILABLE, api=result)

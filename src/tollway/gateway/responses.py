@@ -28,6 +28,19 @@ PROBLEM_TYPES = {
 ALLOWED_METHODS = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
+# Refusals whose problem body links to the developer portal, where APIs, keys and
+# subscriptions are found.
+PORTAL_REASONS = frozenset({"unknown_api", "unauthorized", "no_subscription"})
+
+
+def portal_link(control_plane_url: str, reason: str) -> dict[str, str] | None:
+    """``{"portal": <url>}`` for a refusal a newcomer meets (no API at the path, no
+    credential, no subscription), when the gateway knows the control plane's address."""
+    if not control_plane_url or reason not in PORTAL_REASONS:
+        return None
+    return {"portal": control_plane_url.rstrip("/") + "/portal"}
+
+
 def status_line(status: int) -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Unknown"))
 
