@@ -180,8 +180,11 @@ def make_actor(admin: Actor, http: Any) -> Any:
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """Every test that touches the database is a ``db`` test (run again on PostgreSQL);
-    PostgreSQL-only tests are also ``pg`` tests (left out of the SQLite run)."""
+    PostgreSQL-only tests are also ``pg`` tests (left out of the SQLite run). A test
+    marked ``database_incidental`` is not a ``db`` test: it runs once."""
     for item in items:
+        if item.get_closest_marker("database_incidental"):
+            continue
         names = set(getattr(item, "fixturenames", ()))
         module = getattr(getattr(item, "module", None), "__dict__", {})
         if names & {"pg_engine", "pg_database_url"}:  # PostgreSQL-only: not in the SQLite run

@@ -31,7 +31,9 @@ from tollway.metering.ledger import MemoryLedger
 from tollway.metering.spool import Spool, SpoolFlusher, SpoolWriteFailed, encode_event
 from tollway.store import tables as t
 
-pytestmark = pytest.mark.slow
+# The spool and the worker processes are what is tested; the database only serves the
+# gateway its configuration.
+pytestmark = [pytest.mark.slow, pytest.mark.database_incidental]
 
 
 @pytest.fixture

@@ -89,6 +89,7 @@ def test_changes_reach_three_processes_within_a_second(
             gw.terminate()
 
 
+@pytest.mark.database_incidental  # the rate state lives in Redis
 def test_redis_rate_limit_holds_across_three_processes(
     tmp_path: Path, engine: Engine, upstream: Upstream, private_redis: PrivateRedis
 ) -> None:
@@ -185,6 +186,7 @@ def test_sigterm_drains_in_flight_calls_and_flushes(
     assert ids == ["ue_" + result["r"].headers["x-request-id"]]
 
 
+@pytest.mark.database_incidental  # streaming; the database only configures the gateway
 def test_100mb_streams_both_ways_without_buffering(
     tmp_path: Path, engine: Engine, upstream: Upstream
 ) -> None:

@@ -23,6 +23,9 @@ from tests.gateway.procs import GatewayProcess
 from tests.gateway.sql_catalog import seed
 from tests.gateway.upstream_server import Upstream
 
+# Sockets and deadlines; the one test with a database uses it only to configure the gateway.
+pytestmark = pytest.mark.database_incidental
+
 
 def _read_until_closed(sock: socket.socket, timeout: float) -> bytes:
     """Everything the server sends until it closes (or ``timeout`` passes: then the

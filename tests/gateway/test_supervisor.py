@@ -20,7 +20,9 @@ from tests.gateway.sql_catalog import seed
 from tests.gateway.upstream_server import Upstream
 from tollway.store import tables as t
 
-pytestmark = pytest.mark.slow
+# The spool and the worker processes are what is tested; the database only serves the
+# gateway its configuration.
+pytestmark = [pytest.mark.slow, pytest.mark.database_incidental]
 
 
 @pytest.fixture
