@@ -32,22 +32,31 @@ def invoice_dict(inv: InvoiceInfo) -> dict[str, Any]:
 
 def ledger_usage(
     conn: Connection, sub: SubRow, pricing: PricingSpec, start_s: int, end_s: int
-) -> int:
-    """The plan meter's value for the subscription over [start, end) from the ledger."""
-    if pricing.usage is None:
-        return 0
-    meter = meter_definition(conn, sub.organization_id, pricing.usage.meter)
-    return int(measure(meter, ledger.events_between(conn, sub.id, start_s * 1000, end_s * 1000)))
+) -> dict[str, int]:
+    """Each priced meter's value for the subscription over [start, end) from the ledger."""
+    if not pricing.usage_prices:
+        return {}
+    events = ledger.events_between(conn, sub.id, start_s * 1000, end_s * 1000)
+    return {
+        key: int(measure(meter_definition(conn, sub.organization_id, key), events))
+        for key in pricing.meters
+    }
+
+
+def _pricing(conn: Connection, plan_id: str) -> PricingSpec:
+    plan = plans_repo.get_any(conn, plan_id)
+    return parse_pricing(plan["pricing"], plan["currency"], several_meters=True)
 
 
 def estimate(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[str, Any]:
-    """Tollway's own estimate of the period's invoice (pricing core, ledger usage)."""
-    plan = plans_repo.get_any(conn, sub.plan_id)
-    pricing = parse_pricing(plan["pricing"], plan["currency"])
-    quantity = ledger_usage(conn, sub, pricing, start_s, end_s)
-    rated = rate(pricing, pricing.currency, quantity)
+    """Tollway's own estimate of the period's invoice (pricing core, ledger usage): one
+    usage line (or one per tier) per meter the plan prices."""
+    pricing = _pricing(conn, sub.plan_id)
+    quantities = ledger_usage(conn, sub, pricing, start_s, end_s)
+    rated = rate(pricing, pricing.currency, quantities)
     return {
-        "usage_quantity": quantity,
+        "usage_quantity": sum(quantities.values()),
+        "usage_by_meter": quantities,
         "currency": pricing.currency,
         "total": str(rated.total),
         "total_minor": to_minor(rated.total, pricing.currency),
@@ -60,9 +69,9 @@ def in_flight_usage(
     conn: Connection, sub: SubRow, start_s: int, end_s: int, settled_before: datetime
 ) -> int:
     """Ledger usage of [start, end) that Stripe may not have counted yet: windows not yet
-    planned (still open), pushes pending, and pushes accepted after ``settled_before``."""
-    plan = plans_repo.get_any(conn, sub.plan_id)
-    pricing = parse_pricing(plan["pricing"], plan["currency"])
+    planned (still open), pushes pending, and pushes accepted after ``settled_before``
+    (summed over the plan's meters)."""
+    pricing = _pricing(conn, sub.plan_id)
     start_ms, end_ms = start_s * 1000, end_s * 1000
     candidates = [
         usage_push_repo.unsettled_start(conn, sub.id, None, settled_before),
@@ -71,7 +80,7 @@ def in_flight_usage(
     first = max(start_ms, min(c for c in candidates if c is not None))
     if first >= end_ms:
         return 0
-    return ledger_usage(conn, sub, pricing, first // 1000, end_s)
+    return sum(ledger_usage(conn, sub, pricing, first // 1000, end_s).values())
 
 
 def upcoming(

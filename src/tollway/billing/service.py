@@ -13,6 +13,7 @@ Where the control plane calls it:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,15 +23,22 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from tollway.billing.credentials import EngineProvider
-from tollway.billing.engine import BillingEngine, ProvisionedPlan
+from tollway.billing.engine import BillingEngine, ProvisionedMeter, ProvisionedPlan
 from tollway.billing.meters import meter_definition
 from tollway.billing.plans import plan_billing_spec
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.metering.meters import DEFAULT_METER
 from tollway.pricing.spec import parse_pricing
-from tollway.store import apis_repo, billing_repo, plans_repo, subscriptions_repo, users_repo
+from tollway.store import (
+    apis_repo,
+    billing_meters_repo,
+    billing_repo,
+    plans_repo,
+    subscriptions_repo,
+    users_repo,
+)
+from tollway.store.billing_meters_repo import PlanMeterRow
 from tollway.store.billing_repo import SubRow
 from tollway.store.db import reading, writing
 
@@ -52,6 +60,13 @@ class BillingUrls:
 
     def portal_return(self) -> str:
         return f"{self.public_url}/portal/billing"
+
+
+def _price_set(plan: ProvisionedPlan) -> str:
+    """The plan's prices in one value (``flat|usage``; a digest when too long for the
+    column, as with several usage prices)."""
+    text = "|".join(p or "-" for p in (plan.flat_price_id, *(plan.usage_price_ids or (None,))))
+    return text if len(text) <= 64 else hashlib.sha256(text.encode()).hexdigest()
 
 
 class BillingService:
@@ -94,12 +109,10 @@ class BillingService:
         with reading(self.db, conn) as cx:
             plan = plans_repo.get_any(cx, plan_id)
             api = apis_repo.get_any(cx, api_id)
-            pricing = parse_pricing(plan["pricing"], plan["currency"])
-            meter = (
-                meter_definition(cx, plan["organization_id"], pricing.usage.meter)
-                if pricing.usage
-                else DEFAULT_METER
-            )
+            pricing = parse_pricing(plan["pricing"], plan["currency"], several_meters=True)
+            meters = {
+                key: meter_definition(cx, plan["organization_id"], key) for key in pricing.meters
+            }
         if pricing.is_free:
             return None
         spec = plan_billing_spec(
@@ -109,7 +122,7 @@ class BillingService:
             billing_interval=plan["billing_interval"],
             interval_count=int(plan.get("billing_interval_count") or 1),
             pricing=pricing,
-            meter=meter,
+            meters=meters,
         )
         engine = engine or self.engines.for_org(plan["organization_id"])
         result = engine.provision_plan(spec)
@@ -121,14 +134,21 @@ class BillingService:
             "meter_event_name": result.meter_event_name,
             "meter_key": spec.usage.meter_key if spec.usage else None,
             "meter_aggregation": spec.usage.aggregation if spec.usage else None,
-            "pricing_hash": "|".join(
-                p or "-" for p in (result.flat_price_id, result.usage_price_id)
-            ),
+            "pricing_hash": _price_set(result),
             "active": True,
             "updated_at": self.now(),
         }
         with writing(self.db, conn) as cx:
             billing_repo.save_provisioned(cx, api_id, plan_id, values)
+            billing_meters_repo.save_meters(
+                cx,
+                api_id,
+                plan_id,
+                [
+                    PlanMeterRow(m.meter_key, m.aggregation, m.price_id, m.meter_id, m.event_name)
+                    for m in result.meters
+                ],
+            )
         log.info(
             "provisioned plan %s on API %s: product %s, created %d object(s)",
             plan_id,
@@ -143,6 +163,7 @@ class BillingService:
     ) -> ProvisionedPlan | None:
         with reading(self.db, conn) as cx:
             row = billing_repo.provisioned(cx, api_id, plan_id)
+            meters = billing_meters_repo.meters_of(cx, api_id, plan_id)
         if row is None:
             return None
         return ProvisionedPlan(
@@ -151,6 +172,16 @@ class BillingService:
             usage_price_id=row.usage_price_id,
             meter_id=row.meter_id,
             meter_event_name=row.meter_event_name,
+            meters=tuple(
+                ProvisionedMeter(
+                    m.meter_key,
+                    "last" if m.aggregation == "last" else "sum",
+                    m.price_id,
+                    m.meter_id,
+                    m.event_name,
+                )
+                for m in meters
+            ),
         )
 
     # -- customers and checkout -----------------------------------------------------
@@ -181,7 +212,7 @@ class BillingService:
     def requires_payment(self, api_id: str, plan_id: str, conn: Connection | None = None) -> bool:
         with reading(self.db, conn) as cx:
             plan = plans_repo.get_any(cx, plan_id)
-        return not parse_pricing(plan["pricing"], plan["currency"]).is_free
+        return not parse_pricing(plan["pricing"], plan["currency"], several_meters=True).is_free
 
     def start_checkout(self, subscription_id: str, conn: Connection | None = None) -> str:
         """A Checkout URL for an ``on_hold`` subscription of a paid plan. Calling it again
