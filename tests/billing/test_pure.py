@@ -136,7 +136,7 @@ def _spec(pricing: dict[str, object]) -> object:
         name="A — P",
         billing_interval="quarter",
         pricing=parse_pricing(pricing, "USD"),
-        meter=DEFAULT_METER,
+        meters={"requests": DEFAULT_METER},
     )
 
 
