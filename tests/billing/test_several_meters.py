@@ -27,8 +27,14 @@ from tests.support.servers import serve_handler
 from tests.support.waiting import wait_until
 from tollway.store.billing_tables import billing_plan_meters, usage_push_windows
 
-from .published import advance, connect_stripe, metered, publish_api, publish_usage
-from .published import subscribe_and_pay
+from .published import (
+    advance,
+    connect_stripe,
+    metered,
+    publish_api,
+    publish_usage,
+    subscribe_and_pay,
+)
 
 pytestmark = pytest.mark.usefixtures("immediate_meter_events", "immediate_invoice_finalization")
 
@@ -98,7 +104,8 @@ def test_requests_and_tokens_on_one_invoice(
     twice = {"usage": [AI_PLAN["pricing"]["usage"][0]] * 2}  # type: ignore[index]
     r = pub.post("/api/v1/plans", json={**AI_PLAN, "pricing": twice})
     assert r.status_code == 422 and "priced twice" in r.text, r.text
-    api_id, (plan,) = publish_api(pub, ai_upstream, "ai", [AI_PLAN])
+    simple = {**AI_PLAN, "name": "Requests", "pricing": {"usage": AI_PLAN["pricing"]["usage"][0]}}  # type: ignore[index]
+    api_id, (plan, other) = publish_api(pub, ai_upstream, "ai", [AI_PLAN, simple])
     r = pub.patch(f"/api/v1/apis/{api_id}", json={"usage_header": "X-Tokens"})
     assert r.status_code == 200, r.text
     got = pub.get(f"/api/v1/plans/{plan}").json()["pricing"]["usage"]
@@ -110,8 +117,15 @@ def test_requests_and_tokens_on_one_invoice(
     assert len(metered_items) == 2  # one metered item per meter, each on its own meter
     assert len({p.recurring.meter for p in metered_items if p.recurring}) == 2
     with ctx.engine.connect() as conn:
-        keys = conn.execute(select(billing_plan_meters.c.meter_key)).scalars().all()
-    assert sorted(keys) == ["requests", "tokens"]
+        keys = conn.execute(
+            select(billing_plan_meters.c.plan_id, billing_plan_meters.c.meter_key)
+        ).fetchall()
+    assert set(keys) == {(other, "requests"), (plan, "requests"), (plan, "tokens")}
+
+    r = http.post(
+        f"/api/v1/subscriptions/{c.sub_id}/plan-change", json={"plan_id": other}, headers=c.auth
+    )
+    assert r.status_code == 409 and "several meters" in r.text, r.text
 
     url, key = f"{gateway}/ai/v1/books", {"apikey": c.key}
     ready = {"tokens": 0}  # a request, no tokens

@@ -267,7 +267,8 @@ class BillingEngine(Protocol):
     ) -> bool:
         """Put the subscription's licensed item on ``flat_price_id`` and each metered item
         on the price for its meter in ``usage_prices`` (provider meter id -> price id),
-        without proration; True if anything changed."""
+        adding the metered price of a meter it has no item for, without proration; True if
+        anything changed."""
         ...
 
     def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:

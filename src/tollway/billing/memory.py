@@ -154,7 +154,9 @@ class InMemoryBillingEngine:
             meters=tuple(meters),
         )
 
-    def _price(self, spec: PlanBillingSpec, product: str, component: str, created: list[str]) -> str:
+    def _price(
+        self, spec: PlanBillingSpec, product: str, component: str, created: list[str]
+    ) -> str:
         key = lookup_key(spec, component)
         if key not in self.lookup:
             price = _Price(self._id("price"), product, spec, component)
@@ -296,6 +298,12 @@ class InMemoryBillingEngine:
             or p
             for p in sub.prices
         ]
+        on_meters = {
+            self.meters[meter_event_name(self.prices[p].spec)]
+            for p in sub.prices
+            if self.prices[p].component == "usage"
+        }
+        moved.extend(p for m, p in usage_prices.items() if m not in on_meters)
         changed = moved != sub.prices
         sub.prices = moved
         return changed

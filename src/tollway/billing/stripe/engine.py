@@ -146,7 +146,9 @@ class StripeBillingEngine:
                     one, "usage", mapping.usage_price_params(one, product_id, meter_id), created
                 )
                 meters.append(
-                    ProvisionedMeter(usage.meter_key, usage.aggregation, price_id, meter_id, event_name)
+                    ProvisionedMeter(
+                        usage.meter_key, usage.aggregation, price_id, meter_id, event_name
+                    )
                 )
             keep = {p for p in (flat_id, *(m.price_id for m in meters)) if p}
             retired = self._retire_other_prices(product_id, keep)
@@ -311,13 +313,19 @@ class StripeBillingEngine:
         with stripe_errors():
             sub = self.client.v1.subscriptions.retrieve(provider_subscription_id)
             changes: list[stripe.params.SubscriptionUpdateParamsItem] = []
+            on_meters: set[str] = set()
             for item in convert.as_dict(sub).get("items", {}).get("data", []):
                 price = item.get("price") or {}
                 recurring = price.get("recurring") or {}
                 metered = recurring.get("usage_type") == "metered"
-                target = usage_prices.get(recurring.get("meter") or "") if metered else flat_price_id
+                on_meters |= {recurring.get("meter") or ""} if metered else set()
+                target = (
+                    usage_prices.get(recurring.get("meter") or "") if metered else flat_price_id
+                )
                 if target and price.get("id") != target:
                     changes.append({"id": item["id"], "price": target})
+            # a meter added to the plan since: its metered price joins the subscription
+            changes.extend({"price": p} for m, p in usage_prices.items() if m not in on_meters)
             if not changes:
                 return False
             self.client.v1.subscriptions.update(

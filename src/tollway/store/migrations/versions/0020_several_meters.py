@@ -38,7 +38,9 @@ def upgrade() -> None:
             name=op.f("fk_billing_plan_meters_plan_id_plans"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("api_id", "plan_id", "meter_key", name=op.f("pk_billing_plan_meters")),
+        sa.PrimaryKeyConstraint(
+            "api_id", "plan_id", "meter_key", name=op.f("pk_billing_plan_meters")
+        ),
     )
     # The plans provisioned so far bill one meter: it is their first usage price.
     op.execute(
