@@ -13,7 +13,6 @@ Where the control plane calls it:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,23 +21,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from tollway.billing import provisioned_plans
 from tollway.billing.credentials import EngineProvider
-from tollway.billing.engine import BillingEngine, ProvisionedMeter, ProvisionedPlan
+from tollway.billing.engine import BillingEngine, ProvisionedPlan
 from tollway.billing.meters import meter_definition
 from tollway.billing.plans import plan_billing_spec
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.subscriptions import Cause, SubState
 from tollway.pricing.spec import parse_pricing
-from tollway.store import (
-    apis_repo,
-    billing_meters_repo,
-    billing_repo,
-    plans_repo,
-    subscriptions_repo,
-    users_repo,
-)
-from tollway.store.billing_meters_repo import PlanMeterRow
+from tollway.store import apis_repo, billing_repo, plans_repo, subscriptions_repo, users_repo
 from tollway.store.billing_repo import SubRow
 from tollway.store.db import reading, writing
 
@@ -60,13 +52,6 @@ class BillingUrls:
 
     def portal_return(self) -> str:
         return f"{self.public_url}/portal/billing"
-
-
-def _price_set(plan: ProvisionedPlan) -> str:
-    """The plan's prices in one value (``flat|usage``; a digest when too long for the
-    column, as with several usage prices)."""
-    text = "|".join(p or "-" for p in (plan.flat_price_id, *(plan.usage_price_ids or (None,))))
-    return text if len(text) <= 64 else hashlib.sha256(text.encode()).hexdigest()
 
 
 class BillingService:
@@ -126,29 +111,8 @@ class BillingService:
         )
         engine = engine or self.engines.for_org(plan["organization_id"])
         result = engine.provision_plan(spec)
-        values = {
-            "product_id": result.product_id,
-            "flat_price_id": result.flat_price_id,
-            "usage_price_id": result.usage_price_id,
-            "meter_id": result.meter_id,
-            "meter_event_name": result.meter_event_name,
-            "meter_key": spec.usage.meter_key if spec.usage else None,
-            "meter_aggregation": spec.usage.aggregation if spec.usage else None,
-            "pricing_hash": _price_set(result),
-            "active": True,
-            "updated_at": self.now(),
-        }
         with writing(self.db, conn) as cx:
-            billing_repo.save_provisioned(cx, api_id, plan_id, values)
-            billing_meters_repo.save_meters(
-                cx,
-                api_id,
-                plan_id,
-                [
-                    PlanMeterRow(m.meter_key, m.aggregation, m.price_id, m.meter_id, m.event_name)
-                    for m in result.meters
-                ],
-            )
+            provisioned_plans.save(cx, spec, result, self.now())
         log.info(
             "provisioned plan %s on API %s: product %s, created %d object(s)",
             plan_id,
@@ -162,27 +126,7 @@ class BillingService:
         self, api_id: str, plan_id: str, conn: Connection | None = None
     ) -> ProvisionedPlan | None:
         with reading(self.db, conn) as cx:
-            row = billing_repo.provisioned(cx, api_id, plan_id)
-            meters = billing_meters_repo.meters_of(cx, api_id, plan_id)
-        if row is None:
-            return None
-        return ProvisionedPlan(
-            product_id=row.product_id,
-            flat_price_id=row.flat_price_id,
-            usage_price_id=row.usage_price_id,
-            meter_id=row.meter_id,
-            meter_event_name=row.meter_event_name,
-            meters=tuple(
-                ProvisionedMeter(
-                    m.meter_key,
-                    "last" if m.aggregation == "last" else "sum",
-                    m.price_id,
-                    m.meter_id,
-                    m.event_name,
-                )
-                for m in meters
-            ),
-        )
+            return provisioned_plans.load(cx, api_id, plan_id)
 
     # -- customers and checkout -----------------------------------------------------
 

@@ -310,29 +310,9 @@ class StripeBillingEngine:
         flat_price_id: str | None,
         usage_prices: Mapping[str, str],
     ) -> bool:
-        with stripe_errors():
-            sub = self.client.v1.subscriptions.retrieve(provider_subscription_id)
-            changes: list[stripe.params.SubscriptionUpdateParamsItem] = []
-            on_meters: set[str] = set()
-            for item in convert.as_dict(sub).get("items", {}).get("data", []):
-                price = item.get("price") or {}
-                recurring = price.get("recurring") or {}
-                metered = recurring.get("usage_type") == "metered"
-                on_meters |= {recurring.get("meter") or ""} if metered else set()
-                target = (
-                    usage_prices.get(recurring.get("meter") or "") if metered else flat_price_id
-                )
-                if target and price.get("id") != target:
-                    changes.append({"id": item["id"], "price": target})
-            # a meter added to the plan since: its metered price joins the subscription
-            changes.extend({"price": p} for m, p in usage_prices.items() if m not in on_meters)
-            if not changes:
-                return False
-            self.client.v1.subscriptions.update(
-                provider_subscription_id,
-                params={"items": changes, "proration_behavior": "none"},
-            )
-        return True
+        return changes.move_to_prices(
+            self.client, provider_subscription_id, flat_price_id, usage_prices
+        )
 
     def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:
         changes.change_prices(self.client, provider_subscription_id, change)
