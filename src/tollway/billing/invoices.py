@@ -8,15 +8,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tollway.billing import change_estimate, coupon_estimate
+from tollway.billing import change_estimate, coupon_estimate, meters
 from tollway.billing.engine import BillingEngine, InvoiceInfo
-from tollway.billing.meters import meter_definition
 from tollway.domain.errors import BillingProviderError, NotFound
 from tollway.domain.money import from_minor, to_minor
-from tollway.metering.usage_windows import measure
 from tollway.pricing.rating import rate
-from tollway.pricing.spec import PricingSpec, parse_pricing
-from tollway.store import billing_repo, ledger, plan_changes_repo, plans_repo, usage_push_repo
+from tollway.pricing.spec import PricingSpec
+from tollway.store import billing_repo, plan_changes_repo, usage_push_repo
 from tollway.store.billing_repo import SubRow
 
 
@@ -34,24 +32,13 @@ def ledger_usage(
     conn: Connection, sub: SubRow, pricing: PricingSpec, start_s: int, end_s: int
 ) -> dict[str, int]:
     """Each priced meter's value for the subscription over [start, end) from the ledger."""
-    if not pricing.usage_prices:
-        return {}
-    events = ledger.events_between(conn, sub.id, start_s * 1000, end_s * 1000)
-    return {
-        key: int(measure(meter_definition(conn, sub.organization_id, key), events))
-        for key in pricing.meters
-    }
-
-
-def _pricing(conn: Connection, plan_id: str) -> PricingSpec:
-    plan = plans_repo.get_any(conn, plan_id)
-    return parse_pricing(plan["pricing"], plan["currency"], several_meters=True)
+    return meters.ledger_usage(conn, sub.organization_id, sub.id, pricing, start_s, end_s)
 
 
 def estimate(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[str, Any]:
     """Tollway's own estimate of the period's invoice (pricing core, ledger usage): one
     usage line (or one per tier) per meter the plan prices."""
-    pricing = _pricing(conn, sub.plan_id)
+    pricing = change_estimate.pricing_of(conn, sub.plan_id)
     quantities = ledger_usage(conn, sub, pricing, start_s, end_s)
     rated = rate(pricing, pricing.currency, quantities)
     return {
@@ -71,7 +58,7 @@ def in_flight_usage(
     """Ledger usage of [start, end) that Stripe may not have counted yet: windows not yet
     planned (still open), pushes pending, and pushes accepted after ``settled_before``
     (summed over the plan's meters)."""
-    pricing = _pricing(conn, sub.plan_id)
+    pricing = change_estimate.pricing_of(conn, sub.plan_id)
     start_ms, end_ms = start_s * 1000, end_s * 1000
     candidates = [
         usage_push_repo.unsettled_start(conn, sub.id, None, settled_before),
