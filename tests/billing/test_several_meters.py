@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -25,7 +26,9 @@ from sqlalchemy import select
 from stripe_emulator.testing import Emulator
 from tests.support.servers import serve_handler
 from tests.support.waiting import wait_until
+from tollway.domain.clock import FixedClock
 from tollway.store.billing_tables import billing_plan_meters, usage_push_windows
+from tollway.workers.reconcile import reconcile
 
 from .published import (
     advance,
@@ -43,7 +46,7 @@ TOKENS_METER = {
     "name": "Tokens",
     "metric": {"aggregation": "sum", "field": "usage_value"},
 }
-AI_PLAN = {
+AI_PLAN: dict[str, Any] = {
     "name": "AI",
     "currency": "USD",
     "billing_interval": "month",
@@ -95,16 +98,15 @@ def test_requests_and_tokens_on_one_invoice(
 ) -> None:
     connect_stripe(admin, emu, stripe_client, served)
     pub = make_actor("publisher")
-    bad = {**AI_PLAN, "pricing": {"usage": [*AI_PLAN["pricing"]["usage"]]}}  # type: ignore[index]
-    r = pub.post("/api/v1/plans", json=bad)
+    r = pub.post("/api/v1/plans", json=AI_PLAN)
     assert r.status_code == 422, r.text  # no "tokens" meter yet
     assert r.json()["errors"][0]["loc"] == ["pricing", "usage", 1, "meter"], r.text
     r = pub.post("/api/v1/meters", json={"definition": TOKENS_METER})
     assert r.status_code == 201, r.text
-    twice = {"usage": [AI_PLAN["pricing"]["usage"][0]] * 2}  # type: ignore[index]
-    r = pub.post("/api/v1/plans", json={**AI_PLAN, "pricing": twice})
+    requests_price = AI_PLAN["pricing"]["usage"][0]
+    r = pub.post("/api/v1/plans", json={**AI_PLAN, "pricing": {"usage": [requests_price] * 2}})
     assert r.status_code == 422 and "priced twice" in r.text, r.text
-    simple = {**AI_PLAN, "name": "Requests", "pricing": {"usage": AI_PLAN["pricing"]["usage"][0]}}  # type: ignore[index]
+    simple = {**AI_PLAN, "name": "Requests", "pricing": {"usage": requests_price}}
     api_id, (plan, other) = publish_api(pub, ai_upstream, "ai", [AI_PLAN, simple])
     r = pub.patch(f"/api/v1/apis/{api_id}", json={"usage_header": "X-Tokens"})
     assert r.status_code == 200, r.text
@@ -144,6 +146,14 @@ def test_requests_and_tokens_on_one_invoice(
     for meter_key, value in pushed:
         by_meter[meter_key] = by_meter.get(meter_key, 0) + int(value)
     assert by_meter == {"requests": 26, "tokens": 123_456}
+
+    # reconciliation compares each meter with its own Stripe meter (windows closed, settled)
+    later = FixedClock(datetime.now(UTC) + timedelta(minutes=2))
+    compared = reconcile(ctx.engine, ctx.billing.engines, clock=later, lag_s=0)
+    assert sorted((ln.meter_key, ln.ledger, ln.stripe) for ln in compared) == [
+        ("requests", 26, 26),
+        ("tokens", 123_456, 123_456),
+    ]
 
     up = http.get(f"/api/v1/billing/upcoming?subscription_id={c.sub_id}", headers=c.auth).json()
     ours = up["tollway_estimate"]
