@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import pytest
@@ -175,3 +175,63 @@ def test_expired_checkout(harness: Harness) -> None:
     e.expire_checkout(session.id)
     e.expire_checkout(session.id)
     assert e.get_checkout(session.id).status == "expired"
+
+
+def two_meters(h: Harness, token_cents: str = "1") -> PlanBillingSpec:
+    """Requests at 0.2 cents each and tokens at ``token_cents`` per started 1,000."""
+    tokens = UsagePriceSpec(
+        "tokens", "sum", "package", unit_amount_minor=Decimal(token_cents), package_size=1000
+    )
+    return replace(spec(h, unit="0.2", flat=0), more_usage=(tokens,))
+
+
+def test_several_meters_one_meter_and_price_each(harness: Harness) -> None:
+    e = harness.engine
+    requests_only = e.provision_plan(spec(harness, unit="0.2", flat=0))
+    customer = e.ensure_customer(f"usr_m{harness.run}", None, None, None)
+    session = e.start_checkout(
+        subscription_id=f"sub_m{harness.run}",
+        customer_id=customer,
+        plan=requests_only,
+        success_url="http://127.0.0.1/ok",
+        cancel_url="http://127.0.0.1/no",
+    )
+    harness.pay(session.id, session.url)
+    sub_id = e.get_checkout(session.id).subscription_id
+    assert sub_id is not None
+
+    plan = e.provision_plan(two_meters(harness))  # tokens added to the plan
+    assert [m.meter_key for m in plan.meters] == ["requests", "tokens"]
+    assert len({m.meter_id for m in plan.meters}) == 2
+    assert len({m.event_name for m in plan.meters}) == 2
+    assert plan.usage_price_ids == tuple(m.price_id for m in plan.meters)
+    assert plan.meters[0].price_id == requests_only.usage_price_id  # unchanged: kept
+    assert plan.usage_price_id == plan.meters[0].price_id  # the first, as with one meter
+    again = e.provision_plan(two_meters(harness))
+    assert again.created == () and again.meters == plan.meters
+    # at renewal the subscription gets the new meter's price
+    assert e.move_to_prices(sub_id, None, plan.usage_prices) is True
+    assert set(e.get_subscription(sub_id).price_ids) == set(plan.usage_price_ids)
+
+    changed = e.provision_plan(two_meters(harness, token_cents="2"))
+    assert changed.retired_price_ids == (plan.meters[1].price_id,)  # only the tokens price
+    assert changed.meters[0] == plan.meters[0]
+    assert changed.meters[1].meter_id == plan.meters[1].meter_id  # the same meter
+    # at renewal each metered item moves to the current price on its own meter
+    assert e.move_to_prices(sub_id, None, changed.usage_prices) is True
+    assert sorted(e.get_subscription(sub_id).price_ids) == sorted(changed.usage_price_ids)
+    assert e.move_to_prices(sub_id, None, changed.usage_prices) is False
+
+    session = e.start_checkout(
+        subscription_id=f"sub_n{harness.run}",
+        customer_id=e.ensure_customer(f"usr_n{harness.run}", None, None, None),
+        plan=changed,
+        success_url="http://127.0.0.1/ok",
+        cancel_url="http://127.0.0.1/no",
+    )
+    harness.pay(session.id, session.url)
+    new_sub = e.get_checkout(session.id).subscription_id
+    assert new_sub is not None  # Checkout puts every metered price on the subscription
+    assert sorted(e.get_subscription(new_sub).price_ids) == sorted(changed.usage_price_ids)
+    e.cancel_subscription(sub_id)
+    e.cancel_subscription(new_sub)

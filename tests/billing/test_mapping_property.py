@@ -54,7 +54,7 @@ def test_provisioned_price_charges_what_tollway_rates(
         name="n",
         billing_interval="month",
         pricing=spec,
-        meter=DEFAULT_METER,
+        meters={"requests": DEFAULT_METER},
     )
     tollway = to_minor(rate(spec, "USD", quantity).total, "USD")
     if billing.usage is None:

@@ -11,11 +11,13 @@ from tollway.billing.plans import plan_billing_spec
 from tollway.billing.stripe import STRIPE_API_VERSION, mapping
 from tollway.domain.errors import InvalidInput
 from tollway.domain.subscriptions import SubState
-from tollway.metering.meters import DEFAULT_METER
+from tollway.metering.meters import DEFAULT_METER, parse_meter
 from tollway.metering.usage_windows import identifier, window_of
 from tollway.pricing.spec import parse_pricing
 from tollway.webhooks import access
 from tollway.webhooks.signature import SignatureError, header, sign, verify
+
+TOKENS = parse_meter({"key": "tokens", "metric": {"aggregation": "sum", "field": "usage_value"}})
 
 BODY = b'{"id": "evt_1", "type": "checkout.session.completed"}'
 NOW = 1_800_000_000
@@ -136,7 +138,7 @@ def _spec(pricing: dict[str, object]) -> object:
         name="A — P",
         billing_interval="quarter",
         pricing=parse_pricing(pricing, "USD"),
-        meter=DEFAULT_METER,
+        meters={"requests": DEFAULT_METER},
     )
 
 
@@ -221,3 +223,47 @@ def test_meter_event_names_cut_to_stripe_limit_never_collide() -> None:
     short = mapping.meter_event_name(spec("requests"))  # short names are unchanged
     assert short == f"tollway.api_{'a' * 26}.pln_{'p' * 26}.requests"
     assert mapping.meter_event_name(spec(long_a)) == mapping.meter_event_name(spec(long_a))
+
+
+def test_several_usage_prices_one_provider_price_each() -> None:
+    tokens = {"meter": "tokens", "model": "package", "unit_amount": "0.01", "package_size": 1000}
+    pricing = {"usage": [{"meter": "requests", "model": "unit", "unit_amount": "0.002"}, tokens]}
+    spec = plan_billing_spec(
+        plan_id="plan_1",
+        api_id="api_1",
+        name="A — AI",
+        billing_interval="month",
+        pricing=parse_pricing(pricing, "USD", several_meters=True),
+        meters={"requests": DEFAULT_METER, "tokens": TOKENS},
+    )
+    assert [u.meter_key for u in spec.usages] == ["requests", "tokens"]
+    req, tok = (spec.for_meter(u) for u in spec.usages)
+    assert mapping.usage_price_params(req, "prod_1", "mtr_1")["unit_amount_decimal"] == Decimal(
+        "0.2"
+    )
+    body = mapping.usage_price_params(tok, "prod_1", "mtr_2")
+    assert body["unit_amount_decimal"] == Decimal("1")
+    assert body["transform_quantity"] == {"divide_by": 1000, "round": "up"}
+    assert mapping.meter_event_name(req) == "tollway.api_1.plan_1.requests"
+    assert mapping.meter_event_name(tok) == "tollway.api_1.plan_1.tokens"
+    assert mapping.lookup_key(req, "usage") != mapping.lookup_key(tok, "usage")
+
+
+def test_several_usage_prices_refusal_is_located_at_the_price() -> None:
+    bad = {"meter": "tokens", "model": "package", "unit_amount": "1", "package_size": 10}
+    pricing = {
+        "usage": [
+            {"meter": "requests", "model": "unit", "unit_amount": "0.002"},
+            {**bad, "included_units": 100},
+        ]
+    }
+    with pytest.raises(InvalidInput) as exc:
+        plan_billing_spec(
+            plan_id="plan_1",
+            api_id="api_1",
+            name="A — AI",
+            billing_interval="month",
+            pricing=parse_pricing(pricing, "USD", several_meters=True),
+            meters={"requests": DEFAULT_METER, "tokens": TOKENS},
+        )
+    assert exc.value.errors[0].loc == ("pricing", "usage", 1, "included_units")

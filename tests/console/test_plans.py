@@ -97,3 +97,33 @@ def test_create_enable_change_price_and_retire(make_actor: Any, browser_for: Any
     retired = browser.post(f"{plan_url}/retire")
     assert retired.status_code == 303
     assert "retired: no new subscriptions" in browser.get(plan_url).text
+
+
+def test_a_plan_of_several_meters_is_shown_read_only(make_actor: Any, browser_for: Any) -> None:
+    pub = make_actor("publisher")
+    meter = {"key": "tokens", "metric": {"aggregation": "sum", "field": "usage_value"}}
+    assert pub.post("/api/v1/meters", json={"definition": meter}).status_code == 201
+    body = {
+        "name": "AI",
+        "currency": "USD",
+        "pricing": {
+            "usage": [
+                {"meter": "requests", "model": "unit", "unit_amount": "0.002"},
+                {
+                    "meter": "tokens",
+                    "model": "package",
+                    "unit_amount": "0.01",
+                    "package_size": 1000,
+                },
+            ]
+        },
+    }
+    r = pub.post("/api/v1/plans", json=body)
+    assert r.status_code == 201, r.text
+    page = browser_for(pub.email).get(f"/console/plans/{r.json()['id']}")
+    assert page.status_code == 200
+    assert "requests: $0.002 per unit of requests" in page.text
+    assert "tokens: $0.01 per 1,000 tokens" in page.text
+    assert "Save the new price" not in page.text  # the form edits one usage price
+    # the preview counts that many units of every meter: 1,000 -> $2.00 + $0.01
+    assert _totals(page.text) == ["$0.00", "$2.01", "$20.10", "$201.00", "$2,010.00"]

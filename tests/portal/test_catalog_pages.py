@@ -65,3 +65,26 @@ def test_the_reference_renders_the_stored_document(http: TestClient, shop: Shop)
     doc = http.get(f"/portal/apis/{shop.api['id']}/openapi.json")
     assert doc.status_code == 200 and "/books" in doc.json()["paths"]
     assert http.get(f"/portal/apis/{shop.hidden['id']}/openapi.json").status_code == 404
+
+
+def test_a_plan_of_several_meters_lists_each_usage_price(http: TestClient, shop: Shop) -> None:
+    pub = shop.publisher
+    meter = {"key": "tokens", "metric": {"aggregation": "sum", "field": "usage_value"}}
+    assert pub.post("/api/v1/meters", json={"definition": meter}).status_code == 201
+    usage = [
+        {"meter": "requests", "model": "unit", "unit_amount": "0.002"},
+        {"meter": "tokens", "model": "package", "unit_amount": "0.01", "package_size": 1000},
+    ]
+    r = pub.post(
+        "/api/v1/plans", json={"name": "AI", "currency": "USD", "pricing": {"usage": usage}}
+    )
+    assert r.status_code == 201, r.text
+    plan = r.json()["id"]
+    r = pub.put(f"/api/v1/apis/{shop.api['id']}/plans/{plan}", json={"enabled": True})
+    assert r.status_code == 200, r.text
+    text = http.get(f"/portal/apis/{shop.api['id']}").text
+    assert "<dt>Usage prices</dt>" in text
+    assert "<dd>requests: $0.002 per unit of requests</dd>" in text
+    assert "<dd>tokens: $0.01 per 1,000 tokens</dd>" in text
+    # 50,000 of each meter: 50,000 x $0.002 + 50 packages x $0.01
+    assert _totals(text)[plan] == "$100.50"

@@ -83,7 +83,10 @@ class InvoiceListOut(BaseModel):
 
 
 class EstimateOut(BaseModel):
-    usage_quantity: int
+    usage_quantity: int = Field(description="The usage of the plan's meters (summed)")
+    usage_by_meter: dict[str, int] | None = Field(
+        None, description="The usage of each meter the plan prices, by meter key"
+    )
     currency: str
     total: str
     total_minor: int

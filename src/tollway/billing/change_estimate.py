@@ -14,10 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tollway.billing.meters import meter_definition
+from tollway.billing import meters
 from tollway.domain.money import round_line, to_minor
 from tollway.domain.periods import Period
-from tollway.metering.usage_windows import measure
 from tollway.pricing.changes import (
     PlanChange,
     ProrationBehavior,
@@ -28,7 +27,7 @@ from tollway.pricing.changes import (
 from tollway.pricing.invoice import rate
 from tollway.pricing.lines import InvoiceLine
 from tollway.pricing.spec import PricingSpec, parse_pricing
-from tollway.store import ledger, plan_changes_repo, plans_repo
+from tollway.store import plan_changes_repo, plans_repo
 from tollway.store.billing_repo import SubRow
 from tollway.store.plan_changes_repo import PlanChangeRow
 
@@ -39,15 +38,15 @@ def _at(ts: int) -> datetime:
 
 def pricing_of(conn: Connection, plan_id: str) -> PricingSpec:
     plan = plans_repo.get_any(conn, plan_id)
-    return parse_pricing(plan["pricing"], plan["currency"])
+    return parse_pricing(plan["pricing"], plan["currency"], several_meters=True)
 
 
 def usage(conn: Connection, sub: SubRow, pricing: PricingSpec, start_s: int, end_s: int) -> int:
-    """The plan meter's value for the subscription over ``[start, end)`` (ledger)."""
-    if pricing.usage is None or end_s <= start_s:
-        return 0
-    meter = meter_definition(conn, sub.organization_id, pricing.usage.meter)
-    return int(measure(meter, ledger.events_between(conn, sub.id, start_s * 1000, end_s * 1000)))
+    """The plan meter's value for the subscription over ``[start, end)`` (ledger; plan
+    changes involve plans of one usage price)."""
+    return sum(
+        meters.ledger_usage(conn, sub.organization_id, sub.id, pricing, start_s, end_s).values()
+    )
 
 
 def _lines(lines: list[InvoiceLine], currency: str) -> dict[str, Any]:
@@ -158,10 +157,11 @@ def closing_trial(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> di
     """The invoice that ends a trial: the trial's usage at $0.00 (``rate_trial``), then
     the first paid period's flat fee, in advance."""
     spec = pricing_of(conn, sub.plan_id)
-    quantity = usage(conn, sub, spec, start_s, end_s)
-    trial = rate_trial(spec, spec.currency, quantity, period=Period(_at(start_s), _at(end_s)))
+    quantities = meters.ledger_usage(conn, sub.organization_id, sub.id, spec, start_s, end_s)
+    trial = rate_trial(spec, spec.currency, quantities, period=Period(_at(start_s), _at(end_s)))
     fee = rate(replace(spec, usage_prices=()), spec.currency, 0)
     free = [ln for ln in trial.lines if ln.meter is not None]
     out = _lines([*free, *fee.lines], spec.currency)
-    out["usage_quantity"] = quantity
+    out["usage_quantity"] = sum(quantities.values())
+    out["usage_by_meter"] = quantities
     return out

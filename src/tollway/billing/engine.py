@@ -9,8 +9,8 @@ see provider objects. Amounts are integer minor units; times are epoch seconds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -55,11 +55,34 @@ class PlanBillingSpec:
     interval: Literal["day", "week", "month", "year"]
     interval_count: int
     flat_fee_minor: int  # 0 = no flat fee
-    usage: UsagePriceSpec | None
+    usage: UsagePriceSpec | None  # the first usage price
+    #: The plan's other usage prices, one per meter (a plan that bills several meters).
+    more_usage: tuple[UsagePriceSpec, ...] = ()
 
     @property
     def is_paid(self) -> bool:
         return self.flat_fee_minor > 0 or self.usage is not None
+
+    @property
+    def usages(self) -> tuple[UsagePriceSpec, ...]:
+        """Every usage price, in the plan's order."""
+        return (self.usage, *self.more_usage) if self.usage is not None else ()
+
+    def for_meter(self, usage: UsagePriceSpec) -> PlanBillingSpec:
+        """The spec of one usage price alone (what its meter and metered price are
+        named and fingerprinted from)."""
+        return replace(self, usage=usage, more_usage=())
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedMeter:
+    """One usage price as provisioned: the provider meter and the metered price on it."""
+
+    meter_key: str
+    aggregation: MeterAggregation
+    price_id: str
+    meter_id: str
+    event_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +95,24 @@ class ProvisionedPlan:
     retired_price_ids: tuple[str, ...] = ()
     created: tuple[str, ...] = ()  # ids created by this call (empty on a re-run)
     trial_days: int | None = None  # a new subscription's free trial (Checkout)
+    #: Every usage price (the first one is also ``usage_price_id``/``meter_id``).
+    meters: tuple[ProvisionedMeter, ...] = ()
+
+    @property
+    def usage_prices(self) -> dict[str, str]:
+        """Provider meter id -> the metered price on it."""
+        if self.meters:
+            return {m.meter_id: m.price_id for m in self.meters}
+        if self.meter_id and self.usage_price_id:
+            return {self.meter_id: self.usage_price_id}
+        return {}
+
+    @property
+    def usage_price_ids(self) -> tuple[str, ...]:
+        """The metered prices a subscription to the plan has, one per meter."""
+        if self.meters:
+            return tuple(m.price_id for m in self.meters)
+        return (self.usage_price_id,) if self.usage_price_id else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,10 +260,15 @@ class BillingEngine(Protocol):
         ...
 
     def move_to_prices(
-        self, provider_subscription_id: str, flat_price_id: str | None, usage_price_id: str | None
+        self,
+        provider_subscription_id: str,
+        flat_price_id: str | None,
+        usage_prices: Mapping[str, str],
     ) -> bool:
-        """Put the subscription's licensed item on ``flat_price_id`` and its metered item
-        on ``usage_price_id`` (no proration); True if anything changed."""
+        """Put the subscription's licensed item on ``flat_price_id`` and each metered item
+        on the price for its meter in ``usage_prices`` (provider meter id -> price id),
+        adding the metered price of a meter it has no item for, without proration; True if
+        anything changed."""
         ...
 
     def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:

@@ -8,15 +8,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tollway.billing import change_estimate, coupon_estimate
+from tollway.billing import change_estimate, coupon_estimate, meters
 from tollway.billing.engine import BillingEngine, InvoiceInfo
-from tollway.billing.meters import meter_definition
 from tollway.domain.errors import BillingProviderError, NotFound
 from tollway.domain.money import from_minor, to_minor
-from tollway.metering.usage_windows import measure
 from tollway.pricing.rating import rate
-from tollway.pricing.spec import PricingSpec, parse_pricing
-from tollway.store import billing_repo, ledger, plan_changes_repo, plans_repo, usage_push_repo
+from tollway.pricing.spec import PricingSpec
+from tollway.store import billing_repo, plan_changes_repo, usage_push_repo
 from tollway.store.billing_repo import SubRow
 
 
@@ -32,22 +30,20 @@ def invoice_dict(inv: InvoiceInfo) -> dict[str, Any]:
 
 def ledger_usage(
     conn: Connection, sub: SubRow, pricing: PricingSpec, start_s: int, end_s: int
-) -> int:
-    """The plan meter's value for the subscription over [start, end) from the ledger."""
-    if pricing.usage is None:
-        return 0
-    meter = meter_definition(conn, sub.organization_id, pricing.usage.meter)
-    return int(measure(meter, ledger.events_between(conn, sub.id, start_s * 1000, end_s * 1000)))
+) -> dict[str, int]:
+    """Each priced meter's value for the subscription over [start, end) from the ledger."""
+    return meters.ledger_usage(conn, sub.organization_id, sub.id, pricing, start_s, end_s)
 
 
 def estimate(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[str, Any]:
-    """Tollway's own estimate of the period's invoice (pricing core, ledger usage)."""
-    plan = plans_repo.get_any(conn, sub.plan_id)
-    pricing = parse_pricing(plan["pricing"], plan["currency"])
-    quantity = ledger_usage(conn, sub, pricing, start_s, end_s)
-    rated = rate(pricing, pricing.currency, quantity)
+    """Tollway's own estimate of the period's invoice (pricing core, ledger usage): one
+    usage line (or one per tier) per meter the plan prices."""
+    pricing = change_estimate.pricing_of(conn, sub.plan_id)
+    quantities = ledger_usage(conn, sub, pricing, start_s, end_s)
+    rated = rate(pricing, pricing.currency, quantities)
     return {
-        "usage_quantity": quantity,
+        "usage_quantity": sum(quantities.values()),
+        "usage_by_meter": quantities,
         "currency": pricing.currency,
         "total": str(rated.total),
         "total_minor": to_minor(rated.total, pricing.currency),
@@ -60,9 +56,9 @@ def in_flight_usage(
     conn: Connection, sub: SubRow, start_s: int, end_s: int, settled_before: datetime
 ) -> int:
     """Ledger usage of [start, end) that Stripe may not have counted yet: windows not yet
-    planned (still open), pushes pending, and pushes accepted after ``settled_before``."""
-    plan = plans_repo.get_any(conn, sub.plan_id)
-    pricing = parse_pricing(plan["pricing"], plan["currency"])
+    planned (still open), pushes pending, and pushes accepted after ``settled_before``
+    (summed over the plan's meters)."""
+    pricing = change_estimate.pricing_of(conn, sub.plan_id)
     start_ms, end_ms = start_s * 1000, end_s * 1000
     candidates = [
         usage_push_repo.unsettled_start(conn, sub.id, None, settled_before),
@@ -71,7 +67,7 @@ def in_flight_usage(
     first = max(start_ms, min(c for c in candidates if c is not None))
     if first >= end_ms:
         return 0
-    return ledger_usage(conn, sub, pricing, first // 1000, end_s)
+    return sum(ledger_usage(conn, sub, pricing, first // 1000, end_s).values())
 
 
 def upcoming(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -19,6 +19,7 @@ from tollway.billing.engine import (
     PaymentResult,
     PlanBillingSpec,
     PriceChange,
+    ProvisionedMeter,
     ProvisionedPlan,
     PushResult,
     SubscriptionInfo,
@@ -118,37 +119,52 @@ class InMemoryBillingEngine:
             if product is None:
                 product = self.products[(spec.api_id, spec.plan_id)] = self._id("prod")
                 created.append(product)
-            meter_id = event = None
-            if spec.usage is not None:
-                event = meter_event_name(spec)
+            flat_id = None
+            if spec.flat_fee_minor > 0:
+                flat_id = self._price(spec, product, "flat", created)
+            meters: list[ProvisionedMeter] = []
+            for usage in spec.usages:
+                one = spec.for_meter(usage)
+                event = meter_event_name(one)
                 if event not in self.meters:
                     self.meters[event] = self._id("mtr")
                     self.meter_of[self.meters[event]] = event
                     created.append(self.meters[event])
-                meter_id = self.meters[event]
-            ids: dict[str, str | None] = {"flat": None, "usage": None}
-            for component in ("flat", "usage"):
-                if (component == "flat" and spec.flat_fee_minor <= 0) or (
-                    component == "usage" and spec.usage is None
-                ):
-                    continue
-                key = lookup_key(spec, component)
-                if key not in self.lookup:
-                    price = _Price(self._id("price"), product, spec, component)
-                    self.prices[price.id] = price
-                    self.lookup[key] = price.id
-                    created.append(price.id)
-                ids[component] = self.lookup[key]
-                self.prices[self.lookup[key]].active = True
-            keep = {i for i in ids.values() if i}
+                price_id = self._price(one, product, "usage", created)
+                meters.append(
+                    ProvisionedMeter(
+                        usage.meter_key, usage.aggregation, price_id, self.meters[event], event
+                    )
+                )
+            keep = {flat_id, *(m.price_id for m in meters)}
             retired = []
             for price in self.prices.values():
                 if price.product == product and price.active and price.id not in keep:
                     price.active = False
                     retired.append(price.id)
+        first = meters[0] if meters else None
         return ProvisionedPlan(
-            product, ids["flat"], ids["usage"], meter_id, event, tuple(retired), tuple(created)
+            product,
+            flat_id,
+            first.price_id if first else None,
+            first.meter_id if first else None,
+            first.event_name if first else None,
+            tuple(retired),
+            tuple(created),
+            meters=tuple(meters),
         )
+
+    def _price(
+        self, spec: PlanBillingSpec, product: str, component: str, created: list[str]
+    ) -> str:
+        key = lookup_key(spec, component)
+        if key not in self.lookup:
+            price = _Price(self._id("price"), product, spec, component)
+            self.prices[price.id] = price
+            self.lookup[key] = price.id
+            created.append(price.id)
+        self.prices[self.lookup[key]].active = True
+        return self.lookup[key]
 
     def retire_plan(self, product_id: str) -> None:
         for price in self.prices.values():
@@ -173,7 +189,7 @@ class InMemoryBillingEngine:
         cancel_url: str,
         attempt: int = 0,
     ) -> CheckoutSession:
-        prices = [p for p in (plan.flat_price_id, plan.usage_price_id) if p]
+        prices = [p for p in (plan.flat_price_id, *plan.usage_price_ids) if p]
         if not prices:
             raise BillingProviderError("the plan has no price to check out")
         sid = self._id("cs")
@@ -267,13 +283,27 @@ class InMemoryBillingEngine:
             sub.status = "canceled"
 
     def move_to_prices(
-        self, provider_subscription_id: str, flat_price_id: str | None, usage_price_id: str | None
+        self,
+        provider_subscription_id: str,
+        flat_price_id: str | None,
+        usage_prices: Mapping[str, str],
     ) -> bool:
         sub = self.subs[provider_subscription_id]
         moved = [
-            (flat_price_id if self.prices[p].component == "flat" else usage_price_id) or p
+            (
+                flat_price_id
+                if self.prices[p].component == "flat"
+                else usage_prices.get(self.meters[meter_event_name(self.prices[p].spec)])
+            )
+            or p
             for p in sub.prices
         ]
+        on_meters = {
+            self.meters[meter_event_name(self.prices[p].spec)]
+            for p in sub.prices
+            if self.prices[p].component == "usage"
+        }
+        moved.extend(p for m, p in usage_prices.items() if m not in on_meters)
         changed = moved != sub.prices
         sub.prices = moved
         return changed

@@ -1,4 +1,5 @@
-"""The meter a plan's usage is measured with, as stored for the organization."""
+"""The meters a plan's usage is measured with, as stored for the organization, and
+the usage they measure in the ledger."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from sqlalchemy import Connection
 
 from tollway.domain.errors import NotFound
 from tollway.metering.meters import DEFAULT_METER, MeterDefinition, parse_meter
-from tollway.store import plans_repo
+from tollway.metering.usage_windows import measure
+from tollway.pricing.spec import PricingSpec
+from tollway.store import ledger, plans_repo
 
 
 def meter_definition(conn: Connection, organization_id: str, key: str) -> MeterDefinition:
@@ -17,3 +20,22 @@ def meter_definition(conn: Connection, organization_id: str, key: str) -> MeterD
     if key == DEFAULT_METER.key:
         return DEFAULT_METER
     raise NotFound(f"meter {key!r} is not defined")
+
+
+def ledger_usage(
+    conn: Connection,
+    organization_id: str,
+    subscription_id: str,
+    pricing: PricingSpec,
+    start_s: int,
+    end_s: int,
+) -> dict[str, int]:
+    """Each meter the pricing prices, measured over the subscription's ledger events in
+    ``[start, end)`` (empty for a plan without a usage price)."""
+    if not pricing.usage_prices or end_s <= start_s:
+        return {}
+    events = ledger.events_between(conn, subscription_id, start_s * 1000, end_s * 1000)
+    return {
+        key: int(measure(meter_definition(conn, organization_id, key), events))
+        for key in pricing.meters
+    }

@@ -17,13 +17,14 @@ package or volume pricing together with included units.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from tollway.billing.engine import MeterAggregation, PlanBillingSpec, TierSpec, UsagePriceSpec
 from tollway.domain.errors import InvalidInput
 from tollway.domain.money import MONEY_CONTEXT, minor_units
 from tollway.metering.meters import Aggregation, MeterDefinition
-from tollway.pricing.spec import PriceModel, PricingSpec
+from tollway.pricing.spec import PriceModel, PricingSpec, UsagePrice
 
 #: Tollway billing interval -> (Stripe interval, interval_count).
 INTERVALS: dict[str, tuple[str, int]] = {
@@ -51,13 +52,14 @@ def provider_aggregation(meter: MeterDefinition) -> MeterAggregation:
     return "last"
 
 
-def _usage(pricing: PricingSpec, meter: MeterDefinition) -> UsagePriceSpec | None:
-    u = pricing.usage
-    if u is None or u.is_free:
+def _usage(
+    u: UsagePrice, cur: str, meter: MeterDefinition, included_loc: tuple[str | int, ...]
+) -> UsagePriceSpec | None:
+    """One usage price (with its own included units) as the provider bills it."""
+    if u.is_free:
         return None
-    cur = pricing.currency
     agg = provider_aggregation(meter)
-    inc = pricing.included_units
+    inc = u.included_units
     if u.model is PriceModel.UNIT:
         assert u.unit_amount is not None
         if not inc:
@@ -70,7 +72,7 @@ def _usage(pricing: PricingSpec, meter: MeterDefinition) -> UsagePriceSpec | Non
         assert u.unit_amount is not None and u.package_size is not None
         if inc:
             raise InvalidInput.at(
-                ("pricing", "included_units"),
+                included_loc,
                 "Stripe cannot bill package pricing with included units; "
                 "use graduated tiers with a free first tier instead",
             )
@@ -83,7 +85,7 @@ def _usage(pricing: PricingSpec, meter: MeterDefinition) -> UsagePriceSpec | Non
         )
     if u.model is PriceModel.VOLUME and inc:
         raise InvalidInput.at(
-            ("pricing", "included_units"),
+            included_loc,
             "Stripe cannot bill volume pricing with included units",
         )
     tiers_out: list[TierSpec] = []
@@ -109,14 +111,26 @@ def plan_billing_spec(
     name: str,
     billing_interval: str,
     pricing: PricingSpec,
-    meter: MeterDefinition,
+    meters: Mapping[str, MeterDefinition],
     interval_count: int = 1,
 ) -> PlanBillingSpec:
+    """``meters``: the definition of every meter the pricing prices, by key."""
     if billing_interval not in INTERVALS:
         raise InvalidInput.at(("billing_interval",), f"unknown interval {billing_interval!r}")
     interval, count = INTERVALS[billing_interval]
     count *= interval_count  # every N quarters = every 3N months
     fee = minor(pricing.flat_fee, pricing.currency)
+    several = len(pricing.usage_prices) > 1
+    usages = [
+        _usage(
+            u,
+            pricing.currency,
+            meters[u.meter],
+            ("pricing", "usage", i, "included_units") if several else ("pricing", "included_units"),
+        )
+        for i, u in enumerate(pricing.usage_prices)
+    ]
+    billed = [u for u in usages if u is not None]
     return PlanBillingSpec(
         plan_id=plan_id,
         api_id=api_id,
@@ -125,5 +139,6 @@ def plan_billing_spec(
         interval=interval,  # type: ignore[arg-type]
         interval_count=count,
         flat_fee_minor=int(fee),
-        usage=_usage(pricing, meter),
+        usage=billed[0] if billed else None,
+        more_usage=tuple(billed[1:]),
     )

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from tollway.billing import provisioned_plans
 from tollway.billing.credentials import EngineProvider
 from tollway.billing.engine import BillingEngine, ProvisionedPlan
 from tollway.billing.meters import meter_definition
@@ -28,7 +29,6 @@ from tollway.billing.plans import plan_billing_spec
 from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.metering.meters import DEFAULT_METER
 from tollway.pricing.spec import parse_pricing
 from tollway.store import apis_repo, billing_repo, plans_repo, subscriptions_repo, users_repo
 from tollway.store.billing_repo import SubRow
@@ -94,12 +94,10 @@ class BillingService:
         with reading(self.db, conn) as cx:
             plan = plans_repo.get_any(cx, plan_id)
             api = apis_repo.get_any(cx, api_id)
-            pricing = parse_pricing(plan["pricing"], plan["currency"])
-            meter = (
-                meter_definition(cx, plan["organization_id"], pricing.usage.meter)
-                if pricing.usage
-                else DEFAULT_METER
-            )
+            pricing = parse_pricing(plan["pricing"], plan["currency"], several_meters=True)
+            meters = {
+                key: meter_definition(cx, plan["organization_id"], key) for key in pricing.meters
+            }
         if pricing.is_free:
             return None
         spec = plan_billing_spec(
@@ -109,26 +107,12 @@ class BillingService:
             billing_interval=plan["billing_interval"],
             interval_count=int(plan.get("billing_interval_count") or 1),
             pricing=pricing,
-            meter=meter,
+            meters=meters,
         )
         engine = engine or self.engines.for_org(plan["organization_id"])
         result = engine.provision_plan(spec)
-        values = {
-            "product_id": result.product_id,
-            "flat_price_id": result.flat_price_id,
-            "usage_price_id": result.usage_price_id,
-            "meter_id": result.meter_id,
-            "meter_event_name": result.meter_event_name,
-            "meter_key": spec.usage.meter_key if spec.usage else None,
-            "meter_aggregation": spec.usage.aggregation if spec.usage else None,
-            "pricing_hash": "|".join(
-                p or "-" for p in (result.flat_price_id, result.usage_price_id)
-            ),
-            "active": True,
-            "updated_at": self.now(),
-        }
         with writing(self.db, conn) as cx:
-            billing_repo.save_provisioned(cx, api_id, plan_id, values)
+            provisioned_plans.save(cx, spec, result, self.now())
         log.info(
             "provisioned plan %s on API %s: product %s, created %d object(s)",
             plan_id,
@@ -142,16 +126,7 @@ class BillingService:
         self, api_id: str, plan_id: str, conn: Connection | None = None
     ) -> ProvisionedPlan | None:
         with reading(self.db, conn) as cx:
-            row = billing_repo.provisioned(cx, api_id, plan_id)
-        if row is None:
-            return None
-        return ProvisionedPlan(
-            product_id=row.product_id,
-            flat_price_id=row.flat_price_id,
-            usage_price_id=row.usage_price_id,
-            meter_id=row.meter_id,
-            meter_event_name=row.meter_event_name,
-        )
+            return provisioned_plans.load(cx, api_id, plan_id)
 
     # -- customers and checkout -----------------------------------------------------
 
@@ -181,7 +156,7 @@ class BillingService:
     def requires_payment(self, api_id: str, plan_id: str, conn: Connection | None = None) -> bool:
         with reading(self.db, conn) as cx:
             plan = plans_repo.get_any(cx, plan_id)
-        return not parse_pricing(plan["pricing"], plan["currency"]).is_free
+        return not parse_pricing(plan["pricing"], plan["currency"], several_meters=True).is_free
 
     def start_checkout(self, subscription_id: str, conn: Connection | None = None) -> str:
         """A Checkout URL for an ``on_hold`` subscription of a paid plan. Calling it again

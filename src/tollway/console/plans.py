@@ -136,13 +136,21 @@ def _detail(request: Request, conn: Conn, plan_id: str, **extra: Any) -> dict[st
     mine = [a for a in apis if a["organization_id"] == plan["organization_id"]]
     form = FormState(values=values_of(plan))
     model = PricingFields(pricing=plan["pricing"], currency=str(plan["currency"]))
+    lines = plan_pricing.usage_lines(plan)
+    several = len(lines) > 1  # the form edits one usage price: shown read-only
+    preview = (
+        {"rows": plan_pricing.preview(conn, user, plan["pricing"], model.currency)}
+        if several
+        else _preview(conn, user, FormState(), model)
+    )
     context: dict[str, Any] = {
         "plan": plan,
         "summary": plan_pricing.describe(plan),
+        "usage_lines": lines if several else [],
         "impact": impact,
         "apis": [{**a, "enabled": _enabled(conn, user, a, plan_id)} for a in mine],
         "form": form,
-        "preview": _preview(conn, user, FormState(), model),
+        "preview": preview,
         **_choices(conn, user),
     }
     context.update(extra)

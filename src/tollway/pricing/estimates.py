@@ -148,6 +148,15 @@ def describe_pricing(
     return ", ".join(parts) if parts else "Free"
 
 
+def describe_usage_prices(spec: PricingSpec) -> list[str]:
+    """One line per usage price, in the plan's order: ``"tokens: $0.01 per 1,000
+    tokens"`` (a plan that bills several meters lists each with its price)."""
+    return [
+        f"{u.meter}: " + ", ".join(_describe_usage(u, spec.currency, u.meter))
+        for u in spec.usage_prices
+    ]
+
+
 def _describe_usage(u: UsagePrice, cur: str, label: str) -> list[str]:
     parts: list[str] = []
     if u.included_units:

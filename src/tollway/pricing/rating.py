@@ -40,6 +40,7 @@ from __future__ import annotations
 from tollway.pricing.estimates import (
     CostEstimate,
     describe_pricing,
+    describe_usage_prices,
     estimate_current_period,
     quota_remaining,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "LineKind",
     "RatedInvoice",
     "describe_pricing",
+    "describe_usage_prices",
     "estimate_current_period",
     "plan_change_lines",
     "quota_remaining",

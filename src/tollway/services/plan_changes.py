@@ -71,6 +71,11 @@ def _check(
         raise Conflict(
             f"the plan bills in {new['currency']}, the subscription in {old['currency']}"
         )
+    if len(plans.spec_of(old).meters) > 1 or len(plans.spec_of(new).meters) > 1:
+        raise Conflict(
+            "changing to or from a plan that bills several meters is not supported: "
+            "cancel and subscribe to the new plan"
+        )
     every = ("billing_interval", "billing_interval_count")
     if any(new[k] != old[k] for k in every):
         raise Conflict("a change of billing interval is not supported mid-period")

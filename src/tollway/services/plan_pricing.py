@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tollway.domain.principal import Principal
-from tollway.pricing import describe_pricing, rate
+from tollway.pricing import describe_pricing, describe_usage_prices, rate
 from tollway.services import plans
 from tollway.store import plans_repo
 
@@ -32,13 +32,25 @@ def preview(
     currency: str,
     calls: tuple[int, ...] = PREVIEW_CALLS,
 ) -> list[PreviewRow]:
-    """The bill of one period at each volume of ``calls`` (of the plan's usage meter),
-    rated by the pricing core; ``InvalidInput`` located at the pricing field otherwise."""
+    """The bill of one period at each volume of ``calls`` (of the plan's usage meter; a
+    plan that bills several meters: that many units of each, as the portal's cost
+    calculator counts), rated by the pricing core; ``InvalidInput`` located at the
+    pricing field otherwise."""
     caller.require("publisher")
     spec = plans.validate_pricing(conn, caller.organization_id, pricing, currency)
     return [
-        PreviewRow(n, rate(spec, spec.currency, Decimal(n)).total, spec.currency) for n in calls
+        PreviewRow(
+            n,
+            rate(spec, spec.currency, {m: Decimal(n) for m in spec.meters}).total,
+            spec.currency,
+        )
+        for n in calls
     ]
+
+
+def usage_lines(plan: dict[str, Any]) -> list[str]:
+    """The plan's usage prices, one line per meter."""
+    return describe_usage_prices(plans.spec_of(plan))
 
 
 @dataclass(frozen=True, slots=True)

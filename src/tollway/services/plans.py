@@ -41,7 +41,7 @@ class Quota:
 
 
 def spec_of(plan: dict[str, Any]) -> PricingSpec:
-    return parse_pricing(plan["pricing"], str(plan["currency"]))
+    return parse_pricing(plan["pricing"], str(plan["currency"]), several_meters=True)
 
 
 def is_free(plan: dict[str, Any]) -> bool:
@@ -71,14 +71,12 @@ def validate_pricing(
         raise InvalidInput.at(
             ("pricing", "currency"), "the currency is set on the plan, not in pricing"
         )
-    spec = parse_pricing(pricing, currency)
-    meter = spec.meter
-    if (
-        meter is not None
-        and meter != DEFAULT_METER.key
-        and not plans_repo.meter_exists(conn, organization_id, meter)
-    ):
-        raise InvalidInput.at(("pricing", "usage", "meter"), f"no meter with key '{meter}'")
+    spec = parse_pricing(pricing, currency, several_meters=True)
+    several = isinstance(pricing.get("usage"), list)
+    for i, key in enumerate(spec.meters):
+        if key != DEFAULT_METER.key and not plans_repo.meter_exists(conn, organization_id, key):
+            loc = ("pricing", "usage", i, "meter") if several else ("pricing", "usage", "meter")
+            raise InvalidInput.at(loc, f"no meter with key '{key}'")
     return spec
 
 

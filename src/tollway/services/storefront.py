@@ -15,7 +15,13 @@ from sqlalchemy import Connection
 
 from tollway.context import AppContext
 from tollway.domain.errors import InvalidInput, NotFound
-from tollway.pricing import PriceModel, RatedInvoice, describe_pricing, rate
+from tollway.pricing import (
+    PriceModel,
+    RatedInvoice,
+    describe_pricing,
+    describe_usage_prices,
+    rate,
+)
 from tollway.pricing.spec import PricingSpec, parse_pricing
 from tollway.store import apis_repo, documents_repo, plans_repo
 
@@ -51,6 +57,7 @@ class PlanCard:
     rate_limit: str | None
     quota: str | None
     several_meters: bool
+    usage_lines: list[str]  # one per meter (shown for a plan that bills several)
 
 
 def _spec(plan: dict[str, Any]) -> PricingSpec:
@@ -106,6 +113,7 @@ def card(plan: dict[str, Any]) -> PlanCard:
         rate_limit=rate_limit,
         quota=quota,
         several_meters=len(spec.usage_prices) > 1,
+        usage_lines=describe_usage_prices(spec),
     )
 
 

@@ -16,6 +16,7 @@ from tollway.domain.subscriptions import SubState
 from tollway.store import plan_changes_repo
 from tollway.store.billing_tables import (
     billing_customers,
+    billing_plan_meters,
     billing_plans,
     billing_subscriptions,
     stripe_accounts,
@@ -94,7 +95,8 @@ class SubRow:
 
 @dataclass(frozen=True, slots=True)
 class Billed:
-    """A subscription whose usage goes to Stripe: activated, on a plan with a meter."""
+    """One meter of a subscription whose usage goes to Stripe (activated, on a plan with
+    a meter): a plan that bills several meters has one ``Billed`` per meter."""
 
     subscription_id: str
     organization_id: str
@@ -331,7 +333,8 @@ def billed_subscriptions(
     conn: Connection, subscription_id: str | None = None, *, with_period: bool = False
 ) -> list[Billed]:
     """Subscriptions whose usage goes to Stripe (a Stripe subscription exists and the
-    plan has a meter), by id; ``with_period``: only those whose billing period is known."""
+    plan has a meter), by id, one per meter the plan bills (in the plan's order);
+    ``with_period``: only those whose billing period is known."""
     q = (
         select(
             billing_subscriptions.c.subscription_id,
@@ -339,23 +342,20 @@ def billed_subscriptions(
             billing_subscriptions.c.current_period_start,
             billing_subscriptions.c.current_period_end,
             plans.c.organization_id,
-            billing_plans.c.meter_id,
-            billing_plans.c.meter_key,
-            billing_plans.c.meter_event_name,
-            billing_plans.c.meter_aggregation,
+            billing_plan_meters.c.meter_id,
+            billing_plan_meters.c.meter_key,
+            billing_plan_meters.c.meter_event_name,
+            billing_plan_meters.c.meter_aggregation,
         )
         .join(subscriptions, subscriptions.c.id == billing_subscriptions.c.subscription_id)
         .join(plans, plans.c.id == subscriptions.c.plan_id)
         .join(
-            billing_plans,
-            (billing_plans.c.api_id == subscriptions.c.api_id)
-            & (billing_plans.c.plan_id == subscriptions.c.plan_id),
+            billing_plan_meters,
+            (billing_plan_meters.c.api_id == subscriptions.c.api_id)
+            & (billing_plan_meters.c.plan_id == subscriptions.c.plan_id),
         )
-        .where(
-            billing_subscriptions.c.stripe_subscription_id.is_not(None),
-            billing_plans.c.meter_event_name.is_not(None),
-        )
-        .order_by(billing_subscriptions.c.subscription_id)
+        .where(billing_subscriptions.c.stripe_subscription_id.is_not(None))
+        .order_by(billing_subscriptions.c.subscription_id, billing_plan_meters.c.position)
     )
     if subscription_id is not None:
         q = q.where(billing_subscriptions.c.subscription_id == subscription_id)

@@ -80,6 +80,21 @@ billing_plans = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+#: Every usage price of a provisioned plan: one provider meter and one metered price per
+#: meter the plan prices (``billing_plans``' meter columns repeat the first one).
+billing_plan_meters = Table(
+    "billing_plan_meters",
+    metadata,
+    Column("api_id", String(ID), ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True),
+    Column("plan_id", String(ID), ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True),
+    Column("meter_key", String(100), primary_key=True),
+    Column("position", Integer, nullable=False),  # order in the plan's pricing
+    Column("price_id", String(SID), nullable=False),
+    Column("meter_id", String(SID), nullable=False),
+    Column("meter_event_name", String(100), nullable=False),
+    Column("meter_aggregation", String(10), nullable=False),
+)
+
 #: Every price Tollway created, so retired ones can still be recognised.
 billing_prices = Table(
     "billing_prices",

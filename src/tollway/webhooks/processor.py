@@ -310,10 +310,10 @@ class WebhookProcessor:
         current = self.service.provisioned(sub.api_id, sub.plan_id)
         if current is None:
             return False
-        wanted = {p for p in (current.flat_price_id, current.usage_price_id) if p}
+        wanted = {p for p in (current.flat_price_id, *current.usage_price_ids) if p}
         if set(info.price_ids) <= wanted:
             return False
-        return engine.move_to_prices(info.id, current.flat_price_id, current.usage_price_id)
+        return engine.move_to_prices(info.id, current.flat_price_id, current.usage_prices)
 
     def _state(self, subscription_id: str) -> SubState:
         with reading(self.db) as conn:

@@ -54,7 +54,7 @@ def recheck(
     sent_in_range: Callable[[str, str, int, int], SentInRange],
     engine: BillingEngine,
     rows: Sequence[PlannedPush],
-    billed: dict[str, Billed],
+    billed: dict[tuple[str, str], Billed],
     *,
     now: datetime,
     identifier_window_s: int,
@@ -70,7 +70,7 @@ def recheck(
     out: list[PlannedPush] = []
     groups: dict[tuple[str, str, int], list[PlannedPush]] = defaultdict(list)
     for r in rows:
-        b = billed.get(r.subscription_id)
+        b = billed.get((r.subscription_id, r.meter_key))
         uncertain = r.created_at is not None and r.created_at <= old_before
         if not uncertain or b is None or b.meter_id is None or b.aggregation == "last":
             out.append(r)
@@ -85,7 +85,7 @@ def recheck(
             and r.customer_id == customer
             and floor_to(r.timestamp_s, 60) == start
         ]
-        meter_id = billed[group[0].subscription_id].meter_id
+        meter_id = billed[group[0].subscription_id, group[0].meter_key].meter_id
         assert meter_id is not None
         known = sent_in_range(event_name, customer, start, start + 60)
         if known.last_sent_at is not None and known.last_sent_at > settled_before:

@@ -284,10 +284,10 @@ class UsageSync:
 
     def send(self, result: SyncResult, subscription_id: str | None = None) -> None:
         rows = self._pending(subscription_id)
-        billed = {b.subscription_id: b for b in self.billed()}
+        billed = {(b.subscription_id, b.meter_key): b for b in self.billed()}
         by_org: dict[str, list[PlannedPush]] = defaultdict(list)
         for r in rows:
-            b = billed.get(r.subscription_id)
+            b = billed.get((r.subscription_id, r.meter_key))
             if b is not None:
                 by_org[b.organization_id].append(r)
         for org, org_rows in by_org.items():

@@ -9,6 +9,7 @@ mid-cycle"); the new metered price counts usage from the change on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, cast
 
 import stripe
@@ -138,3 +139,36 @@ def schedule_change(client: stripe.StripeClient, subscription_id: str, change: P
                 "phases": cast("list[stripe.params.SubscriptionScheduleUpdateParamsPhase]", phases),
             },
         )
+
+
+def move_to_prices(
+    client: stripe.StripeClient,
+    subscription_id: str,
+    flat_price_id: str | None,
+    usage_prices: Mapping[str, str],
+) -> bool:
+    """At a renewal: the licensed item onto ``flat_price_id``, each metered item onto
+    the price for its billing meter in ``usage_prices`` (meter id -> price id), and the
+    price of a meter the subscription has no item for added; no proration."""
+    with stripe_errors():
+        sub = client.v1.subscriptions.retrieve(subscription_id)
+        items: list[stripe.params.SubscriptionUpdateParamsItem] = []
+        on_meters: set[str] = set()
+        for item in convert.as_dict(sub).get("items", {}).get("data", []):
+            price = item.get("price") or {}
+            recurring = price.get("recurring") or {}
+            metered = recurring.get("usage_type") == "metered"
+            meter = str(recurring.get("meter") or "")
+            if metered:
+                on_meters.add(meter)
+            target = usage_prices.get(meter) if metered else flat_price_id
+            if target and price.get("id") != target:
+                items.append({"id": item["id"], "price": target})
+        # a meter added to the plan since: its metered price joins the subscription
+        items.extend({"price": p} for m, p in usage_prices.items() if m not in on_meters)
+        if not items:
+            return False
+        client.v1.subscriptions.update(
+            subscription_id, params={"items": items, "proration_behavior": "none"}
+        )
+    return True

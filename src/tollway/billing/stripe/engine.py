@@ -15,7 +15,7 @@ Idempotency, so that a re-run or a crash halfway never creates anything twice:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ from tollway.billing.engine import (
     PaymentResult,
     PlanBillingSpec,
     PriceChange,
+    ProvisionedMeter,
     ProvisionedPlan,
     PushResult,
     SubscriptionInfo,
@@ -132,26 +133,35 @@ class StripeBillingEngine:
         created: list[str] = []
         with stripe_errors():
             product_id = self._ensure_product(spec, created)
-            flat_id = usage_id = meter_id = event_name = None
+            flat_id = None
             if spec.flat_fee_minor > 0:
                 flat_id = self._ensure_price(
                     spec, "flat", mapping.flat_price_params(spec, product_id), created
                 )
-            if spec.usage is not None:
-                meter_id, event_name = self._ensure_meter(spec, created)
-                usage_id = self._ensure_price(
-                    spec, "usage", mapping.usage_price_params(spec, product_id, meter_id), created
+            meters: list[ProvisionedMeter] = []
+            for usage in spec.usages:  # one meter and one metered price per usage price
+                one = spec.for_meter(usage)
+                meter_id, event_name = self._ensure_meter(one, created)
+                price_id = self._ensure_price(
+                    one, "usage", mapping.usage_price_params(one, product_id, meter_id), created
                 )
-            keep = {p for p in (flat_id, usage_id) if p}
+                meters.append(
+                    ProvisionedMeter(
+                        usage.meter_key, usage.aggregation, price_id, meter_id, event_name
+                    )
+                )
+            keep = {p for p in (flat_id, *(m.price_id for m in meters)) if p}
             retired = self._retire_other_prices(product_id, keep)
+        first = meters[0] if meters else None
         return ProvisionedPlan(
             product_id=product_id,
             flat_price_id=flat_id,
-            usage_price_id=usage_id,
-            meter_id=meter_id,
-            meter_event_name=event_name,
+            usage_price_id=first.price_id if first else None,
+            meter_id=first.meter_id if first else None,
+            meter_event_name=first.event_name if first else None,
             retired_price_ids=tuple(retired),
             created=tuple(created),
+            meters=tuple(meters),
         )
 
     def retire_plan(self, product_id: str) -> None:
@@ -192,8 +202,8 @@ class StripeBillingEngine:
         items: list[stripe.params.checkout.SessionCreateParamsLineItem] = []
         if plan.flat_price_id:
             items.append({"price": plan.flat_price_id, "quantity": 1})
-        if plan.usage_price_id:
-            items.append({"price": plan.usage_price_id})
+        for usage_price_id in plan.usage_price_ids:
+            items.append({"price": usage_price_id})
         if not items:
             raise BillingProviderError("the plan has no Stripe price to check out")
         meta = {mapping.META_SUBSCRIPTION: subscription_id}
@@ -295,24 +305,14 @@ class StripeBillingEngine:
             raise translate(err) from err
 
     def move_to_prices(
-        self, provider_subscription_id: str, flat_price_id: str | None, usage_price_id: str | None
+        self,
+        provider_subscription_id: str,
+        flat_price_id: str | None,
+        usage_prices: Mapping[str, str],
     ) -> bool:
-        with stripe_errors():
-            sub = self.client.v1.subscriptions.retrieve(provider_subscription_id)
-            changes: list[stripe.params.SubscriptionUpdateParamsItem] = []
-            for item in convert.as_dict(sub).get("items", {}).get("data", []):
-                price = item.get("price") or {}
-                metered = (price.get("recurring") or {}).get("usage_type") == "metered"
-                target = usage_price_id if metered else flat_price_id
-                if target and price.get("id") != target:
-                    changes.append({"id": item["id"], "price": target})
-            if not changes:
-                return False
-            self.client.v1.subscriptions.update(
-                provider_subscription_id,
-                params={"items": changes, "proration_behavior": "none"},
-            )
-        return True
+        return changes.move_to_prices(
+            self.client, provider_subscription_id, flat_price_id, usage_prices
+        )
 
     def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:
         changes.change_prices(self.client, provider_subscription_id, change)
