@@ -313,7 +313,9 @@ def test_cancel_from_tollway_ends_both_sides_and_portal_is_own_only(env: Env) ->
 
     with pytest.raises(NotFound):  # someone else's: as if it did not exist
         env.rt.service.portal_url(sub, "usr_someone_else")
-    assert env.rt.service.cancel(sub) is True
+    # False when Stripe's customer.subscription.deleted webhook wins the race and moves the
+    # state first: either way the subscription ends once, below.
+    env.rt.service.cancel(sub)
     stripe_sub = _billing(env, sub).stripe_subscription_id
     assert env.client.v1.subscriptions.retrieve(stripe_sub).status == "canceled"
     assert sub_state(env.ctx.engine, sub) == "cancelled"
