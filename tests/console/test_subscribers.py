@@ -28,6 +28,8 @@ def test_list_detail_block_and_unblock(
     assert "$0.03" in listing.text
     detail = browser.get(f"/console/subscribers/{sub_id}")
     assert 'data-testid="period-calls">3<' in detail.text
+    assert "The application has no API keys." in detail.text
+    assert "Not billed through Stripe" in detail.text
     empty = browser.post(f"/console/subscribers/{sub_id}/block", {"reason": ""})
     assert empty.status_code == 422 and "This field is required." in empty.text
     blocked = browser.post(f"/console/subscribers/{sub_id}/block", {"reason": "abuse report"})

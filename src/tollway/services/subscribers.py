@@ -9,12 +9,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from tollway.billing.invoices import invoice_dict
 from tollway.context import AppContext
+from tollway.domain.errors import BillingProviderError, Conflict
 from tollway.domain.periods import period_containing
 from tollway.domain.principal import Principal
 from tollway.pricing import rate
 from tollway.services import plans, subscriptions
-from tollway.store import plans_repo, subscribers_repo
+from tollway.store import apps_repo, billing_repo, plans_repo, subscribers_repo
 
 
 def _ms(value: Any) -> int:
@@ -70,4 +72,30 @@ def subscriber(ctx: AppContext, conn: Connection, caller: Principal, sub_id: str
     caller.require("publisher")
     subscriptions.get_subscription(conn, caller, sub_id)  # 404 for another org's
     row = subscribers_repo.subscribers(conn, caller, subscription_id=sub_id)[0]
-    return {**with_usage(ctx, conn, row), "history": subscriptions.events(conn, caller, sub_id)}
+    keys = [
+        {k: key[k] for k in ("name", "environment", "display_prefix", "created_at")}
+        | {"last_used_at": key["last_used_at"], "revoked_at": key["revoked_at"]}
+        for key in apps_repo.keys(conn, row["application_id"])
+    ]
+    return {
+        **with_usage(ctx, conn, row),
+        "history": subscriptions.events(conn, caller, sub_id),
+        "keys": keys,
+        **_invoices(ctx, conn, sub_id),
+    }
+
+
+def _invoices(ctx: AppContext, conn: Connection, sub_id: str) -> dict[str, Any]:
+    """The subscription's invoices at Stripe, newest first (``invoices`` is None when it
+    is not billed through Stripe; ``invoices_error`` says why Stripe could not be read)."""
+    billed = billing_repo.billing_subscription(conn, subscription_id=sub_id)
+    if billed is None or billed.stripe_subscription_id is None:
+        return {"invoices": None, "invoices_error": None}
+    try:
+        organization_id = billing_repo.load_sub(conn, sub_id).organization_id
+        found = ctx.billing.engines.for_org(organization_id).list_invoices(billed.customer_id)
+    except (BillingProviderError, Conflict) as exc:
+        return {"invoices": [], "invoices_error": exc.detail}
+    mine = [i for i in found if i.subscription_id == billed.stripe_subscription_id]
+    mine.sort(key=lambda i: i.created, reverse=True)
+    return {"invoices": [invoice_dict(i) for i in mine], "invoices_error": None}
