@@ -1,6 +1,6 @@
 """The publisher console in a real browser: one journey from sign-in to a published API
-with a graduated plan whose preview matches hand-computed totals, then the subscriber
-and operations pages; screenshots of each console page."""
+with a graduated plan whose preview matches hand-computed totals, then the subscriber,
+operations and analytics pages; screenshots of each console page."""
 
 from __future__ import annotations
 
@@ -181,6 +181,23 @@ def test_publisher_journey(
     page.get_by_role("link", name="Subscribers").click()
     expect(page.locator("td[data-label='Calls this period']").first).to_have_text("12")
     shoot(page, "console/subscribers")
+
+    # analytics: the calls and the estimated revenue, then both move after more calls
+    page.get_by_role("link", name="Analytics").click()
+    group_calls = page.locator("#groups-table td[data-calls]")
+    expect(group_calls).to_have_text(["12"])
+    expect(page.locator("#revenue-table td[data-amount]")).to_have_text(["$0.12"])
+    expect(page.locator("#revenue-table td[data-source]")).to_have_text(["Tollway estimate"])
+    expect(page.locator("#calls-chart canvas")).to_be_visible()
+    insert_usage(ctx.engine, world, sub_id, [now_ms + i for i in range(13, 19)])
+    page.get_by_label("Group by").select_option("plan")
+    page.get_by_role("button", name="Show").click()
+    expect(group_calls).to_have_text(["18"])
+    expect(page.locator("#groups-table td[data-label=Plan]")).to_have_text(["Pay-as-you-go"])
+    expect(page.locator("#revenue-table td[data-amount]")).to_have_text(["$0.18"])
+    shoot(page, "console/analytics")
+    _no_sideways_scroll(page)
+    page.get_by_role("link", name="Subscribers").click()
     page.locator(f"a[href='/console/subscribers/{sub_id}']").click()
     page.get_by_label("Reason").fill("abuse report")
     page.get_by_role("button", name="Block subscription").click()
@@ -204,7 +221,7 @@ def test_publisher_journey(
     page.get_by_label("Metric").select_option("sum")
     page.get_by_label("Field").select_option("response_bytes")
     page.get_by_role("button", name="Test the meter").click()
-    expect(page.get_by_test_id("trial-value")).to_have_text("1200")  # 12 calls x 100 bytes
+    expect(page.get_by_test_id("trial-value")).to_have_text("1800")  # 18 calls x 100 bytes
     shoot(page, "console/meters")
 
 

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tollway import __version__
 from tollway.api import problems
 from tollway.api.body_guard import BodyGuard
+from tollway.api.routes_analytics import router as analytics_router
 from tollway.api.routes_apis import router as apis_router
 from tollway.api.routes_apps import router as apps_router
 from tollway.api.routes_billing_portal import router as billing_portal_router
@@ -104,6 +105,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         invoices_router,
         billing_portal_router,
         usage_router,
+        analytics_router,
         webhooks_router,
     ):
         app.include_router(router)

@@ -9,7 +9,7 @@ from tollway.domain.errors import NotFound
 from tollway.metering.meters import DEFAULT_METER, MeterDefinition, parse_meter
 from tollway.metering.usage_windows import measure
 from tollway.pricing.spec import PricingSpec
-from tollway.store import ledger, plans_repo
+from tollway.store import ledger, plans_repo, subscribers_repo
 
 
 def meter_definition(conn: Connection, organization_id: str, key: str) -> MeterDefinition:
@@ -34,8 +34,15 @@ def ledger_usage(
     ``[start, end)`` (empty for a plan without a usage price)."""
     if not pricing.usage_prices or end_s <= start_s:
         return {}
-    events = ledger.events_between(conn, subscription_id, start_s * 1000, end_s * 1000)
-    return {
-        key: int(measure(meter_definition(conn, organization_id, key), events))
-        for key in pricing.meters
-    }
+    start_ms, end_ms = start_s * 1000, end_s * 1000
+    definitions = {key: meter_definition(conn, organization_id, key) for key in pricing.meters}
+    out: dict[str, int] = {}
+    events = None  # read once, and only for a meter the database cannot count itself
+    for key, meter in definitions.items():
+        if meter == DEFAULT_METER:  # 2xx calls: counted by the database
+            out[key] = subscribers_repo.billable_calls(conn, subscription_id, start_ms, end_ms)
+            continue
+        if events is None:
+            events = ledger.events_between(conn, subscription_id, start_ms, end_ms)
+        out[key] = int(measure(meter, events))
+    return out

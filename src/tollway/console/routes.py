@@ -9,7 +9,7 @@ from tollway.http.deps import Conn, Ctx
 from tollway.services import stripe_connection
 from tollway.web import add_not_found_page, page_router, pages_of
 
-from . import apis, auth, meters, monetization, operations, plans, subscribers
+from . import analytics, apis, auth, meters, monetization, operations, plans, subscribers
 from .access import publisher
 
 router = page_router()
@@ -20,6 +20,7 @@ router.include_router(plans.router)
 router.include_router(subscribers.router)
 router.include_router(operations.router)
 router.include_router(meters.router)
+router.include_router(analytics.router)
 
 home = page_router("/console")
 

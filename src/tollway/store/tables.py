@@ -352,6 +352,7 @@ usage_events = Table(
     Column("recorded_at", UTCDateTime(), nullable=False),
     Index("ix_usage_events_subscription_time", "subscription_id", "timestamp_ms"),
     Index("ix_usage_events_api_time", "api_id", "timestamp_ms"),
+    Index("ix_usage_events_org_time", "organization_id", "timestamp_ms"),
 )
 
 config_version = Table(

@@ -1,0 +1,243 @@
+"""Publisher analytics over the usage ledger, aggregated in SQL on SQLite and PostgreSQL:
+calls, 4xx and 5xx errors and latency (sum and maximum) per UTC time bucket (hour, day or
+calendar month) and group (API, operation, plan, consumer or application), and the top
+consumers of a time range.
+
+Buckets are computed in SQL from the integer ``timestamp_ms`` column: hours and days by
+integer arithmetic (UTC days start at multiples of 86,400,000 ms since the epoch), months
+with each database's own calendar function, in UTC. Queries use the index
+``ix_usage_events_org_time`` (organization, time) or ``ix_usage_events_api_time``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from tollway.domain.principal import Principal
+from tollway.store.billing_tables import billing_subscriptions
+from tollway.store.subscriptions_repo import visible
+from tollway.store.tables import (
+    api_operations,
+    apis,
+    applications,
+    plans,
+    subscriptions,
+    usage_events,
+    users,
+)
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+GRANULARITIES = ("hour", "day", "month")
+GROUPS = ("api", "operation", "plan", "consumer", "application")
+
+u = usage_events.c
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which ledger events count: one organization's (None: every organization, for an
+    admin) in ``[start_ms, end_ms)``, optionally narrowed to one API, plan, consumer,
+    application or operation."""
+
+    organization_id: str | None
+    start_ms: int
+    end_ms: int
+    api_id: str | None = None
+    plan_id: str | None = None
+    consumer_id: str | None = None
+    application_id: str | None = None
+    operation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What one bucket (or one consumer) adds up to."""
+
+    key: str | None  # the group's id (None: no group, or an event without an operation)
+    start_ms: int  # the bucket's start (0 when not bucketed)
+    calls: int
+    errors_4xx: int
+    errors_5xx: int
+    latency_sum_ms: int
+    latency_max_ms: int
+
+
+def _bucket(dialect: str, granularity: str) -> ColumnElement[Any]:
+    ts = u.timestamp_ms
+    if granularity == "hour":
+        return ts - ts % literal_column(str(HOUR_MS))
+    if granularity == "day":
+        return ts - ts % literal_column(str(DAY_MS))
+    if granularity != "month":
+        raise ValueError(f"unknown granularity {granularity!r}")
+    seconds = ts / literal_column("1000")
+    if dialect == "sqlite":
+        month = func.strftime("%s", seconds, "unixepoch", "start of month")
+        return cast(month, BigInteger) * literal_column("1000")
+    utc = func.timezone("UTC", func.to_timestamp(seconds))
+    return cast(extract("epoch", func.date_trunc("month", utc)), BigInteger) * literal_column(
+        "1000"
+    )
+
+
+def _group_column(group_by: str | None) -> ColumnElement[Any] | None:
+    columns: dict[str, ColumnElement[Any]] = {
+        "api": u.api_id,
+        "operation": u.operation_id,
+        "plan": subscriptions.c.plan_id,
+        "consumer": u.consumer_id,
+        "application": u.application_id,
+    }
+    if group_by is None:
+        return None
+    if group_by not in columns:
+        raise ValueError(f"unknown group {group_by!r}")
+    return columns[group_by]
+
+
+def _measures() -> list[ColumnElement[Any]]:
+    status = u.status
+    return [
+        func.count().label("calls"),
+        func.sum(case((and_(status >= 400, status < 500), 1), else_=0)).label("e4"),
+        func.sum(case((status >= 500, 1), else_=0)).label("e5"),
+        func.sum(u.latency_ms).label("lat_sum"),
+        func.max(u.latency_ms).label("lat_max"),
+    ]
+
+
+def _filtered(query: Any, scope: Scope, needs_plan: bool) -> Any:
+    query = query.select_from(usage_events)
+    if needs_plan or scope.plan_id is not None:
+        query = query.join(subscriptions, subscriptions.c.id == u.subscription_id)
+    query = query.where(u.timestamp_ms >= scope.start_ms, u.timestamp_ms < scope.end_ms)
+    wanted = {
+        u.organization_id: scope.organization_id,
+        u.api_id: scope.api_id,
+        u.consumer_id: scope.consumer_id,
+        u.application_id: scope.application_id,
+        u.operation_id: scope.operation_id,
+        subscriptions.c.plan_id: scope.plan_id,
+    }
+    for column, value in wanted.items():
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+def _counts(row: Any, key: Any, start_ms: Any) -> Counts:
+    return Counts(
+        key=None if key is None else str(key),
+        start_ms=int(start_ms or 0),
+        calls=int(row.calls),
+        errors_4xx=int(row.e4 or 0),
+        errors_5xx=int(row.e5 or 0),
+        latency_sum_ms=int(row.lat_sum or 0),
+        latency_max_ms=int(row.lat_max or 0),
+    )
+
+
+def usage(conn: Connection, scope: Scope, granularity: str, group_by: str | None) -> list[Counts]:
+    """One ``Counts`` per non-empty (bucket, group), by bucket then group."""
+    bucket = _bucket(conn.dialect.name, granularity).label("bucket")
+    group = _group_column(group_by)
+    key = (group if group is not None else literal_column("NULL")).label("grp")
+    query = _filtered(select(bucket, key, *_measures()), scope, group_by == "plan")
+    grouping: list[Any] = [literal_column("bucket")]
+    if group is not None:
+        grouping.append(group)
+    rows = conn.execute(query.group_by(*grouping).order_by(literal_column("bucket"))).all()
+    return sorted(
+        (_counts(r, r.grp, r.bucket) for r in rows), key=lambda c: (c.start_ms, c.key or "")
+    )
+
+
+def top_consumers(conn: Connection, scope: Scope, limit: int) -> list[Counts]:
+    """The consumers with the most calls in the scope, most first (ties by id)."""
+    calls = func.count()
+    query = _filtered(select(u.consumer_id, *_measures()), scope, False)
+    rows = conn.execute(
+        query.group_by(u.consumer_id).order_by(calls.desc(), u.consumer_id).limit(limit)
+    ).all()
+    return [_counts(r, r.consumer_id, 0) for r in rows]
+
+
+def labels(conn: Connection, group_by: str, keys: Sequence[str]) -> dict[str, str]:
+    """A readable name for each group key: API and plan names, ``METHOD /path`` of an
+    operation, a consumer's email, an application's name (unknown ids keep their id)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    if group_by == "operation":
+        ops = api_operations.c
+        rows = conn.execute(
+            select(ops.id, ops.method, ops.path_template).where(ops.id.in_(wanted))
+        ).all()
+        return {r.id: f"{r.method} {r.path_template}" for r in rows}
+    sources: dict[str, Any] = {
+        "api": (apis.c.id, apis.c.name),
+        "plan": (plans.c.id, plans.c.name),
+        "consumer": (users.c.id, users.c.email),
+        "application": (applications.c.id, applications.c.name),
+    }
+    id_col, name_col = sources[group_by]
+    return {
+        str(r[0]): str(r[1])
+        for r in conn.execute(select(id_col, name_col).where(id_col.in_(wanted))).all()
+    }
+
+
+def billed_subscriptions(
+    conn: Connection, principal: Principal, scope: Scope
+) -> list[dict[str, Any]]:
+    """The subscriptions whose revenue counts in the scope (never the ones still on hold,
+    which were never paid for), with their plan's billing calendar and currency and,
+    when Stripe bills them, the Stripe subscription and customer ids."""
+    s, p, b = subscriptions.c, plans.c, billing_subscriptions.c
+    query = (
+        select(
+            s.id,
+            s.api_id,
+            s.plan_id,
+            s.state,
+            s.billing_anchor,
+            s.updated_at,
+            p.organization_id,
+            p.currency,
+            p.billing_interval,
+            p.billing_interval_count,
+            b.stripe_subscription_id,
+            b.customer_id,
+        )
+        .join(plans, p.id == s.plan_id)
+        .outerjoin(billing_subscriptions, b.subscription_id == s.id)
+        .where(visible(principal), s.state != "on_hold")
+        .order_by(s.id)
+    )
+    wanted = {
+        p.organization_id: scope.organization_id,
+        s.api_id: scope.api_id,
+        s.plan_id: scope.plan_id,
+        s.consumer_id: scope.consumer_id,
+        s.application_id: scope.application_id,
+    }
+    for column, value in wanted.items():
+        if value is not None:
+            query = query.where(column == value)
+    return [dict(r) for r in conn.execute(query).mappings()]
