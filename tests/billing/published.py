@@ -169,12 +169,14 @@ def subscribe_and_pay(
     api_id: str,
     plan_id: str,
     frozen_time: int,
+    checkout_fields: dict[str, str] | None = None,
+    email: str = "reader@example.com",
 ) -> Consumer:
     """Sign up, subscribe, pay in Checkout (customer on a Stripe test clock frozen at
-    ``frozen_time``), get an API key."""
+    ``frozen_time``; ``checkout_fields`` such as the billing country), get an API key."""
     r = http.post(
         "/api/v1/auth/signup",
-        json={"email": "reader@example.com", "name": "Reader", "password": "correct horse battery"},
+        json={"email": email, "name": "Reader", "password": "correct horse battery"},
     )
     assert r.status_code == 201, r.text
     http.cookies.clear()
@@ -191,7 +193,7 @@ def subscribe_and_pay(
     )
     assert r.status_code == 201, r.text
     sub = r.json()
-    paid = pay_checkout(sub["checkout_url"])
+    paid = pay_checkout(sub["checkout_url"], extra=checkout_fields)
     assert paid.status_code == 303
     assert httpx.get(paid.headers["location"]).status_code == 200
     state = http.get(f"/api/v1/subscriptions/{sub['id']}", headers=auth).json()["state"]

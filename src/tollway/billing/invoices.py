@@ -16,7 +16,14 @@ from tollway.domain.money import from_minor, to_minor
 from tollway.metering.usage_windows import measure
 from tollway.pricing.rating import rate
 from tollway.pricing.spec import PricingSpec, parse_pricing
-from tollway.store import billing_repo, ledger, plan_changes_repo, plans_repo, usage_push_repo
+from tollway.store import (
+    billing_repo,
+    ledger,
+    plan_changes_repo,
+    plans_repo,
+    tax_repo,
+    usage_push_repo,
+)
 from tollway.store.billing_repo import SubRow
 
 
@@ -24,10 +31,19 @@ def invoice_dict(inv: InvoiceInfo) -> dict[str, Any]:
     out = asdict(inv)
     out["total"] = str(from_minor(inv.total_minor, inv.currency))
     out["amount_due"] = str(from_minor(inv.amount_due_minor, inv.currency))
+    out["total_excluding_tax"] = str(from_minor(before_tax(inv), inv.currency))
+    out["tax"] = str(from_minor(inv.tax_minor, inv.currency))
     out["period_start"] = datetime.fromtimestamp(inv.period_start, UTC).isoformat()
     out["period_end"] = datetime.fromtimestamp(inv.period_end, UTC).isoformat()
     out["link"] = inv.hosted_url or inv.pdf_url
     return out
+
+
+def before_tax(inv: InvoiceInfo) -> int:
+    """The invoice's total after discounts and before tax (what an estimate matches)."""
+    if inv.total_excluding_tax_minor is None:
+        return inv.total_minor - inv.tax_minor
+    return inv.total_excluding_tax_minor
 
 
 def ledger_usage(
@@ -114,7 +130,8 @@ def upcoming(
         ours = change_estimate.closing_before_scheduled(conn, sub, start, end, scheduled)
     else:
         ours = estimate(conn, sub, start, end)
-    stripe_minor = preview.total_minor if preview is not None else None
+    ours["tax"] = tax_repo.get(conn, sub.organization_id).estimate_basis
+    stripe_minor = before_tax(preview) if preview is not None else None
     pending = 0
     if start and end:
         cutoff = settled_before or datetime.now(UTC)

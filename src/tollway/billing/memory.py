@@ -26,6 +26,7 @@ from tollway.billing.engine import (
 )
 from tollway.billing.naming import lookup_key, meter_event_name
 from tollway.domain.errors import BillingProviderError
+from tollway.domain.tax import NO_TAX, TaxSettings
 from tollway.pricing.discounts import Coupon
 
 _INTERVAL_S = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
@@ -172,6 +173,7 @@ class InMemoryBillingEngine:
         success_url: str,
         cancel_url: str,
         attempt: int = 0,
+        tax: TaxSettings = NO_TAX,
     ) -> CheckoutSession:
         prices = [p for p in (plan.flat_price_id, plan.usage_price_id) if p]
         if not prices:
@@ -267,7 +269,11 @@ class InMemoryBillingEngine:
             sub.status = "canceled"
 
     def move_to_prices(
-        self, provider_subscription_id: str, flat_price_id: str | None, usage_price_id: str | None
+        self,
+        provider_subscription_id: str,
+        flat_price_id: str | None,
+        usage_price_id: str | None,
+        automatic_tax: bool = False,
     ) -> bool:
         sub = self.subs[provider_subscription_id]
         moved = [

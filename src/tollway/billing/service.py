@@ -30,7 +30,14 @@ from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.subscriptions import Cause, SubState
 from tollway.metering.meters import DEFAULT_METER
 from tollway.pricing.spec import parse_pricing
-from tollway.store import apis_repo, billing_repo, plans_repo, subscriptions_repo, users_repo
+from tollway.store import (
+    apis_repo,
+    billing_repo,
+    plans_repo,
+    subscriptions_repo,
+    tax_repo,
+    users_repo,
+)
 from tollway.store.billing_repo import SubRow
 from tollway.store.db import reading, writing
 
@@ -203,6 +210,7 @@ class BillingService:
             raise Conflict("the plan is free: no checkout needed")
         with reading(self.db, conn) as cx:
             plan = replace(plan, trial_days=plans_repo.get_any(cx, sub.plan_id).get("trial_days"))
+            tax = tax_repo.get(cx, sub.organization_id)
         self._refuse_second_billed(sub, conn)
         customer_id = self.ensure_customer(engine, sub.consumer_id, sub.organization_id, conn)
         attempt = (existing.checkout_attempt + 1) if existing is not None else 0
@@ -213,6 +221,7 @@ class BillingService:
             success_url=self.urls.success(),
             cancel_url=self.urls.cancel(subscription_id),
             attempt=attempt,
+            tax=tax,
         )
         now = self.now()
         values = {

@@ -26,7 +26,7 @@ from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import SubState
 from tollway.pricing.changes import ProrationBehavior
 from tollway.services import billing, plans
-from tollway.store import apis_repo, billing_repo, plan_changes_repo, plans_repo
+from tollway.store import apis_repo, billing_repo, plan_changes_repo, plans_repo, tax_repo
 from tollway.store.billing_repo import SubRow
 
 
@@ -89,7 +89,8 @@ def _check(
         target = ctx.billing.service.provision_plan(sub.api_id, plan_id, conn)
     if target is None:  # pragma: no cover - a paid plan always provisions
         raise Conflict("the plan has no price at Stripe")
-    prices = PriceChange(target.flat_price_id, target.usage_price_id, behavior.value, at)
+    taxed = tax_repo.get(conn, sub.organization_id).automatic_tax
+    prices = PriceChange(target.flat_price_id, target.usage_price_id, behavior.value, at, taxed)
     return _Change(sub, plan_id, row.customer_id, row.stripe_subscription_id, (start, end),
                    prices, engine)  # fmt: skip
 

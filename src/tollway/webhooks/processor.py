@@ -43,6 +43,7 @@ from tollway.store import (
     notify_repo,
     plan_changes_repo,
     subscriptions_repo,
+    tax_repo,
 )
 from tollway.store.billing_repo import BillingSubscription
 from tollway.store.db import reading, transaction
@@ -307,13 +308,16 @@ class WebhookProcessor:
             return False
         with reading(self.db) as conn:
             sub = billing_repo.load_sub(conn, row.subscription_id)
+            taxed = tax_repo.get(conn, sub.organization_id).automatic_tax
         current = self.service.provisioned(sub.api_id, sub.plan_id)
         if current is None:
             return False
         wanted = {p for p in (current.flat_price_id, current.usage_price_id) if p}
         if set(info.price_ids) <= wanted:
             return False
-        return engine.move_to_prices(info.id, current.flat_price_id, current.usage_price_id)
+        return engine.move_to_prices(
+            info.id, current.flat_price_id, current.usage_price_id, automatic_tax=taxed
+        )
 
     def _state(self, subscription_id: str) -> SubState:
         with reading(self.db) as conn:

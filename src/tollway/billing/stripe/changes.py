@@ -52,13 +52,16 @@ def change_prices(client: stripe.StripeClient, subscription_id: str, change: Pri
         items = item_changes(convert.as_dict(sub), change)
         if not items:
             return
+        params: stripe.params.SubscriptionUpdateParams = {
+            "items": cast("list[stripe.params.SubscriptionUpdateParamsItem]", items),
+            "proration_behavior": cast("Behavior", change.proration_behavior),
+            "proration_date": change.at,
+        }
+        if change.automatic_tax:
+            params["automatic_tax"] = {"enabled": True}
         client.v1.subscriptions.update(
             subscription_id,
-            params={
-                "items": cast("list[stripe.params.SubscriptionUpdateParamsItem]", items),
-                "proration_behavior": cast("Behavior", change.proration_behavior),
-                "proration_date": change.at,
-            },
+            params=params,
             options={"idempotency_key": f"tollway-change-{subscription_id}-{change.at}"},
         )
 
@@ -121,7 +124,7 @@ def schedule_change(client: stripe.StripeClient, subscription_id: str, change: P
             new.append({"price": change.usage_price_id})
         recurring = client.v1.prices.retrieve(str(new[0]["price"])).recurring
         assert recurring is not None
-        phases = [
+        phases: list[dict[str, Any]] = [
             {"items": current, "start_date": first["start_date"], "end_date": change.at},
             {
                 "items": new,
@@ -131,6 +134,9 @@ def schedule_change(client: stripe.StripeClient, subscription_id: str, change: P
                 },
             },
         ]
+        if change.automatic_tax:
+            for phase in phases:
+                phase["automatic_tax"] = {"enabled": True}
         client.v1.subscription_schedules.update(
             schedule_id,
             params={

@@ -34,9 +34,10 @@ from tollway.billing.engine import (
     SubscriptionInfo,
 )
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.stripe import changes, convert, coupons, mapping, payments
+from tollway.billing.stripe import changes, convert, coupons, mapping, payments, taxes
 from tollway.billing.stripe.client import stripe_errors, translate
 from tollway.domain.errors import BillingProviderError
+from tollway.domain.tax import NO_TAX, TaxSettings
 from tollway.pricing.discounts import Coupon
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,7 @@ class StripeBillingEngine:
         success_url: str,
         cancel_url: str,
         attempt: int = 0,
+        tax: TaxSettings = NO_TAX,
     ) -> CheckoutSession:
         items: list[stripe.params.checkout.SessionCreateParamsLineItem] = []
         if plan.flat_price_id:
@@ -203,19 +205,21 @@ class StripeBillingEngine:
         }
         if plan.trial_days:
             subscription_data["trial_period_days"] = plan.trial_days
+        params: stripe.params.checkout.SessionCreateParams = {
+            "mode": "subscription",
+            "customer": customer_id,
+            "line_items": items,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "client_reference_id": subscription_id,
+            "allow_promotion_codes": True,
+            "metadata": meta,
+            "subscription_data": subscription_data,
+            **taxes.checkout_params(tax),
+        }
         with stripe_errors():
             session = self.client.v1.checkout.sessions.create(
-                params={
-                    "mode": "subscription",
-                    "customer": customer_id,
-                    "line_items": items,
-                    "success_url": success_url,
-                    "cancel_url": cancel_url,
-                    "client_reference_id": subscription_id,
-                    "allow_promotion_codes": True,
-                    "metadata": meta,
-                    "subscription_data": subscription_data,
-                },
+                params=params,
                 options={"idempotency_key": f"tollway-checkout-{subscription_id}-{attempt}"},
             )
         if not session.url:
@@ -295,7 +299,11 @@ class StripeBillingEngine:
             raise translate(err) from err
 
     def move_to_prices(
-        self, provider_subscription_id: str, flat_price_id: str | None, usage_price_id: str | None
+        self,
+        provider_subscription_id: str,
+        flat_price_id: str | None,
+        usage_price_id: str | None,
+        automatic_tax: bool = False,
     ) -> bool:
         with stripe_errors():
             sub = self.client.v1.subscriptions.retrieve(provider_subscription_id)
@@ -308,10 +316,13 @@ class StripeBillingEngine:
                     changes.append({"id": item["id"], "price": target})
             if not changes:
                 return False
-            self.client.v1.subscriptions.update(
-                provider_subscription_id,
-                params={"items": changes, "proration_behavior": "none"},
-            )
+            params: stripe.params.SubscriptionUpdateParams = {
+                "items": changes,
+                "proration_behavior": "none",
+            }
+            if automatic_tax:
+                params["automatic_tax"] = {"enabled": True}
+            self.client.v1.subscriptions.update(provider_subscription_id, params=params)
         return True
 
     def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:

@@ -1,0 +1,121 @@
+"""Stripe Tax, end to end (REST API, a real ``tollway gateway``, the emulator): the
+admin turns automatic tax on; Checkout then collects the billing address and a tax ID
+and saves them to the customer; the consumer (in Germany, taxed at the emulator's test
+rate of 19 %) makes 3 calls on $20.00 a month + $0.10 a request. The closing invoice:
+$0.30 + the next month's $20.00 = **$20.30** before tax — Tollway's estimate, labelled
+"before tax", equals Stripe's ``total_excluding_tax`` to the cent — and the tax is a
+separate amount: 19 % per line, $3.80 + $0.06 (0.057 rounded half up) = $3.86, total
+$24.16."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+
+from stripe_emulator.testing import Emulator
+from tests.support.waiting import wait_until
+
+from .published import (
+    advance,
+    connect_stripe,
+    metered,
+    publish_api,
+    publish_usage,
+    subscribe_and_pay,
+)
+
+pytestmark = pytest.mark.usefixtures("immediate_meter_events", "immediate_invoice_finalization")
+
+HYBRID = {
+    "name": "Hybrid",
+    "currency": "USD",
+    "billing_interval": "month",
+    "pricing": {
+        "flat_fee": "20.00",
+        "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.10"},
+    },
+}
+TAX_ON = {"automatic_tax": True, "tax_id_collection": True, "billing_address_collection": "required"}
+
+
+def test_tax_setting_is_validated_and_admin_only(admin: Any, make_actor: Any) -> None:
+    assert admin.get("/api/v1/settings/tax").json() == {
+        "automatic_tax": False,
+        "tax_id_collection": False,
+        "billing_address_collection": "auto",
+        "estimates": "not_collected",
+    }
+    bad = admin.put("/api/v1/settings/tax", json={**TAX_ON, "billing_address_collection": "x"})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith(
+        "application/problem+json"
+    )
+    assert "billing_address_collection" in bad.text
+    assert admin.put("/api/v1/settings/tax", json={"tax_id_collection": True}).status_code == 422
+    pub = make_actor("publisher")
+    assert pub.put("/api/v1/settings/tax", json=TAX_ON).status_code == 403
+    assert admin.get("/api/v1/settings/tax").json()["automatic_tax"] is False  # nothing stored
+    r = admin.put("/api/v1/settings/tax", json=TAX_ON)
+    assert r.status_code == 200 and r.json()["estimates"] == "calculated_by_stripe", r.text
+    assert pub.get("/api/v1/settings/tax").json() == r.json()
+
+
+def test_stripe_tax_through_checkout_and_the_closing_invoice(
+    ctx: Any,
+    emu: Emulator,
+    served: str,
+    admin: Any,
+    make_actor: Any,
+    http: Any,
+    upstream: str,
+    gateway: str,
+    stripe_client: stripe.StripeClient,
+) -> None:
+    emu.configure(tax_rates={"DE": 19})
+    connect_stripe(admin, emu, stripe_client, served)
+    assert admin.put("/api/v1/settings/tax", json=TAX_ON).status_code == 200
+    pub = make_actor("publisher")
+    api_id, (plan,) = publish_api(pub, upstream, "books", [HYBRID])
+
+    fields = {"country": "DE", "tax_id": "DE123456789"}
+    c = subscribe_and_pay(ctx, http, admin, stripe_client, api_id, plan, int(time.time()), fields)
+    (session,) = stripe_client.v1.checkout.sessions.list(params={"customer": c.customer}).data
+    assert session.automatic_tax.enabled and session.billing_address_collection == "required"
+    assert session.tax_id_collection and session.tax_id_collection.enabled
+    address = stripe_client.v1.customers.retrieve(c.customer).address
+    assert address is not None and address.country == "DE"  # customer_update[address]=auto
+    item = stripe_client.v1.subscriptions.list(params={"customer": c.customer}).data[0]
+    assert item.automatic_tax.enabled
+
+    books, key = f"{gateway}/books/v1/books", {"apikey": c.key}
+    wait_until(lambda: httpx.get(books, headers=key).status_code == 200, 15, "the gateway")
+    for _ in range(2):
+        assert httpx.get(books, headers=key).status_code == 200
+    wait_until(lambda: metered(ctx, c.sub_id) == 3, 30, "the calls to reach the ledger")
+
+    publish_usage(admin)
+    up = http.get(f"/api/v1/billing/upcoming?subscription_id={c.sub_id}", headers=c.auth).json()
+    ours = up["tollway_estimate"]
+    assert (ours["total"], ours["tax"]) == ("20.30", "calculated_by_stripe")
+    preview = up["stripe"]
+    assert (preview["total_excluding_tax"], preview["tax"], preview["total"]) == (
+        "20.30",
+        "3.86",
+        "24.16",
+    )
+    assert up["agrees"] is True
+
+    advance(stripe_client, c.clock, item["items"].data[0].current_period_end + 60)
+    invoices = http.get("/api/v1/billing/invoices", headers=c.auth).json()["data"]
+    (closing,) = [i for i in invoices if i["period_end"] == up["period_end"]]
+    assert (closing["total_excluding_tax"], closing["tax"], closing["total"]) == (
+        "20.30",
+        "3.86",
+        "24.16",
+    )
+    assert closing["status"] == "paid"
+    (first,) = [i for i in invoices if i["period_end"] == up["period_start"]]
+    assert (first["total_excluding_tax"], first["tax"]) == ("20.00", "3.80")  # Checkout's
