@@ -39,7 +39,11 @@ HYBRID = {
         "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.10"},
     },
 }
-TAX_ON = {"automatic_tax": True, "tax_id_collection": True, "billing_address_collection": "required"}
+TAX_ON = {
+    "automatic_tax": True,
+    "tax_id_collection": True,
+    "billing_address_collection": "required",
+}
 
 
 def test_tax_setting_is_validated_and_admin_only(admin: Any, make_actor: Any) -> None:

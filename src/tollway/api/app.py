@@ -26,6 +26,7 @@ from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plan_changes import apis_router as default_plans_router
 from tollway.api.routes_plan_changes import coupons_router
 from tollway.api.routes_plan_changes import router as plan_changes_router
+from tollway.api.routes_plan_versions import router as plan_versions_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_stripe import router as stripe_router
 from tollway.api.routes_subscriptions import router as subs_router
@@ -91,6 +92,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         users_router,
         apis_router,
         plans_router,
+        plan_versions_router,
         apps_router,
         subs_router,
         budgets_router,

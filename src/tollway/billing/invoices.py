@@ -20,6 +20,7 @@ from tollway.store import (
     billing_repo,
     ledger,
     plan_changes_repo,
+    plan_versions_repo,
     plans_repo,
     tax_repo,
     usage_push_repo,
@@ -57,8 +58,9 @@ def ledger_usage(
 
 
 def estimate(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[str, Any]:
-    """Tollway's own estimate of the period's invoice (pricing core, ledger usage)."""
-    plan = plans_repo.get_any(conn, sub.plan_id)
+    """Tollway's own estimate of the period's invoice (pricing core, ledger usage), on
+    the pricing of the subscription's plan version."""
+    plan = plan_versions_repo.subscription_plan(conn, sub.id, plans_repo.get_any(conn, sub.plan_id))
     pricing = parse_pricing(plan["pricing"], plan["currency"])
     quantity = ledger_usage(conn, sub, pricing, start_s, end_s)
     rated = rate(pricing, pricing.currency, quantity)
@@ -77,7 +79,7 @@ def in_flight_usage(
 ) -> int:
     """Ledger usage of [start, end) that Stripe may not have counted yet: windows not yet
     planned (still open), pushes pending, and pushes accepted after ``settled_before``."""
-    plan = plans_repo.get_any(conn, sub.plan_id)
+    plan = plan_versions_repo.subscription_plan(conn, sub.id, plans_repo.get_any(conn, sub.plan_id))
     pricing = parse_pricing(plan["pricing"], plan["currency"])
     start_ms, end_ms = start_s * 1000, end_s * 1000
     candidates = [

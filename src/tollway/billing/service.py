@@ -33,6 +33,7 @@ from tollway.pricing.spec import parse_pricing
 from tollway.store import (
     apis_repo,
     billing_repo,
+    plan_versions_repo,
     plans_repo,
     subscriptions_repo,
     tax_repo,
@@ -136,6 +137,10 @@ class BillingService:
         }
         with writing(self.db, conn) as cx:
             billing_repo.save_provisioned(cx, api_id, plan_id, values)
+            version = plan_versions_repo.latest(cx, plan_id)  # the plan row's prices
+            plan_versions_repo.record_prices(
+                cx, api_id, plan_id, version, result.flat_price_id, result.usage_price_id
+            )
         log.info(
             "provisioned plan %s on API %s: product %s, created %d object(s)",
             plan_id,

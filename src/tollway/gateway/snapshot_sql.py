@@ -30,6 +30,7 @@ from tollway.gateway.snapshot import (
     Upstream,
     index_subscriptions,
 )
+from tollway.gateway.snapshot_versions import pin_versions
 from tollway.pricing.spec import parse_pricing
 from tollway.pricing.spend import SpendRater, affordable_units
 from tollway.store import credits_repo, fence_repo, ledger
@@ -310,8 +311,8 @@ def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
         version = _version(conn)
         routes = load_routes(conn, load_upstreams(conn), load_operations(conn))
         owners = load_owners(conn)
-        plans = load_plans(conn)
-        subs = with_budgets(load_subscriptions(conn), load_budgets(conn))
+        subs, plans = pin_versions(conn, load_subscriptions(conn), load_plans(conn))
+        subs = with_budgets(subs, load_budgets(conn))
         return Snapshot(
             version=version,
             routes=routes,

@@ -53,6 +53,8 @@ plan_version_prices = Table(
 )
 
 #: The plan version a subscription is on, and the one it moves to at its next renewal.
+#: A row for another plan than the subscription's (it changed plan since) or no row at
+#: all: the plan's latest version.
 subscription_versions = Table(
     "subscription_versions",
     metadata,
@@ -62,6 +64,7 @@ subscription_versions = Table(
         ForeignKey("subscriptions.id", ondelete="CASCADE"),
         primary_key=True,
     ),
+    Column("plan_id", String(ID), nullable=False),
     Column("version", Integer, nullable=False),
     Column("next_version", Integer, nullable=True),
 )

@@ -39,9 +39,11 @@ from tollway.domain.errors import TollwayError
 from tollway.domain.subscriptions import Cause, SubState
 from tollway.store import (
     billing_repo,
+    changes,
     inbox_repo,
     notify_repo,
     plan_changes_repo,
+    plan_versions_repo,
     subscriptions_repo,
     tax_repo,
 )
@@ -297,8 +299,10 @@ class WebhookProcessor:
     def _renewal_prices(
         self, engine: BillingEngine, row: BillingSubscription, info: SubscriptionInfo
     ) -> bool:
-        """A price change applies to existing subscribers from their next period: when a
-        new period has started on retired prices, move it to the plan's current ones."""
+        """A new plan version applies to existing subscribers from their next period when
+        it was published with ``move_at_renewal``: the renewed subscription moves to its
+        version's prices (and the gateway to its limits). A grandfathered one stays. One
+        on the latest version on retired prices moves to the plan's current ones."""
         renewed = (
             row.current_period_start is not None
             and info.current_period_start > row.current_period_start
@@ -309,6 +313,20 @@ class WebhookProcessor:
         with reading(self.db) as conn:
             sub = billing_repo.load_sub(conn, row.subscription_id)
             taxed = tax_repo.get(conn, sub.organization_id).automatic_tax
+            at = plan_versions_repo.of_subscription(conn, sub.id, sub.plan_id)
+            to = at.next_version
+            target = plan_versions_repo.prices(conn, sub.api_id, sub.plan_id, to) if to else None
+        if at.grandfathered:
+            return False
+        if to is not None:
+            if target is None:
+                log.warning("no Stripe prices for v%s of plan %s: not moved", to, sub.plan_id)
+                return False
+            moved = engine.move_to_prices(info.id, target[0], target[1], taxed)
+            with transaction(self.db) as conn:
+                plan_versions_repo.set_subscription(conn, sub.id, sub.plan_id, to)
+                changes.bump(conn)  # the gateway applies the version's limits
+            return moved
         current = self.service.provisioned(sub.api_id, sub.plan_id)
         if current is None:
             return False

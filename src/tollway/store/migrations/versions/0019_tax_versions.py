@@ -80,6 +80,7 @@ def upgrade() -> None:
     subs = op.create_table(
         "subscription_versions",
         sa.Column("subscription_id", sa.String(length=40), nullable=False),
+        sa.Column("plan_id", sa.String(length=40), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("next_version", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -131,10 +132,11 @@ def _existing_become_version_1(versions: sa.Table, prices: sa.Table, subs: sa.Ta
             ),
         )
     )
-    subscriptions = sa.table("subscriptions", sa.column("id"))
+    subscriptions = sa.table("subscriptions", sa.column("id"), sa.column("plan_id"))
     conn.execute(
         subs.insert().from_select(
-            ["subscription_id", "version"], sa.select(subscriptions.c.id, sa.literal(1))
+            ["subscription_id", "plan_id", "version"],
+            sa.select(subscriptions.c.id, subscriptions.c.plan_id, sa.literal(1)),
         )
     )
 
