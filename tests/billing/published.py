@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -201,6 +202,22 @@ def subscribe_and_pay(
     r = http.post(f"/api/v1/applications/{app_id}/keys", headers=auth, json={})
     assert r.status_code == 201, r.text
     return Consumer(auth, sub["id"], r.json()["key"], customer, clock)
+
+
+def portal_page(http: Any, email: str, url: str) -> str:
+    """``url`` of the portal, signed in as ``email`` (the password ``subscribe_and_pay``
+    signs up with) on the client's cookie jar."""
+    http.cookies.clear()
+    page = http.get("/portal/sign-in").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, "no CSRF field on the sign-in page"
+    data = {"csrf_token": token.group(1), "email": email, "password": "correct horse battery"}
+    r = http.post("/portal/sign-in", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    answer = http.get(url)
+    http.cookies.clear()
+    assert answer.status_code == 200, answer.text
+    return str(answer.text)
 
 
 def metered(ctx: Any, sub_id: str) -> int:

@@ -33,6 +33,7 @@ from .published import (
     connect_stripe,
     metered,
     publish_api,
+    portal_page,
     publish_usage,
     subscribe_and_pay,
 )
@@ -139,6 +140,8 @@ def test_stay_and_move_at_renewal(
     assert _sub(http, n)["plan_version_label"] == "v2"
     b_end = datetime.fromisoformat(_upcoming(http, b)["period_end"]).date().isoformat()
     assert _sub(http, b)["plan_version_label"] == f"v1 → v2 at renewal on {b_end}"
+    page = portal_page(http, "a@example.com", f"/portal/subscriptions/{a.sub_id}")
+    assert "data-plan-version>v1 (grandfathered)<" in page
 
     # The gateway holds each subscriber to its version's limits.
     assert _calls(gateway, a, 3) == [200, 200, 200]  # v1: no rate limit

@@ -24,6 +24,7 @@ from .published import (
     connect_stripe,
     metered,
     publish_api,
+    portal_page,
     publish_usage,
     subscribe_and_pay,
 )
@@ -111,6 +112,9 @@ def test_stripe_tax_through_checkout_and_the_closing_invoice(
         "24.16",
     )
     assert up["agrees"] is True
+    page = portal_page(http, "reader@example.com", f"/portal/subscriptions/{c.sub_id}")
+    assert "Tollway's estimate, before tax" in page and "Tax (Stripe Tax)" in page
+    assert '<dd data-upcoming="tax"><data class="money" value="3.86">' in page
 
     advance(stripe_client, c.clock, item["items"].data[0].current_period_end + 60)
     invoices = http.get("/api/v1/billing/invoices", headers=c.auth).json()["data"]
