@@ -23,8 +23,8 @@ from .published import (
     advance,
     connect_stripe,
     metered,
-    publish_api,
     portal_page,
+    publish_api,
     publish_usage,
     subscribe_and_pay,
 )
