@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from tollway.billing import change_estimate
 from tollway.billing.engine import BillingEngine, PriceChange
-from tollway.billing.invoices import invoice_dict
+from tollway.billing.invoices import before_tax, invoice_dict
 from tollway.context import AppContext
 from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.principal import Principal
@@ -120,7 +120,7 @@ def preview(
         "proration_behavior": behavior.value,
         "tollway": ours,
         "stripe": invoice_dict(theirs) if theirs is not None else None,
-        "agrees": None if theirs is None else theirs.total_minor == ours["total_minor"],
+        "agrees": None if theirs is None else before_tax(theirs) == ours["total_minor"],
     }
 
 

@@ -154,20 +154,20 @@ def subscription_plan(conn: Connection, sub_id: str, plan: dict[str, Any]) -> di
     return {**plan, **found["limits"], "pricing": found["pricing"]}
 
 
-def pinned_old(conn: Connection) -> list[tuple[str, str, int, dict[str, Any]]]:
-    """(subscription id, plan id, version, limits) of every subscription on a version
-    older than its plan's latest (for the gateway)."""
+def pinned_old(conn: Connection) -> list[tuple[str, str, int, dict[str, Any], Any]]:
+    """(subscription id, plan id, version, limits, pricing) of every subscription on a
+    version older than its plan's latest (for the gateway)."""
     newest = (
         select(pv.c.plan_id, func.max(pv.c.version).label("top")).group_by(pv.c.plan_id).subquery()
     )
     query = (
-        select(sv.c.subscription_id, sv.c.plan_id, sv.c.version, pv.c.limits)
+        select(sv.c.subscription_id, sv.c.plan_id, sv.c.version, pv.c.limits, pv.c.pricing)
         .join(subscriptions, subscriptions.c.id == sv.c.subscription_id)
         .join(newest, newest.c.plan_id == sv.c.plan_id)
         .join(pv, and_(pv.c.plan_id == sv.c.plan_id, pv.c.version == sv.c.version))
         .where(subscriptions.c.plan_id == sv.c.plan_id, sv.c.version < newest.c.top)
     )
-    return [(r[0], r[1], int(r[2]), dict(r[3])) for r in conn.execute(query)]
+    return [(r[0], r[1], int(r[2]), dict(r[3]), r[4]) for r in conn.execute(query)]
 
 
 def record_prices(
