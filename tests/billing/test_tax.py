@@ -10,6 +10,7 @@ $24.16."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -127,3 +128,75 @@ def test_stripe_tax_through_checkout_and_the_closing_invoice(
     assert closing["status"] == "paid"
     (first,) = [i for i in invoices if i["period_end"] == up["period_start"]]
     assert (first["total_excluding_tax"], first["tax"]) == ("20.00", "3.80")  # Checkout's
+
+
+def test_tax_turned_on_later_reaches_subscriptions_at_their_next_change(
+    ctx: Any,
+    emu: Emulator,
+    served: str,
+    admin: Any,
+    make_actor: Any,
+    http: Any,
+    upstream: str,
+    stripe_client: stripe.StripeClient,
+) -> None:
+    """Two subscribers from before tax was on; then tax on and a v2 ($12.00 a month)
+    published with ``move_at_renewal``. At the renewal Tollway moves both to v2's price
+    and turns automatic tax on for X, whose customer has an address (entered in the
+    customer portal, say), not for Y, whose customer has none (Stripe would refuse the
+    whole update): Y still moves. X's next invoice: $12.00 before tax (the estimate),
+    19 % tax $2.28, total $14.28."""
+    emu.configure(tax_rates={"DE": 19})
+    connect_stripe(admin, emu, stripe_client, served)
+    pub = make_actor("publisher")
+    fee = {**HYBRID, "pricing": {"flat_fee": "10.00"}}
+    api_id, (plan,) = publish_api(pub, upstream, "books", [fee])
+    now = int(time.time())
+    x = subscribe_and_pay(ctx, http, admin, stripe_client, api_id, plan, now, None, "x@example.com")
+    y = subscribe_and_pay(ctx, http, admin, stripe_client, api_id, plan, now, None, "y@example.com")
+    stripe_client.v1.customers.update(x.customer, params={"address": {"country": "DE"}})
+    assert admin.put("/api/v1/settings/tax", json=TAX_ON).status_code == 200
+    body = {"pricing": {"flat_fee": "12.00"}, "existing_subscribers": "move_at_renewal"}
+    assert pub.post(f"/api/v1/plans/{plan}/versions", json=body).status_code == 201
+
+    renewal = 0
+    for c in (x, y):
+        (item,) = stripe_client.v1.subscriptions.list(params={"customer": c.customer}).data
+        assert not item.automatic_tax.enabled
+        renewal = item["items"].data[0].current_period_end
+        advance(stripe_client, c.clock, renewal + 60)
+    for c in (x, y):
+        wait_until(
+            lambda c=c: (  # type: ignore[misc]
+                http.get(f"/api/v1/subscriptions/{c.sub_id}", headers=c.auth).json()["plan_version"]
+                == 2
+            ),
+            15,
+            "the move to v2 at renewal",
+        )
+    (taxed,) = stripe_client.v1.subscriptions.list(params={"customer": x.customer}).data
+    (untaxed,) = stripe_client.v1.subscriptions.list(params={"customer": y.customer}).data
+    assert taxed.automatic_tax.enabled and not untaxed.automatic_tax.enabled
+
+    def upcoming() -> Any:
+        url = f"/api/v1/billing/upcoming?subscription_id={x.sub_id}"
+        return http.get(url, headers=x.auth).json()
+
+    started = datetime.fromtimestamp(renewal, UTC).isoformat()  # the same for X and Y
+    wait_until(lambda: upcoming()["period_start"] == started, 15, "X's new period")
+    up = upcoming()
+    assert (up["tollway_estimate"]["total"], up["tollway_estimate"]["tax"]) == (
+        "12.00",
+        "calculated_by_stripe",
+    )
+    assert (up["stripe"]["total_excluding_tax"], up["stripe"]["tax"]) == ("12.00", "2.28")
+    assert up["agrees"] is True
+    end = taxed["items"].data[0].current_period_end
+    advance(stripe_client, x.clock, end + 60)
+    invoices = http.get("/api/v1/billing/invoices", headers=x.auth).json()["data"]
+    (closing,) = [i for i in invoices if i["period_end"] == up["period_end"]]
+    assert (closing["total_excluding_tax"], closing["tax"], closing["total"]) == (
+        "12.00",
+        "2.28",
+        "14.28",
+    )

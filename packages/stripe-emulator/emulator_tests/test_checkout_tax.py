@@ -10,7 +10,7 @@ import stripe
 
 from stripe_emulator.testing import Emulator
 
-from .conftest import flat_price
+from .conftest import card_customer, flat_price
 
 
 def _session(client: stripe.StripeClient, customer: str, price: str, **extra: object) -> object:
@@ -74,3 +74,42 @@ def test_without_customer_update_the_address_is_not_saved(
     assert http.post(str(session.url), data=form).status_code == 303
     address = client.v1.customers.retrieve(known).address
     assert address is not None and address.country == "US"
+
+
+def test_update_turns_automatic_tax_on_only_for_a_located_customer(
+    client: stripe.StripeClient,
+) -> None:
+    price = flat_price(client, client.v1.products.create(params={"name": "Pro"}).id, 1000)
+    other = flat_price(client, client.v1.products.create(params={"name": "Max"}).id, 2000)
+    subs = [
+        client.v1.subscriptions.create(params={"customer": cus.id, "items": [{"price": price}]})
+        for cus in (card_customer(client), card_customer(client, address={"country": "DE"}))
+    ]
+    bare, located = subs
+    with pytest.raises(stripe.InvalidRequestError) as exc:
+        client.v1.subscriptions.update(bare.id, params={"automatic_tax": {"enabled": True}})
+    assert exc.value.code == "customer_tax_location_invalid"
+    assert not client.v1.subscriptions.retrieve(bare.id).automatic_tax.enabled
+    done = client.v1.subscriptions.update(located.id, params={"automatic_tax": {"enabled": True}})
+    assert done.automatic_tax.enabled
+
+    schedule = client.v1.subscription_schedules.create(params={"from_subscription": bare.id})
+    first = schedule.phases[0]
+    updated = client.v1.subscription_schedules.update(
+        schedule.id,
+        params={
+            "phases": [
+                {
+                    "items": [{"price": price}],
+                    "start_date": first.start_date,
+                    "end_date": first.end_date,
+                },
+                {
+                    "items": [{"price": other}],
+                    "duration": {"interval": "month"},
+                    "automatic_tax": {"enabled": True},
+                },
+            ]  # fmt: skip
+        },
+    )
+    assert updated.phases[1].automatic_tax and updated.phases[1].automatic_tax.enabled

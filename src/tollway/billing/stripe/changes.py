@@ -14,7 +14,7 @@ from typing import Any, Literal, cast
 import stripe
 
 from tollway.billing.engine import InvoiceInfo, PriceChange
-from tollway.billing.stripe import convert
+from tollway.billing.stripe import convert, taxes
 from tollway.billing.stripe.client import stripe_errors, translate
 
 #: Checkout's ``subscription_data[billing_mode]``.
@@ -48,8 +48,8 @@ def item_changes(sub: dict[str, Any], change: PriceChange) -> list[dict[str, Any
 
 def change_prices(client: stripe.StripeClient, subscription_id: str, change: PriceChange) -> None:
     with stripe_errors():
-        sub = client.v1.subscriptions.retrieve(subscription_id)
-        items = item_changes(convert.as_dict(sub), change)
+        sub = convert.as_dict(client.v1.subscriptions.retrieve(subscription_id))
+        items = item_changes(sub, change)
         if not items:
             return
         params: stripe.params.SubscriptionUpdateParams = {
@@ -57,7 +57,7 @@ def change_prices(client: stripe.StripeClient, subscription_id: str, change: Pri
             "proration_behavior": cast("Behavior", change.proration_behavior),
             "proration_date": change.at,
         }
-        if change.automatic_tax:
+        if taxes.turn_on(client, sub, change.automatic_tax):
             params["automatic_tax"] = {"enabled": True}
         client.v1.subscriptions.update(
             subscription_id,
@@ -134,7 +134,7 @@ def schedule_change(client: stripe.StripeClient, subscription_id: str, change: P
                 },
             },
         ]
-        if change.automatic_tax:
+        if taxes.turn_on(client, sub, change.automatic_tax):
             for phase in phases:
                 phase["automatic_tax"] = {"enabled": True}
         client.v1.subscription_schedules.update(

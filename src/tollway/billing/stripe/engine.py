@@ -320,7 +320,7 @@ class StripeBillingEngine:
                 "items": changes,
                 "proration_behavior": "none",
             }
-            if automatic_tax:
+            if taxes.turn_on(self.client, convert.as_dict(sub), automatic_tax):
                 params["automatic_tax"] = {"enabled": True}
             self.client.v1.subscriptions.update(provider_subscription_id, params=params)
         return True
