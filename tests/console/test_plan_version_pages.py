@@ -56,3 +56,25 @@ def test_versions_in_the_console_and_the_api(
     stranger = make_actor("publisher", r.json()["id"])
     assert stranger.get(versions).status_code == 404
     assert stranger.post(versions, json=body).status_code == 404
+
+
+def test_the_console_publishes_a_version_with_the_publishers_choice(
+    ctx: Any, make_actor: Any, browser_for: Any
+) -> None:
+    pub = make_actor("publisher")
+    world = seed_world(ctx.engine, V1)
+    new_subscription(ctx.engine, world, state="active")
+    browser = browser_for(pub.email)
+    plan_url = f"/console/plans/{world.plan_id}"
+    page = browser.get(plan_url)
+    assert 'data-version="1">v1' in page.text and 'name="existing_subscribers"' in page.text
+    price = {"currency": "USD", "pricing.usage.model": "unit", "pricing.usage.unit_amount": "0.05"}
+    refused = browser.post(f"{plan_url}/pricing", {**price, "existing_subscribers": "later"})
+    assert refused.status_code == 422 and 'id="f-existing_subscribers-error"' in refused.text
+    assert [v["label"] for v in pub.get(f"/api/v1/plans/{world.plan_id}/versions").json()] == ["v1"]
+    saved = browser.post(f"{plan_url}/pricing", {**price, "existing_subscribers": "stay"})
+    assert saved.status_code == 303, saved.text
+    page = browser.get(plan_url)
+    assert "New price saved as v2. 1 live subscription(s) keep their version" in page.text
+    listing = browser.get("/console/subscribers")
+    assert "v1 (grandfathered)" in listing.text

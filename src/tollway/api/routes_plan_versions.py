@@ -45,8 +45,8 @@ class PlanVersionOut(BaseModel):
 
 
 @router.get("", response_model=list[PlanVersionOut])
-def list_plan_versions(plan_id: str, ctx: Ctx, conn: Conn, caller: Caller) -> list[PlanVersionOut]:
-    rows = plan_versions.list_versions(ctx, conn, caller, plan_id)
+def list_plan_versions(plan_id: str, conn: Conn, caller: Caller) -> list[PlanVersionOut]:
+    rows = plan_versions.list_versions(conn, caller, plan_id)
     return [PlanVersionOut.model_validate(r) for r in rows]
 
 

@@ -58,19 +58,22 @@ def version_dict(row: dict[str, Any], latest: int, subscribers: int) -> dict[str
     }
 
 
-def list_versions(
-    ctx: AppContext, conn: Connection, caller: Principal, plan_id: str
-) -> list[dict[str, Any]]:
+def list_versions(conn: Connection, caller: Principal, plan_id: str) -> list[dict[str, Any]]:
     """Every version of a plan the caller may see, oldest first, with its live
-    subscribers."""
+    subscribers (a plan without recorded versions is its v1)."""
     plan = plans_repo.get(conn, plan_id, caller)
-    plan_versions_repo.ensure_first(conn, plan, ctx.clock.now())
-    latest = plan_versions_repo.latest(conn, plan_id)
-    counts = plan_versions_repo.subscriber_counts(conn, plan_id)
-    return [
-        version_dict(row, latest, counts.get(row["version"], 0))
-        for row in plan_versions_repo.versions(conn, plan_id)
+    rows = plan_versions_repo.versions(conn, plan_id) or [
+        {
+            "version": 1,
+            "pricing": plan["pricing"],
+            "limits": plan_versions_repo.limits_of(plan),
+            "existing_subscribers": "stay",
+            "created_at": plan["created_at"],
+        }
     ]
+    latest = rows[-1]["version"]
+    counts = plan_versions_repo.subscriber_counts(conn, plan_id)
+    return [version_dict(row, latest, counts.get(row["version"], 0)) for row in rows]
 
 
 def of_subscription(conn: Connection, sub: dict[str, Any]) -> dict[str, Any]:
