@@ -30,7 +30,8 @@ def get(conn: Connection, caller: Principal) -> dict[str, Any]:
 def put(ctx: AppContext, conn: Connection, caller: Principal, value: TaxSettings) -> dict[str, Any]:
     """Store the setting; it applies to Checkout sessions and subscription updates from
     now on (subscriptions already created keep what Stripe has until Tollway updates
-    them)."""
-    caller.require("admin")
+    them). The organization's publishers and admins may change it, as they may connect
+    Stripe (the REST route is admin-only, like the Stripe keys')."""
+    caller.require("publisher")
     tax_repo.put(conn, caller.organization_id, value, ctx.clock.now())
     return as_dict(value)
