@@ -120,6 +120,8 @@ def test_stay_and_move_at_renewal(
     r = http.post(f"/api/v1/plans/{steady}/versions", json={**bad, "existing_subscribers": "stay"},
                   headers=a.auth)  # fmt: skip
     assert r.status_code == 403, r.text  # a consumer publishes nothing
+    r = http.get(f"/api/v1/plans/{steady}/versions", headers=a.auth)
+    assert r.status_code == 403, r.text  # nor reads the subscriber counts
     limit = {"count": 2, "per": "hour"}
     body = {"pricing": V2_PRICING, "rate_limit": limit, "existing_subscribers": "stay"}
     r = pub.post(f"/api/v1/plans/{steady}/versions", json=body)

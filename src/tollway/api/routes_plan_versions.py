@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from tollway.api.deps import Caller, Conn, Ctx, Publisher
+from tollway.api.deps import Conn, Ctx, Publisher
 from tollway.api.schemas import QuotaIn, RateLimitIn
 from tollway.services import plan_versions, plans
 from tollway.services.plans import Quota, RateLimit
@@ -45,7 +45,9 @@ class PlanVersionOut(BaseModel):
 
 
 @router.get("", response_model=list[PlanVersionOut])
-def list_plan_versions(plan_id: str, conn: Conn, caller: Caller) -> list[PlanVersionOut]:
+def list_plan_versions(plan_id: str, conn: Conn, caller: Publisher) -> list[PlanVersionOut]:
+    """The plan's versions, oldest first, with their live subscriptions (the plan's
+    organization's publishers and admins)."""
     rows = plan_versions.list_versions(conn, caller, plan_id)
     return [PlanVersionOut.model_validate(r) for r in rows]
 
