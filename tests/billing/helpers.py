@@ -49,8 +49,11 @@ def sub_state(engine: Engine, sub_id: str) -> str:
         )
 
 
-def pay_checkout(url: str, card: str = "4242424242424242") -> httpx.Response:
-    """Pay on the emulator's hosted checkout page like a browser (no redirect follow)."""
+def pay_checkout(
+    url: str, card: str = "4242424242424242", extra: dict[str, str] | None = None
+) -> httpx.Response:
+    """Pay on the emulator's hosted checkout page like a browser (no redirect follow);
+    ``extra`` fills more fields (``country``, ``tax_id``)."""
     with httpx.Client(trust_env=False, timeout=30) as http:
         page = http.get(url)
         assert page.status_code == 200, page.text
@@ -62,6 +65,7 @@ def pay_checkout(url: str, card: str = "4242424242424242") -> httpx.Response:
                 "card_number": card,
                 "expiry": "12/34",
                 "cvc": "123",
+                **(extra or {}),
             },
         )
 

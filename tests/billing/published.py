@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -169,12 +170,14 @@ def subscribe_and_pay(
     api_id: str,
     plan_id: str,
     frozen_time: int,
+    checkout_fields: dict[str, str] | None = None,
+    email: str = "reader@example.com",
 ) -> Consumer:
     """Sign up, subscribe, pay in Checkout (customer on a Stripe test clock frozen at
-    ``frozen_time``), get an API key."""
+    ``frozen_time``; ``checkout_fields`` such as the billing country), get an API key."""
     r = http.post(
         "/api/v1/auth/signup",
-        json={"email": "reader@example.com", "name": "Reader", "password": "correct horse battery"},
+        json={"email": email, "name": "Reader", "password": "correct horse battery"},
     )
     assert r.status_code == 201, r.text
     http.cookies.clear()
@@ -191,7 +194,7 @@ def subscribe_and_pay(
     )
     assert r.status_code == 201, r.text
     sub = r.json()
-    paid = pay_checkout(sub["checkout_url"])
+    paid = pay_checkout(sub["checkout_url"], extra=checkout_fields)
     assert paid.status_code == 303
     assert httpx.get(paid.headers["location"]).status_code == 200
     state = http.get(f"/api/v1/subscriptions/{sub['id']}", headers=auth).json()["state"]
@@ -199,6 +202,22 @@ def subscribe_and_pay(
     r = http.post(f"/api/v1/applications/{app_id}/keys", headers=auth, json={})
     assert r.status_code == 201, r.text
     return Consumer(auth, sub["id"], r.json()["key"], customer, clock)
+
+
+def portal_page(http: Any, email: str, url: str) -> str:
+    """``url`` of the portal, signed in as ``email`` (the password ``subscribe_and_pay``
+    signs up with) on the client's cookie jar."""
+    http.cookies.clear()
+    page = http.get("/portal/sign-in").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, "no CSRF field on the sign-in page"
+    data = {"csrf_token": token.group(1), "email": email, "password": "correct horse battery"}
+    r = http.post("/portal/sign-in", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    answer = http.get(url)
+    http.cookies.clear()
+    assert answer.status_code == 200, answer.text
+    return str(answer.text)
 
 
 def metered(ctx: Any, sub_id: str) -> int:

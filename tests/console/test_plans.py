@@ -92,7 +92,10 @@ def test_create_enable_change_price_and_retire(make_actor: Any, browser_for: Any
     )
     assert changed.status_code == 303, changed.text
     page = browser.get(plan_url)
-    assert "0 live subscription(s) move to it at their next renewal" in page.text
+    assert "New price saved as v2. 0 live subscription(s) move to it at their next renewal" in (
+        page.text
+    )
+    assert 'data-version="2">v2' in page.text and 'data-version="1">v1<' in page.text
     assert _totals(page.text) == ["$0.00", "$10.00", "$100.00", "$1,000.00", "$10,000.00"]
     retired = browser.post(f"{plan_url}/retire")
     assert retired.status_code == 303

@@ -27,9 +27,11 @@ from tollway.api.routes_oauth import router as oauth_router
 from tollway.api.routes_plan_changes import apis_router as default_plans_router
 from tollway.api.routes_plan_changes import coupons_router
 from tollway.api.routes_plan_changes import router as plan_changes_router
+from tollway.api.routes_plan_versions import router as plan_versions_router
 from tollway.api.routes_plans import router as plans_router
 from tollway.api.routes_stripe import router as stripe_router
 from tollway.api.routes_subscriptions import router as subs_router
+from tollway.api.routes_tax import router as tax_router
 from tollway.api.routes_usage import router as usage_router
 from tollway.api.routes_users import router as users_router
 from tollway.api.routes_webhooks import MAX_WEBHOOK_BYTES
@@ -91,6 +93,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         users_router,
         apis_router,
         plans_router,
+        plan_versions_router,
         apps_router,
         subs_router,
         budgets_router,
@@ -101,6 +104,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         coupons_router,
         oauth_router,
         stripe_router,
+        tax_router,
         jobs_router,
         invoices_router,
         billing_portal_router,

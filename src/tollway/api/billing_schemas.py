@@ -4,7 +4,7 @@ invoices, customer-portal sessions)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -76,6 +76,12 @@ class InvoiceOut(BaseModel):
     subscription_id: str | None
     created: int
     lines: list[InvoiceLineOut]
+    total_excluding_tax: str = Field(
+        description="After discounts, before tax: what Tollway's estimate matches"
+    )
+    total_excluding_tax_minor: int | None = None
+    tax: str = Field(description="The tax Stripe added (Stripe Tax), 0 without it")
+    tax_minor: int = 0
 
 
 class InvoiceListOut(BaseModel):
@@ -94,6 +100,10 @@ class EstimateOut(BaseModel):
     subtotal: str | None = Field(None, description="Before the coupon's discount")
     discount: str | None = Field(None, description="The redeemed coupon's discount")
     coupon: str | None = Field(None, description="The redeemed coupon's name")
+    tax: Literal["calculated_by_stripe", "not_collected"] = Field(
+        "not_collected",
+        description="calculated_by_stripe: the amounts are before tax (Stripe Tax adds it)",
+    )
 
 
 class UpcomingOut(BaseModel):

@@ -347,6 +347,11 @@ class SubscriptionOut(Out):
     created_at: datetime
     updated_at: datetime
     checkout_url: str | None = None
+    plan_version: int | None = Field(None, description="The plan version it is billed on")
+    plan_version_next: int | None = Field(None, description="The version it moves to at renewal")
+    plan_version_label: str | None = Field(
+        None, examples=["v2", "v1 (grandfathered)", "v1 → v2 at renewal on 2026-12-28"]
+    )
 
 
 class ReasonIn(In):

@@ -27,7 +27,7 @@ from tollway.pricing.changes import (
 from tollway.pricing.invoice import rate
 from tollway.pricing.lines import InvoiceLine
 from tollway.pricing.spec import PricingSpec, parse_pricing
-from tollway.store import plan_changes_repo, plans_repo
+from tollway.store import plan_changes_repo, plan_versions_repo, plans_repo
 from tollway.store.billing_repo import SubRow
 from tollway.store.plan_changes_repo import PlanChangeRow
 
@@ -38,6 +38,12 @@ def _at(ts: int) -> datetime:
 
 def pricing_of(conn: Connection, plan_id: str) -> PricingSpec:
     plan = plans_repo.get_any(conn, plan_id)
+    return parse_pricing(plan["pricing"], plan["currency"], several_meters=True)
+
+
+def subscription_pricing(conn: Connection, sub: SubRow) -> PricingSpec:
+    """The pricing of the subscription's own version of its plan."""
+    plan = plan_versions_repo.subscription_plan(conn, sub.id, plans_repo.get_any(conn, sub.plan_id))
     return parse_pricing(plan["pricing"], plan["currency"], several_meters=True)
 
 
@@ -69,7 +75,7 @@ def change_now(
 ) -> tuple[PlanChange, PricingSpec]:
     """The change of ``sub`` to ``to_plan_id`` at ``at``: the old plan's usage since the
     period start (or the last change in it) and the flat-fee prorations."""
-    old = pricing_of(conn, sub.plan_id)
+    old = subscription_pricing(conn, sub)
     new = pricing_of(conn, to_plan_id)
     earlier = plan_changes_repo.applied_in_period(conn, sub.id, period[0], period[1])
     since = earlier[-1].effective_at if earlier else period[0]
@@ -121,7 +127,7 @@ def next_invoice(
             plan_change(old, new, full, _at(c.effective_at), quantity, behavior=behavior).pending
         )
         since = c.effective_at
-    current = pricing_of(conn, sub.plan_id)
+    current = subscription_pricing(conn, sub)
     quantity = usage(conn, sub, current, since, end_s)
     last = changes[-1]
     base = plan_change(
@@ -143,7 +149,7 @@ def closing_before_scheduled(
     """The invoice closing a period at whose end a plan change is scheduled: the
     period's usage on the current plan, then the new plan's flat fee for the next
     period (no proration)."""
-    old = pricing_of(conn, sub.plan_id)
+    old = subscription_pricing(conn, sub)
     new = pricing_of(conn, scheduled.to_plan_id)
     quantity = usage(conn, sub, old, start_s, end_s)
     used = rate(replace(old, flat_fee=Decimal(0)), old.currency, quantity)
@@ -156,7 +162,7 @@ def closing_before_scheduled(
 def closing_trial(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[str, Any]:
     """The invoice that ends a trial: the trial's usage at $0.00 (``rate_trial``), then
     the first paid period's flat fee, in advance."""
-    spec = pricing_of(conn, sub.plan_id)
+    spec = subscription_pricing(conn, sub)
     quantities = meters.ledger_usage(conn, sub.organization_id, sub.id, spec, start_s, end_s)
     trial = rate_trial(spec, spec.currency, quantities, period=Period(_at(start_s), _at(end_s)))
     fee = rate(replace(spec, usage_prices=()), spec.currency, 0)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from tollway.domain.tax import NO_TAX, TaxSettings
 from tollway.pricing.discounts import Coupon
 
 #: Aggregation of a provider-side meter. ``last`` is used for distinct-count meters, to
@@ -159,6 +160,8 @@ class InvoiceInfo:
     subscription_id: str | None
     created: int
     lines: tuple[InvoiceLine, ...] = ()
+    total_excluding_tax_minor: int | None = None  # None: the provider does not say
+    tax_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,7 @@ class PriceChange:
     usage_price_id: str | None
     proration_behavior: str
     at: int
+    automatic_tax: bool = False  # the organization's Stripe Tax setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +248,11 @@ class BillingEngine(Protocol):
         success_url: str,
         cancel_url: str,
         attempt: int = 0,
-    ) -> CheckoutSession: ...
+        tax: TaxSettings = NO_TAX,
+    ) -> CheckoutSession:
+        """A Checkout session for a new subscription; with ``tax.automatic_tax`` Stripe
+        Tax computes its tax (the address entered is saved to the customer)."""
+        ...
 
     def get_checkout(self, session_id: str) -> CheckoutInfo: ...
 
@@ -264,11 +272,12 @@ class BillingEngine(Protocol):
         provider_subscription_id: str,
         flat_price_id: str | None,
         usage_prices: Mapping[str, str],
+        automatic_tax: bool = False,
     ) -> bool:
         """Put the subscription's licensed item on ``flat_price_id`` and each metered item
         on the price for its meter in ``usage_prices`` (provider meter id -> price id),
-        adding the metered price of a meter it has no item for, without proration; True if
-        anything changed."""
+        adding the metered price of a meter it has no item for, without proration (with
+        ``automatic_tax``, Stripe Tax on); True if anything changed."""
         ...
 
     def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:

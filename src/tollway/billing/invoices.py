@@ -14,7 +14,7 @@ from tollway.domain.errors import BillingProviderError, NotFound
 from tollway.domain.money import from_minor, to_minor
 from tollway.pricing.rating import rate
 from tollway.pricing.spec import PricingSpec
-from tollway.store import billing_repo, plan_changes_repo, usage_push_repo
+from tollway.store import billing_repo, plan_changes_repo, tax_repo, usage_push_repo
 from tollway.store.billing_repo import SubRow
 
 
@@ -22,10 +22,19 @@ def invoice_dict(inv: InvoiceInfo) -> dict[str, Any]:
     out = asdict(inv)
     out["total"] = str(from_minor(inv.total_minor, inv.currency))
     out["amount_due"] = str(from_minor(inv.amount_due_minor, inv.currency))
+    out["total_excluding_tax"] = str(from_minor(before_tax(inv), inv.currency))
+    out["tax"] = str(from_minor(inv.tax_minor, inv.currency))
     out["period_start"] = datetime.fromtimestamp(inv.period_start, UTC).isoformat()
     out["period_end"] = datetime.fromtimestamp(inv.period_end, UTC).isoformat()
     out["link"] = inv.hosted_url or inv.pdf_url
     return out
+
+
+def before_tax(inv: InvoiceInfo) -> int:
+    """The invoice's total after discounts and before tax (what an estimate matches)."""
+    if inv.total_excluding_tax_minor is None:
+        return inv.total_minor - inv.tax_minor
+    return inv.total_excluding_tax_minor
 
 
 def ledger_usage(
@@ -36,9 +45,10 @@ def ledger_usage(
 
 
 def estimate(conn: Connection, sub: SubRow, start_s: int, end_s: int) -> dict[str, Any]:
-    """Tollway's own estimate of the period's invoice (pricing core, ledger usage): one
-    usage line (or one per tier) per meter the plan prices."""
-    pricing = change_estimate.pricing_of(conn, sub.plan_id)
+    """Tollway's own estimate of the period's invoice (pricing core, ledger usage), on
+    the pricing of the subscription's plan version: one usage line (or one per tier) per
+    meter the plan prices."""
+    pricing = change_estimate.subscription_pricing(conn, sub)
     quantities = ledger_usage(conn, sub, pricing, start_s, end_s)
     rated = rate(pricing, pricing.currency, quantities)
     return {
@@ -57,8 +67,8 @@ def in_flight_usage(
 ) -> int:
     """Ledger usage of [start, end) that Stripe may not have counted yet: windows not yet
     planned (still open), pushes pending, and pushes accepted after ``settled_before``
-    (summed over the plan's meters)."""
-    pricing = change_estimate.pricing_of(conn, sub.plan_id)
+    (summed over the plan's meters), on the subscription's plan version."""
+    pricing = change_estimate.subscription_pricing(conn, sub)
     start_ms, end_ms = start_s * 1000, end_s * 1000
     candidates = [
         usage_push_repo.unsettled_start(conn, sub.id, None, settled_before),
@@ -110,7 +120,8 @@ def upcoming(
         ours = change_estimate.closing_before_scheduled(conn, sub, start, end, scheduled)
     else:
         ours = estimate(conn, sub, start, end)
-    stripe_minor = preview.total_minor if preview is not None else None
+    ours["tax"] = tax_repo.get(conn, sub.organization_id).estimate_basis
+    stripe_minor = before_tax(preview) if preview is not None else None
     pending = 0
     if start and end:
         cutoff = settled_before or datetime.now(UTC)

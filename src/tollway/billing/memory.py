@@ -27,6 +27,7 @@ from tollway.billing.engine import (
 )
 from tollway.billing.naming import lookup_key, meter_event_name
 from tollway.domain.errors import BillingProviderError
+from tollway.domain.tax import NO_TAX, TaxSettings
 from tollway.pricing.discounts import Coupon
 
 _INTERVAL_S = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
@@ -188,6 +189,7 @@ class InMemoryBillingEngine:
         success_url: str,
         cancel_url: str,
         attempt: int = 0,
+        tax: TaxSettings = NO_TAX,
     ) -> CheckoutSession:
         prices = [p for p in (plan.flat_price_id, *plan.usage_price_ids) if p]
         if not prices:
@@ -287,6 +289,7 @@ class InMemoryBillingEngine:
         provider_subscription_id: str,
         flat_price_id: str | None,
         usage_prices: Mapping[str, str],
+        automatic_tax: bool = False,
     ) -> bool:
         sub = self.subs[provider_subscription_id]
         moved = [

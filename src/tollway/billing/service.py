@@ -30,7 +30,15 @@ from tollway.domain.clock import Clock, SystemClock
 from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.subscriptions import Cause, SubState
 from tollway.pricing.spec import parse_pricing
-from tollway.store import apis_repo, billing_repo, plans_repo, subscriptions_repo, users_repo
+from tollway.store import (
+    apis_repo,
+    billing_repo,
+    plan_versions_repo,
+    plans_repo,
+    subscriptions_repo,
+    tax_repo,
+    users_repo,
+)
 from tollway.store.billing_repo import SubRow
 from tollway.store.db import reading, writing
 
@@ -113,6 +121,10 @@ class BillingService:
         result = engine.provision_plan(spec)
         with writing(self.db, conn) as cx:
             provisioned_plans.save(cx, spec, result, self.now())
+            version = plan_versions_repo.latest(cx, plan_id)  # the plan row's prices
+            plan_versions_repo.record_prices(
+                cx, api_id, plan_id, version, result.flat_price_id, result.usage_price_id
+            )
         log.info(
             "provisioned plan %s on API %s: product %s, created %d object(s)",
             plan_id,
@@ -178,6 +190,7 @@ class BillingService:
             raise Conflict("the plan is free: no checkout needed")
         with reading(self.db, conn) as cx:
             plan = replace(plan, trial_days=plans_repo.get_any(cx, sub.plan_id).get("trial_days"))
+            tax = tax_repo.get(cx, sub.organization_id)
         self._refuse_second_billed(sub, conn)
         customer_id = self.ensure_customer(engine, sub.consumer_id, sub.organization_id, conn)
         attempt = (existing.checkout_attempt + 1) if existing is not None else 0
@@ -188,6 +201,7 @@ class BillingService:
             success_url=self.urls.success(),
             cancel_url=self.urls.cancel(subscription_id),
             attempt=attempt,
+            tax=tax,
         )
         now = self.now()
         values = {

@@ -39,6 +39,14 @@ class PricingFields(BaseModel):
     currency: str = Field("USD", pattern=r"^[A-Za-z]{3}$", title="Currency")
 
 
+class PriceChangeForm(PricingFields):
+    """A new price: the plan's next version, and what happens to existing subscribers."""
+
+    existing_subscribers: Literal["move_at_renewal", "stay"] = Field(
+        "move_at_renewal", title="Existing subscribers"
+    )
+
+
 class PlanForm(PricingFields):
     name: str = Field(min_length=1, max_length=200, title="Name")
     description: str = Field("", max_length=10_000, title="Description")

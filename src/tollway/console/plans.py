@@ -12,7 +12,7 @@ from starlette.responses import Response
 from tollway.domain.errors import Conflict, InvalidInput
 from tollway.domain.principal import Principal
 from tollway.http.deps import Conn, Ctx
-from tollway.services import catalog, plan_pricing, plans
+from tollway.services import catalog, plan_pricing, plan_versions, plans
 from tollway.web import FormState, page_router, pages_of, read_form, redirect
 
 from .access import publisher
@@ -23,6 +23,7 @@ from .plan_form import (
     RATE_UNITS,
     TIER_ROWS,
     PlanForm,
+    PriceChangeForm,
     PricingFields,
     pricing_of,
     values_of,
@@ -151,6 +152,7 @@ def _detail(request: Request, conn: Conn, plan_id: str, **extra: Any) -> dict[st
         "apis": [{**a, "enabled": _enabled(conn, user, a, plan_id)} for a in mine],
         "form": form,
         "preview": preview,
+        "versions": plan_versions.list_versions(conn, user, plan_id),
         **_choices(conn, user),
     }
     context.update(extra)
@@ -172,10 +174,14 @@ def plan_page(request: Request, conn: Conn, plan_id: str) -> Response:
 @router.post("/{plan_id}/pricing")
 def change_price(request: Request, ctx: Ctx, conn: Conn, plan_id: str) -> Response:
     user = publisher(request)
-    model, form = read_form(request, PricingFields)
+    model, form = read_form(request, PriceChangeForm)
+    version: dict[str, Any] = {}
     if model is not None:
         try:
-            plans.update_plan(ctx, conn, user, plan_id, {"pricing": pricing_of(model)})
+            version = plans.publish_version(
+                ctx, conn, user, plan_id, {"pricing": pricing_of(model)},
+                model.existing_subscribers,
+            )  # fmt: skip
         except InvalidInput as exc:
             form.add_invalid_input(exc)
     if model is None or form.has_errors:
@@ -184,13 +190,14 @@ def change_price(request: Request, ctx: Ctx, conn: Conn, plan_id: str) -> Respon
         return pages_of(request).render(request, "console/plan.html", context, status=422)
     impact = plan_pricing.price_change_impact(conn, user, plan_id)
     response = redirect(request, f"/console/plans/{plan_id}")
-    pages_of(request).add_flash(
-        request,
-        response,
-        "success",
-        f"New price saved. {impact.live_subscriptions} live subscription(s) move to it at "
-        "their next renewal; new subscriptions get it now.",
+    label, live = version["label"], impact.live_subscriptions
+    existing = (
+        f"{live} live subscription(s) keep their version (grandfathered)"
+        if version["existing_subscribers"] == "stay"
+        else f"{live} live subscription(s) move to it at their next renewal"
     )
+    message = f"New price saved as {label}. {existing}; new subscriptions get it now."
+    pages_of(request).add_flash(request, response, "success", message)
     return response
 
 

@@ -30,6 +30,7 @@ from tollway.gateway.snapshot import (
     Upstream,
     index_subscriptions,
 )
+from tollway.gateway.snapshot_versions import pin_versions
 from tollway.pricing.spec import parse_pricing
 from tollway.pricing.spend import SpendRater, affordable_units
 from tollway.store import credits_repo, fence_repo, ledger
@@ -239,6 +240,17 @@ def load_credit_balances(conn: Connection) -> dict[str, Budget]:
     return out
 
 
+def on_versions(budgets: dict[str, Budget], pricing_of: Mapping[str, object]) -> dict[str, Budget]:
+    """Budgets of subscriptions on an older plan version, counted on its pricing."""
+    out = dict(budgets)
+    for sub_id, pricing in pricing_of.items():
+        b = budgets.get(sub_id)
+        found = _budget(pricing, b.currency, b.amount, prepaid=b.prepaid) if b else None
+        if found is not None:
+            out[sub_id] = found
+    return out
+
+
 def with_budgets(subs: list[Subscription], budgets: Mapping[str, Budget]) -> list[Subscription]:
     return [replace(sub, budget=budgets[sub.id]) if sub.id in budgets else sub for sub in subs]
 
@@ -310,8 +322,10 @@ def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
         version = _version(conn)
         routes = load_routes(conn, load_upstreams(conn), load_operations(conn))
         owners = load_owners(conn)
-        plans = load_plans(conn)
-        subs = with_budgets(load_subscriptions(conn), load_budgets(conn))
+        subs, plans, version_pricing = pin_versions(
+            conn, load_subscriptions(conn), load_plans(conn)
+        )
+        subs = with_budgets(subs, on_versions(load_budgets(conn), version_pricing))
         return Snapshot(
             version=version,
             routes=routes,

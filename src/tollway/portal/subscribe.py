@@ -173,7 +173,7 @@ def usage_context(
             upcoming = billing_service.upcoming_invoice(ctx, conn, user, str(sub["id"]))
         except (NotFound, TollwayError):
             upcoming = None
-    plan = storefront.plan_card(conn, str(sub["plan_id"]))
+    plan = storefront.plan_card(conn, str(sub["plan_id"]), str(sub["id"]))
     return {
         "usage": summary,
         "chart": chart,

@@ -19,14 +19,14 @@ from sqlalchemy import Connection
 
 from tollway.billing import change_estimate
 from tollway.billing.engine import BillingEngine, PriceChange
-from tollway.billing.invoices import invoice_dict
+from tollway.billing.invoices import before_tax, invoice_dict
 from tollway.context import AppContext
 from tollway.domain.errors import Conflict, NotFound
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import SubState
 from tollway.pricing.changes import ProrationBehavior
 from tollway.services import billing, plans
-from tollway.store import apis_repo, billing_repo, plan_changes_repo, plans_repo
+from tollway.store import apis_repo, billing_repo, plan_changes_repo, plans_repo, tax_repo
 from tollway.store.billing_repo import SubRow
 
 
@@ -94,7 +94,8 @@ def _check(
         target = ctx.billing.service.provision_plan(sub.api_id, plan_id, conn)
     if target is None:  # pragma: no cover - a paid plan always provisions
         raise Conflict("the plan has no price at Stripe")
-    prices = PriceChange(target.flat_price_id, target.usage_price_id, behavior.value, at)
+    taxed = tax_repo.get(conn, sub.organization_id).automatic_tax
+    prices = PriceChange(target.flat_price_id, target.usage_price_id, behavior.value, at, taxed)
     return _Change(sub, plan_id, row.customer_id, row.stripe_subscription_id, (start, end),
                    prices, engine)  # fmt: skip
 
@@ -124,7 +125,7 @@ def preview(
         "proration_behavior": behavior.value,
         "tollway": ours,
         "stripe": invoice_dict(theirs) if theirs is not None else None,
-        "agrees": None if theirs is None else theirs.total_minor == ours["total_minor"],
+        "agrees": None if theirs is None else before_tax(theirs) == ours["total_minor"],
     }
 
 

@@ -16,8 +16,9 @@ from tollway.domain.periods import validate_interval_count
 from tollway.domain.principal import Principal
 from tollway.metering.meters import DEFAULT_METER, parse_meter
 from tollway.pricing.spec import PricingSpec, parse_pricing
-from tollway.services import billing
-from tollway.store import plans_repo
+from tollway.services import billing, plan_versions
+from tollway.services.plan_versions import ExistingSubscribers
+from tollway.store import plan_versions_repo, plans_repo
 
 #: How the built-in meter (every call) is listed next to an organization's own meters.
 BUILTIN_METER: dict[str, Any] = {
@@ -127,6 +128,7 @@ def create_plan(
     row = plans_repo.create(
         conn, organization_id=caller.organization_id, values=values, now=ctx.clock.now()
     )
+    plan_versions_repo.add(conn, row["id"], 1, row, "stay", ctx.clock.now())
     return view(row)
 
 
@@ -144,23 +146,47 @@ def update_plan(
 ) -> dict[str, Any]:
     """Change a plan. ``changes`` holds only what the caller set: ``name``,
     ``description``, ``pricing`` (None leaves them), ``rate_limit``, ``quota`` (None
-    removes them). A new price applies to new subscriptions (the provider gets a new
-    price; existing subscriptions move to it at renewal)."""
+    removes them). A new price is a new version of the plan (``publish_version`` with
+    ``move_at_renewal``: existing subscriptions move to it at renewal); a limit change
+    alone changes the latest version in place."""
     plan = plans_repo.get(conn, plan_id, caller, manage=True)
-    values: dict[str, Any] = {
-        k: changes[k] for k in ("name", "description") if changes.get(k) is not None
-    }
+    names = {k: changes[k] for k in ("name", "description") if changes.get(k) is not None}
     if changes.get("pricing") is not None:
-        values["pricing"] = validate_pricing(
-            conn, plan["organization_id"], changes["pricing"], plan["currency"]
-        ).to_dict()
-    values.update(_limit_columns(changes))
-    if values:
-        plans_repo.update_fields(conn, plan_id, values, ctx.clock.now())
-    if "pricing" in values and billing.is_configured(ctx):
+        publish_version(ctx, conn, caller, plan_id, changes, "move_at_renewal")
+    elif limits := _limit_columns(changes):
+        plan_versions_repo.ensure_first(conn, plan, ctx.clock.now())
+        plans_repo.update_fields(conn, plan_id, limits, ctx.clock.now())
+        latest = plan_versions_repo.latest(conn, plan_id)
+        plan_versions_repo.set_limits(conn, plan_id, latest, plans_repo.get_any(conn, plan_id))
+    if names:
+        plans_repo.update_fields(conn, plan_id, names, ctx.clock.now())
+    return view(plans_repo.get(conn, plan_id, caller, manage=True))
+
+
+def publish_version(
+    ctx: AppContext,
+    conn: Connection,
+    caller: Principal,
+    plan_id: str,
+    changes: dict[str, Any],
+    existing_subscribers: ExistingSubscribers,
+) -> dict[str, Any]:
+    """A new version of the plan: ``changes`` holds ``pricing`` (required) and, when
+    set, ``rate_limit`` and ``quota`` (else the latest version's are kept). New
+    subscribers get it; existing ones ``stay`` on theirs or ``move_at_renewal``. The
+    provider gets the new prices (the old ones stop being sold, their subscribers keep
+    them). Returns the version."""
+    plan = plans_repo.get(conn, plan_id, caller, manage=True)
+    pricing = validate_pricing(conn, plan["organization_id"], changes["pricing"], plan["currency"])
+    values = {"pricing": pricing.to_dict(), **_limit_columns(changes)}
+    version = plan_versions.publish(ctx, conn, plan, values, existing_subscribers)
+    if billing.is_configured(ctx):
         for api_id in plans_repo.enabled_api_ids(conn, plan_id):
             billing.plan_enabled(ctx, conn, api_id, plan_id)
-    return view(plans_repo.get(conn, plan_id, caller, manage=True))
+    row = plan_versions_repo.get(conn, plan_id, version)
+    assert row is not None
+    counts = plan_versions_repo.subscriber_counts(conn, plan_id)
+    return plan_versions.version_dict(row, version, counts.get(version, 0))
 
 
 def delete_plan(conn: Connection, caller: Principal, plan_id: str) -> None:

@@ -23,7 +23,7 @@ from tollway.pricing import (
     rate,
 )
 from tollway.pricing.spec import PricingSpec, parse_pricing
-from tollway.store import apis_repo, documents_repo, plans_repo
+from tollway.store import apis_repo, documents_repo, plan_versions_repo, plans_repo
 
 MAX_CALLS = 10**12
 RATE_UNITS: dict[str, str] = {"second": "second", "minute": "minute", "hour": "hour", "day": "day"}
@@ -195,6 +195,10 @@ def quote(conn: Connection, api_id: str, plan_id: str, calls: int) -> RatedInvoi
     return rate(spec, spec.currency, usage, meter_label=label)
 
 
-def plan_card(conn: Connection, plan_id: str) -> PlanCard:
-    """A plan's card (for the subscription page: what it is on)."""
-    return card(plans_repo.get_any(conn, plan_id))
+def plan_card(conn: Connection, plan_id: str, subscription_id: str | None = None) -> PlanCard:
+    """A plan's card (for the subscription page: what it is on — with a subscription,
+    the pricing and limits of its plan version)."""
+    plan = plans_repo.get_any(conn, plan_id)
+    if subscription_id is not None:
+        plan = plan_versions_repo.subscription_plan(conn, subscription_id, plan)
+    return card(plan)

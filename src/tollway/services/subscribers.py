@@ -15,8 +15,8 @@ from tollway.domain.errors import BillingProviderError, Conflict
 from tollway.domain.periods import period_containing
 from tollway.domain.principal import Principal
 from tollway.pricing import rate
-from tollway.services import plans, subscriptions
-from tollway.store import apps_repo, billing_repo, plans_repo, subscribers_repo
+from tollway.services import plan_versions, plans, subscriptions
+from tollway.store import apps_repo, billing_repo, plan_versions_repo, plans_repo, subscribers_repo
 
 
 def _ms(value: Any) -> int:
@@ -25,8 +25,10 @@ def _ms(value: Any) -> int:
 
 def with_usage(ctx: AppContext, conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
     """The subscription row plus ``period`` (its current billing period),
-    ``period_calls`` and ``estimate`` (Decimal, in ``currency``)."""
+    ``period_calls`` and ``estimate`` (Decimal, in ``currency``, on its plan version's
+    pricing) and its plan version (``plan_version_label``)."""
     plan = plans_repo.get_any(conn, str(row["plan_id"]))
+    plan = plan_versions_repo.subscription_plan(conn, str(row["id"]), plan)
     period = period_containing(row["billing_anchor"], plan["billing_interval"], ctx.clock.now())
     calls = subscribers_repo.billable_calls(
         conn, str(row["id"]), _ms(period.start), _ms(period.end)
@@ -43,6 +45,7 @@ def with_usage(ctx: AppContext, conn: Connection, row: dict[str, Any]) -> dict[s
         "period_calls": calls,
         "estimate": estimate,
         "currency": spec.currency,
+        **plan_versions.of_subscription(conn, row),
     }
 
 

@@ -13,7 +13,7 @@ from tollway.domain.lifecycle import SUBSCRIBABLE, Lifecycle
 from tollway.domain.paging import Page
 from tollway.domain.principal import Principal
 from tollway.domain.subscriptions import Cause, SubState
-from tollway.services import billing, credits, plans
+from tollway.services import billing, credits, plan_versions, plans
 from tollway.store import apis_repo, apps_repo, credits_repo, plans_repo, subscriptions_repo
 
 
@@ -68,13 +68,14 @@ def list_subscriptions(
 
 
 def get_subscription(conn: Connection, caller: Principal, sub_id: str) -> dict[str, Any]:
-    """The subscription; one waiting for payment carries the URL of its last Checkout
-    session (``checkout_url``; the ``checkout`` action renews it when it expired)."""
+    """The subscription, with its plan version; one waiting for payment carries the URL
+    of its last Checkout session (``checkout_url``; the ``checkout`` action renews it
+    when it expired)."""
     row = subscriptions_repo.get(conn, sub_id, caller)
     url = None
     if row["state"] == SubState.ON_HOLD.value:
         url = billing.last_checkout_url(conn, sub_id)
-    return {**row, "checkout_url": url}
+    return {**row, **plan_versions.of_subscription(conn, row), "checkout_url": url}
 
 
 def renew_checkout(

@@ -21,7 +21,13 @@ from tollway.domain.principal import Principal
 from tollway.metering.usage_windows import measure
 from tollway.pricing import estimate_current_period, quota_remaining
 from tollway.pricing.spec import parse_pricing
-from tollway.store import ledger, plans_repo, subscriptions_repo, usage_series_repo
+from tollway.store import (
+    ledger,
+    plan_versions_repo,
+    plans_repo,
+    subscriptions_repo,
+    usage_series_repo,
+)
 
 GRANULARITY_MS = {"hour": 3_600_000, "day": 86_400_000}
 MAX_PERIODS = 12
@@ -59,6 +65,7 @@ def summary(ctx: AppContext, conn: Connection, caller: Principal, sub_id: str) -
 
 def _summary(ctx: AppContext, conn: Connection, sub: dict[str, Any]) -> dict[str, Any]:
     plan = plans_repo.get_any(conn, str(sub["plan_id"]))
+    plan = plan_versions_repo.subscription_plan(conn, str(sub["id"]), plan)  # its version
     spec = parse_pricing(plan["pricing"], str(plan["currency"]), several_meters=True)
     period = current_period(ctx, sub, plan)
     now = ctx.clock.now()

@@ -39,10 +39,13 @@ from tollway.domain.errors import TollwayError
 from tollway.domain.subscriptions import Cause, SubState
 from tollway.store import (
     billing_repo,
+    changes,
     inbox_repo,
     notify_repo,
     plan_changes_repo,
+    plan_versions_repo,
     subscriptions_repo,
+    tax_repo,
 )
 from tollway.store.billing_repo import BillingSubscription
 from tollway.store.db import reading, transaction
@@ -296,8 +299,10 @@ class WebhookProcessor:
     def _renewal_prices(
         self, engine: BillingEngine, row: BillingSubscription, info: SubscriptionInfo
     ) -> bool:
-        """A price change applies to existing subscribers from their next period: when a
-        new period has started on retired prices, move it to the plan's current ones."""
+        """A new plan version applies to existing subscribers from their next period when
+        it was published with ``move_at_renewal``: the renewed subscription moves to its
+        version's prices (and the gateway to its limits). A grandfathered one stays. One
+        on the latest version on retired prices moves to the plan's current ones."""
         renewed = (
             row.current_period_start is not None
             and info.current_period_start > row.current_period_start
@@ -307,13 +312,36 @@ class WebhookProcessor:
             return False
         with reading(self.db) as conn:
             sub = billing_repo.load_sub(conn, row.subscription_id)
+            taxed = tax_repo.get(conn, sub.organization_id).automatic_tax
+            at = plan_versions_repo.of_subscription(conn, sub.id, sub.plan_id)
+            to = at.next_version
+            target = plan_versions_repo.prices(conn, sub.api_id, sub.plan_id, to) if to else None
+        if at.grandfathered:
+            return False
+        if to is not None:
+            if target is None:
+                log.warning("no Stripe prices for v%s of plan %s: not moved", to, sub.plan_id)
+                return False
+            plan = self.service.provisioned(sub.api_id, sub.plan_id)
+            if plan is not None and target == (plan.flat_price_id, plan.usage_price_id):
+                usage = dict(plan.usage_prices)  # the latest version: every meter's price
+            else:  # an older version keeps one price id per kind: the plan's first meter
+                meter = plan.meter_id if plan is not None else None
+                usage = {meter: target[1]} if meter and target[1] else {}
+            moved = engine.move_to_prices(info.id, target[0], usage, automatic_tax=taxed)
+            with transaction(self.db) as conn:
+                plan_versions_repo.set_subscription(conn, sub.id, sub.plan_id, to)
+                changes.bump(conn)  # the gateway applies the version's limits
+            return moved
         current = self.service.provisioned(sub.api_id, sub.plan_id)
         if current is None:
             return False
         wanted = {p for p in (current.flat_price_id, *current.usage_price_ids) if p}
         if set(info.price_ids) <= wanted:
             return False
-        return engine.move_to_prices(info.id, current.flat_price_id, current.usage_prices)
+        return engine.move_to_prices(
+            info.id, current.flat_price_id, current.usage_prices, automatic_tax=taxed
+        )
 
     def _state(self, subscription_id: str) -> SubState:
         with reading(self.db) as conn:

@@ -107,7 +107,8 @@ def complete(
         )["id"]
         customer = ctx.fetch(cid, "customer", "customer")
         s["customer"] = customer["id"]
-    if customer is not None and country:
+    saves_address = not customer_id or (s.get("_customer_update") or {}).get("address") == "auto"
+    if customer is not None and country and saves_address:
         customer["address"] = {**(customer.get("address") or _NO_ADDRESS), "country": country}
     if customer is not None and save:
         _save_card(ctx, customer, pm, email, name, at)

@@ -16,7 +16,7 @@ from typing import Any
 from . import errors
 from .context import Ctx
 from .ids import new_id
-from .params import opt_int
+from .params import opt_int, to_bool
 from .periods import add_interval
 from .state import Obj
 from .subscribe import build_items
@@ -131,6 +131,10 @@ def set_phases(ctx: Ctx, schedule: Obj, sub: Obj, raw: list[dict[str, Any]]) -> 
             "end_date": end,
             "proration_behavior": p.get("proration_behavior") or "create_prorations",
         }
+        if p.get("automatic_tax"):
+            enabled = to_bool(p["automatic_tax"].get("enabled", False), f"{param}[automatic_tax]")
+            phase["automatic_tax"] = {"enabled": enabled, "liability": None,
+                                      "disabled_reason": None}  # fmt: skip
         phases.append(phase)
         start = end if end is not None else start
     schedule["phases"] = phases
@@ -157,6 +161,8 @@ def advance(ctx: Ctx, sub: Obj, at: int) -> None:
                     spec["quantity"] = want["quantity"]
                 items.extend(build_items(ctx, sub["id"], [spec], at))
         sub["items"]["data"] = items
+        if nxt.get("automatic_tax"):
+            sub["automatic_tax"]["enabled"] = bool(nxt["automatic_tax"]["enabled"])
         schedule["current_phase"] = {"start_date": at, "end_date": nxt["end_date"]}
         return
     last = schedule["phases"][-1]

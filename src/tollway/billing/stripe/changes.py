@@ -15,7 +15,7 @@ from typing import Any, Literal, cast
 import stripe
 
 from tollway.billing.engine import InvoiceInfo, PriceChange
-from tollway.billing.stripe import convert
+from tollway.billing.stripe import convert, taxes
 from tollway.billing.stripe.client import stripe_errors, translate
 
 #: Checkout's ``subscription_data[billing_mode]``.
@@ -49,17 +49,20 @@ def item_changes(sub: dict[str, Any], change: PriceChange) -> list[dict[str, Any
 
 def change_prices(client: stripe.StripeClient, subscription_id: str, change: PriceChange) -> None:
     with stripe_errors():
-        sub = client.v1.subscriptions.retrieve(subscription_id)
-        items = item_changes(convert.as_dict(sub), change)
+        sub = convert.as_dict(client.v1.subscriptions.retrieve(subscription_id))
+        items = item_changes(sub, change)
         if not items:
             return
+        params: stripe.params.SubscriptionUpdateParams = {
+            "items": cast("list[stripe.params.SubscriptionUpdateParamsItem]", items),
+            "proration_behavior": cast("Behavior", change.proration_behavior),
+            "proration_date": change.at,
+        }
+        if taxes.turn_on(client, sub, change.automatic_tax):
+            params["automatic_tax"] = {"enabled": True}
         client.v1.subscriptions.update(
             subscription_id,
-            params={
-                "items": cast("list[stripe.params.SubscriptionUpdateParamsItem]", items),
-                "proration_behavior": cast("Behavior", change.proration_behavior),
-                "proration_date": change.at,
-            },
+            params=params,
             options={"idempotency_key": f"tollway-change-{subscription_id}-{change.at}"},
         )
 
@@ -122,7 +125,7 @@ def schedule_change(client: stripe.StripeClient, subscription_id: str, change: P
             new.append({"price": change.usage_price_id})
         recurring = client.v1.prices.retrieve(str(new[0]["price"])).recurring
         assert recurring is not None
-        phases = [
+        phases: list[dict[str, Any]] = [
             {"items": current, "start_date": first["start_date"], "end_date": change.at},
             {
                 "items": new,
@@ -132,6 +135,9 @@ def schedule_change(client: stripe.StripeClient, subscription_id: str, change: P
                 },
             },
         ]
+        if taxes.turn_on(client, sub, change.automatic_tax):
+            for phase in phases:
+                phase["automatic_tax"] = {"enabled": True}
         client.v1.subscription_schedules.update(
             schedule_id,
             params={
@@ -146,10 +152,12 @@ def move_to_prices(
     subscription_id: str,
     flat_price_id: str | None,
     usage_prices: Mapping[str, str],
+    automatic_tax: bool = False,
 ) -> bool:
     """At a renewal: the licensed item onto ``flat_price_id``, each metered item onto
     the price for its billing meter in ``usage_prices`` (meter id -> price id), and the
-    price of a meter the subscription has no item for added; no proration."""
+    price of a meter the subscription has no item for added; no proration. With
+    ``automatic_tax``, Stripe Tax is turned on where Stripe can locate the customer."""
     with stripe_errors():
         sub = client.v1.subscriptions.retrieve(subscription_id)
         items: list[stripe.params.SubscriptionUpdateParamsItem] = []
@@ -168,7 +176,11 @@ def move_to_prices(
         items.extend({"price": p} for m, p in usage_prices.items() if m not in on_meters)
         if not items:
             return False
-        client.v1.subscriptions.update(
-            subscription_id, params={"items": items, "proration_behavior": "none"}
-        )
+        params: stripe.params.SubscriptionUpdateParams = {
+            "items": items,
+            "proration_behavior": "none",
+        }
+        if taxes.turn_on(client, convert.as_dict(sub), automatic_tax):
+            params["automatic_tax"] = {"enabled": True}
+        client.v1.subscriptions.update(subscription_id, params=params)
     return True

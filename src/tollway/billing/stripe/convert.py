@@ -82,4 +82,6 @@ def invoice(inv: stripe.Invoice) -> InvoiceInfo:
         subscription_id=invoice_subscription(raw),
         created=int(inv.created),
         lines=tuple(lines),
+        total_excluding_tax_minor=raw.get("total_excluding_tax"),
+        tax_minor=sum(int(t.get("amount") or 0) for t in raw.get("total_taxes") or []),
     )

@@ -35,9 +35,10 @@ from tollway.billing.engine import (
     SubscriptionInfo,
 )
 from tollway.billing.errors import RetryableProviderError
-from tollway.billing.stripe import changes, convert, coupons, mapping, payments
+from tollway.billing.stripe import changes, convert, coupons, mapping, payments, taxes
 from tollway.billing.stripe.client import stripe_errors, translate
 from tollway.domain.errors import BillingProviderError
+from tollway.domain.tax import NO_TAX, TaxSettings
 from tollway.pricing.discounts import Coupon
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,7 @@ class StripeBillingEngine:
         success_url: str,
         cancel_url: str,
         attempt: int = 0,
+        tax: TaxSettings = NO_TAX,
     ) -> CheckoutSession:
         items: list[stripe.params.checkout.SessionCreateParamsLineItem] = []
         if plan.flat_price_id:
@@ -213,19 +215,21 @@ class StripeBillingEngine:
         }
         if plan.trial_days:
             subscription_data["trial_period_days"] = plan.trial_days
+        params: stripe.params.checkout.SessionCreateParams = {
+            "mode": "subscription",
+            "customer": customer_id,
+            "line_items": items,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "client_reference_id": subscription_id,
+            "allow_promotion_codes": True,
+            "metadata": meta,
+            "subscription_data": subscription_data,
+            **taxes.checkout_params(tax),
+        }
         with stripe_errors():
             session = self.client.v1.checkout.sessions.create(
-                params={
-                    "mode": "subscription",
-                    "customer": customer_id,
-                    "line_items": items,
-                    "success_url": success_url,
-                    "cancel_url": cancel_url,
-                    "client_reference_id": subscription_id,
-                    "allow_promotion_codes": True,
-                    "metadata": meta,
-                    "subscription_data": subscription_data,
-                },
+                params=params,
                 options={"idempotency_key": f"tollway-checkout-{subscription_id}-{attempt}"},
             )
         if not session.url:
@@ -309,9 +313,10 @@ class StripeBillingEngine:
         provider_subscription_id: str,
         flat_price_id: str | None,
         usage_prices: Mapping[str, str],
+        automatic_tax: bool = False,
     ) -> bool:
         return changes.move_to_prices(
-            self.client, provider_subscription_id, flat_price_id, usage_prices
+            self.client, provider_subscription_id, flat_price_id, usage_prices, automatic_tax
         )
 
     def change_prices(self, provider_subscription_id: str, change: PriceChange) -> None:

@@ -141,6 +141,14 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         )
     tax_ids = to_bool((p.get("tax_id_collection") or {}).get("enabled", False), "tax_id_collection")
     auto_tax = to_bool((p.get("automatic_tax") or {}).get("enabled", False), "automatic_tax")
+    address_collection = (
+        one_of(p["billing_address_collection"], ("auto", "required"), "billing_address_collection")
+        if p.get("billing_address_collection")
+        else None
+    )
+    updates = _customer_update(p, customer)
+    if auto_tax and customer is not None:
+        _refuse_tax_without_address(customer, updates)
     obj: Obj = {
         "id": sid,
         "object": "checkout.session",
@@ -157,7 +165,7 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
             "status": None,
             "provider": "stripe" if auto_tax else None,
         },
-        "billing_address_collection": p.get("billing_address_collection") or None,
+        "billing_address_collection": address_collection,
         "cancel_url": p.get("cancel_url") or None,
         "client_reference_id": p.get("client_reference_id") or None,
         "client_secret": None,
@@ -199,12 +207,42 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         "_trial_end": trial_end,
         "_end_behavior": behavior,
         "_discount_entries": entries,
+        "_customer_update": updates,
         "_setup_future_usage": intent_data.get("setup_future_usage") or None,
         "_intent_metadata": intent_data.get("metadata") or {},
     }
     session_amounts(ctx, obj, redeem(ctx, entries, customer=None, at=now, store=False), "")
     ctx.state.put(obj)
     return render(ctx.state, obj, expand_list(p))
+
+
+def _customer_update(p: dict[str, Any], customer: Obj | None) -> dict[str, str]:
+    """``customer_update[address|name|shipping]`` (``auto`` | ``never``): whether the
+    session saves what the customer enters to an existing customer."""
+    raw = p.get("customer_update") or {}
+    if raw and customer is None:
+        raise errors.bad("customer_update", "customer_update can only be used with customer.")
+    out: dict[str, str] = {}
+    for field in ("address", "name", "shipping"):
+        if raw.get(field) not in (None, ""):
+            out[field] = one_of(raw[field], ("auto", "never"), f"customer_update[{field}]")
+    return out
+
+
+def _refuse_tax_without_address(customer: Obj, updates: dict[str, str]) -> None:
+    """Stripe refuses automatic tax for an existing customer that has no address unless
+    the address entered in Checkout is saved to it."""
+    if (customer.get("address") or {}).get("country"):
+        return
+    if "auto" in (updates.get("address"), updates.get("shipping")):
+        return
+    raise errors.bad(
+        "automatic_tax[enabled]",
+        "Automatic tax calculation in Checkout requires a valid address on the Customer. "
+        "Add a valid address to the Customer or set either `customer_update[address]` to "
+        "'auto' or `customer_update[shipping]` to 'auto' to save the address entered in "
+        "Checkout to the Customer.",
+    )
 
 
 @router.get("/v1/checkout/sessions/{id}", "checkout_session")

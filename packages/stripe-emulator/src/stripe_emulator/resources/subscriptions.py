@@ -46,15 +46,7 @@ def create(ctx: Ctx, p: dict[str, Any], _: list[str]) -> Obj:
         "payment_behavior",
     )
     at = ctx.now(customer.get("test_clock"))
-    automatic_tax = to_bool((p.get("automatic_tax") or {}).get("enabled", False), "automatic_tax")
-    if automatic_tax and not country_of(customer):
-        raise errors.StripeError(
-            400,
-            "The customer's location isn't recognized. Set a valid customer address "
-            "before enabling automatic tax.",
-            code="customer_tax_location_invalid",
-            param="automatic_tax[enabled]",
-        )
+    automatic_tax = _automatic_tax(p, customer)
     sub, _inv = start_subscription(
         ctx,
         customer,
@@ -120,12 +112,32 @@ def update(ctx: Ctx, p: dict[str, Any], ids: list[str]) -> Obj:
             ctx, p["discounts"] or [], customer=sub["customer"], at=at, subscription=sub["id"]
         )
         sub["discounts"] = [d["id"] for d in redeemed]
+    if p.get("automatic_tax"):
+        customer = ctx.fetch(sub["customer"], "customer", "customer")
+        enabled = _automatic_tax(p, customer)
+        if enabled != sub["automatic_tax"]["enabled"]:
+            previous["automatic_tax"] = dict(sub["automatic_tax"])
+            sub["automatic_tax"]["enabled"] = enabled
     if p.get("items"):
         previous["items"] = clean(ctx.state, sub["items"])
         _change_items(ctx, sub, p, at)
     if previous:
         ctx.emit("customer.subscription.updated", sub, previous=previous, created=at)
     return render(ctx.state, sub, expand_list(p))
+
+
+def _automatic_tax(p: dict[str, Any], customer: Obj) -> bool:
+    """``automatic_tax[enabled]``; Stripe refuses it for a customer it cannot locate."""
+    enabled = to_bool((p.get("automatic_tax") or {}).get("enabled", False), "automatic_tax")
+    if enabled and not country_of(customer):
+        raise errors.StripeError(
+            400,
+            "The customer's location isn't recognized. Set a valid customer address "
+            "before enabling automatic tax.",
+            code="customer_tax_location_invalid",
+            param="automatic_tax[enabled]",
+        )
+    return enabled
 
 
 def _change_items(ctx: Ctx, sub: Obj, p: dict[str, Any], at: int) -> None:
