@@ -29,7 +29,10 @@ def main() -> None:
         usage.batch = int(sys.argv[5])
 
     def hang(accepted: Sequence[str]) -> None:
-        Path(marker).write_text(",".join(accepted))
+        # written whole, then renamed: the test never reads a half-written marker
+        partial = Path(marker + ".partial")
+        partial.write_text(",".join(accepted))
+        partial.replace(marker)
         while True:
             time.sleep(3600)
 

@@ -264,7 +264,7 @@ def test_publisher_journey(
         _calls(gateway, books, key, 12)
         page.get_by_role("link", name="Subscribers").click()
         _shows(page, "td[data-label='Calls this period']", ["12"], "12 calls on the list")
-        expect(page.locator("td[data-label='Plan']")).to_have_text(["Graduated"])
+        expect(page.locator("td[data-label='Plan']")).to_have_text(["Graduated v1"])
         shoot(page, "console/subscribers")
 
         # analytics: the calls, and the revenue Stripe invoiced (the first period's fee)
