@@ -169,16 +169,36 @@ class SqlLedger:
         inserted = 0
         for i in range(0, len(rows), self._chunk):
             part = rows[i : i + self._chunk]
-            flat = tuple(value for row in part for value in row)
-            returned = conn.exec_driver_sql(self._sql(conn, len(part)), flat).all()
+            if conn.dialect.name == "postgresql":  # one array per column
+                arrays = tuple(list(column) for column in zip(*part, strict=True))
+                returned = conn.exec_driver_sql(self._unnest_sql(conn), arrays).all()
+            else:
+                flat = tuple(value for row in part for value in row)
+                returned = conn.exec_driver_sql(self._sql(conn, len(part)), flat).all()
             inserted += len(returned)
             usage_rollup.add(totals, returned)
         usage_rollup.apply(conn, totals)
         return inserted
 
+    def _unnest_sql(self, conn: Connection) -> str:
+        """PostgreSQL: ``INSERT ... SELECT * FROM unnest(<one array per column>) ON
+        CONFLICT (event_id) DO NOTHING RETURNING`` the rollup's columns (one statement of
+        constant text whatever the batch size, several times cheaper than many rows)."""
+        if self._full_sql is None:
+            casts = ", ".join(
+                f"%s::{usage_events.c[name].type.compile(dialect=conn.dialect)}[]"
+                for name in _COLUMNS
+            )
+            self._full_sql = (
+                f"INSERT INTO usage_events ({', '.join(_COLUMNS)}) "  # noqa: S608
+                f"SELECT * FROM unnest({casts}) "
+                "ON CONFLICT (event_id) DO NOTHING RETURNING " + ", ".join(usage_rollup.RETURNED)
+            )
+        return self._full_sql
+
     def _sql(self, conn: Connection, rows: int) -> str:
-        """``INSERT ... VALUES (...) x rows ON CONFLICT (event_id) DO NOTHING RETURNING``
-        the rollup's columns (full chunks' statement built once)."""
+        """SQLite: ``INSERT ... VALUES (...) x rows ON CONFLICT (event_id) DO NOTHING
+        RETURNING`` the rollup's columns (full chunks' statement built once)."""
         if rows == self._chunk and self._full_sql is not None:
             return self._full_sql
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
