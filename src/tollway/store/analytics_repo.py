@@ -162,20 +162,41 @@ def _facts(scope: Scope, rollup: bool) -> Any:
     return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("facts")
 
 
-def _group_column(facts: Any, group_by: str | None) -> ColumnElement[Any] | None:
+def _per_subscription(facts: Any, dialect: str, granularity: str, group_by: str | None) -> Any:
+    """The rows summed per bucket and subscription (and group, unless it is the plan), named
+    like the rows: the join to the subscriptions for a plan then meets a few rows per
+    subscription instead of one per hour and operation. (A bucket's start is its own
+    bucket's start, so the outer query buckets them again unchanged.)"""
     f = facts.c
-    columns: dict[str, ColumnElement[Any]] = {
-        "api": f.api_id,
-        "operation": f.operation_id,
-        "plan": subscriptions.c.plan_id,
-        "consumer": f.consumer_id,
-        "application": f.application_id,
-    }
+    bucket = _bucket(dialect, granularity, f.hour_ms)
+    keys: list[Any] = [f.subscription_id]
+    group = None if group_by == "plan" else _group_column(facts, group_by)
+    if group is not None:
+        keys.append(group)
+    sums = [func.sum(f[name]).label(name) for name in MEASURES if name != "latency_ms_max"]
+    query = select(
+        bucket.label("hour_ms"), *keys, *sums, func.max(f.latency_ms_max).label("latency_ms_max")
+    )
+    return query.select_from(facts).group_by(bucket, *keys).subquery("per_subscription")
+
+
+GROUP_COLUMNS = {
+    "api": "api_id",
+    "operation": "operation_id",
+    "consumer": "consumer_id",
+    "application": "application_id",
+}
+
+
+def _group_column(facts: Any, group_by: str | None) -> ColumnElement[Any] | None:
     if group_by is None:
         return None
-    if group_by not in columns:
+    if group_by == "plan":
+        return subscriptions.c.plan_id
+    if group_by not in GROUP_COLUMNS:
         raise ValueError(f"unknown group {group_by!r}")
-    return columns[group_by]
+    column: ColumnElement[Any] = facts.c[GROUP_COLUMNS[group_by]]
+    return column
 
 
 def _measures(facts: Any) -> list[ColumnElement[Any]]:
@@ -215,6 +236,8 @@ def usage(
 ) -> list[Counts]:
     """One ``Counts`` per non-empty (bucket, group), by bucket then group."""
     facts = _facts(scope, rollup)
+    if group_by == "plan" or scope.plan_id is not None:
+        facts = _per_subscription(facts, conn.dialect.name, granularity, group_by)
     bucket = _bucket(conn.dialect.name, granularity, facts.c.hour_ms).label("bucket")
     group = _group_column(facts, group_by)
     key = (group if group is not None else literal_column("NULL")).label("grp")
