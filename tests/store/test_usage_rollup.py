@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from tests.support import rows
 from tollway.cli import app as cli_app
-from tollway.metering.events import UsageEvent
+from tollway.metering.events import UsageEvent, as_dict
 from tollway.store import analytics_repo, db, usage_rollup
 from tollway.store.analytics_repo import GRANULARITIES, GROUPS, Scope
 from tollway.store.ledger import SqlLedger
@@ -157,3 +158,27 @@ def test_rebuild_rollup_command_recomputes_it_from_the_ledger(
     assert result.exit_code == 0, result.output
     assert f"usage rollup rebuilt: {len(expected)} row(s)" in result.output
     assert _rollup_table(engine) == expected
+
+
+def test_the_migration_fills_the_rollup_from_the_events_already_stored(
+    engine: Engine, world: dict[str, Any]
+) -> None:
+    events = _events(world, random.Random(3), 300)
+    expected: usage_rollup.Totals = {}
+    usage_rollup.add(
+        expected, [tuple(getattr(e, name) for name in usage_rollup.RETURNED) for e in events]
+    )
+    cfg = db.alembic_config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0017_plans_sell")
+        now = datetime.now(UTC)
+        with db.transaction(engine) as conn:  # a ledger written before the rollup existed
+            conn.execute(
+                usage_events.insert(), [{**as_dict(e), "recorded_at": now} for e in events]
+            )
+    finally:
+        db.upgrade(engine)
+    got = {tuple(row[:7]): list(row[7:]) for row in _rollup_table(engine)}
+    assert got == expected

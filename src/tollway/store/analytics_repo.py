@@ -159,7 +159,9 @@ def _facts(scope: Scope, rollup: bool) -> Any:
     parts += [_event_rows(scope, lo, hi) for lo, hi in edges if lo < hi]
     if not parts:  # an empty range
         parts = [_event_rows(scope, scope.start_ms, scope.start_ms)]
-    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("facts")
+    if len(parts) == 1:
+        return parts[0].subquery("facts")
+    return union_all(*parts).subquery("facts")
 
 
 def _per_subscription(facts: Any, dialect: str, granularity: str, group_by: str | None) -> Any:

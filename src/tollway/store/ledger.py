@@ -2,8 +2,9 @@
 events into ``usage_events``.
 
 One transaction per batch (never one per call): insert every event, skipping event ids
-already present (multi-row ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING`` on
-SQLite and PostgreSQL), add exactly the inserted events to the hourly rollup
+already present (``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING``, a chunk per
+statement: ``SELECT FROM unnest(arrays)`` on PostgreSQL, multi-row ``VALUES`` on SQLite),
+add exactly the inserted events to the hourly rollup
 (``store.usage_rollup``, which explains why that is exact), and move
 ``api_keys.last_used_at`` forward for the keys in the batch. Replaying a batch is
 therefore harmless. Columns come from the usage event's fields
@@ -145,7 +146,7 @@ class SqlLedger:
                 for i in _OPTIONAL:
                     p[i] = p[i] or None
                 if not sqlite_dialect:
-                    # SQLite's column affinity turns the digit strings into integers/reals.
+                    # (SQLite's column affinity turns the digit strings into numbers itself)
                     for i in _INTS:
                         p[i] = int(p[i])
                     for i in _DECIMALS:
