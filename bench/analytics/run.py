@@ -1,6 +1,7 @@
 """Benchmark: the publisher analytics queries (``store.analytics_repo``) on a ledger of
-10,000,000 usage events, on SQLite and PostgreSQL, with and without the index
-``ix_usage_events_org_time`` (organization, time) that migration 0018 adds.
+10,000,000 usage events, on SQLite and PostgreSQL: from the hourly rollup
+``usage_rollup_hourly``, from the events with the index ``ix_usage_events_org_time``
+(organization, time), and from the events without it (all three from migration 0018).
 
     .venv/bin/python bench/analytics/run.py [--events N] [--db sqlite|postgresql|both]
         [--runs N] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
@@ -9,8 +10,10 @@ The ledger is made in SQL by the database itself (a recursive CTE on SQLite,
 ``generate_series`` on PostgreSQL) into a migrated schema whose secondary ledger indexes
 are built after the fill: 4 organizations, 20 APIs of 8 operations, 4,000 subscriptions
 on 12 plans, 2,000 consumers, events spread evenly over 90 days (a quarter of them in the
-measured organization), 3 % 4xx and 1 % 5xx. SQLite uses a file in a temporary
-directory; PostgreSQL a database ``tollway_bench`` created and dropped by the script.
+measured organization), 9 in 10 of them from 100 busy subscriptions, 3 % 4xx and 1 % 5xx.
+The rollup is then filled with the migration's backfill (``usage_rollup.REBUILD_SQL``).
+SQLite uses a file in a temporary directory; PostgreSQL a database ``tollway_bench``
+created and dropped by the script.
 Each query's time is the median of ``--runs`` runs (after one warm-up run), wall clock.
 """
 
@@ -29,7 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import make_url
 
-from tollway.store import analytics_repo, db
+from tollway.store import analytics_repo, db, usage_rollup
 from tollway.store.analytics_repo import Scope
 
 DAY_MS = 86_400_000
@@ -37,6 +40,7 @@ SPAN_DAYS = 90
 T_START = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
 T_END = T_START + SPAN_DAYS * DAY_MS
 ORGS, APIS, OPS, SUBS, CONSUMERS, PLANS = 4, 5, 8, 4000, 2000, 3
+BUSY_SUBS, BUSY_TENTHS = 100, 9  # 9 calls in 10 come from 100 busy subscriptions
 BENCH_DB = "tollway_bench"
 ORG_INDEX = "ix_usage_events_org_time"
 LEDGER_INDEXES = {
@@ -44,11 +48,17 @@ LEDGER_INDEXES = {
     "ix_usage_events_api_time": "api_id, timestamp_ms",
     ORG_INDEX: "organization_id, timestamp_ms",
 }
+ROLLUP_KEYS = {  # the rollup's primary key, as each database names it
+    "sqlite_autoindex_usage_rollup_hourly_1": "rollup",
+    "pk_usage_rollup_hourly": "rollup",
+}
+VARIANTS = ("rollup", "index", "none")
 
 
 def _fill_sql(dialect: str, n: int) -> str:
     """One INSERT ... SELECT that makes ``n`` events from their number ``i``."""
-    sub = f"((i * 7919) % {SUBS})"
+    busy = f"(i * 7919) % {BUSY_SUBS}"
+    sub = f"(CASE WHEN i % 10 < {BUSY_TENTHS} THEN {busy} ELSE (i * 7919) % {SUBS} END)"
     org = f"({sub} % {ORGS})"
     api = f"(({sub} / {ORGS}) % {APIS})"
     if dialect == "sqlite":
@@ -173,21 +183,33 @@ def fill(engine: Engine, n: int) -> dict[str, float]:
                 f"CREATE INDEX {name}",
                 lambda: conn.exec_driver_sql(f"CREATE INDEX {name} ON usage_events ({columns})"),
             )
+    with engine.begin() as conn:
+        took["rollup"] = _timed(
+            "fill the rollup (the migration's backfill)",
+            lambda: conn.execute(text(usage_rollup.REBUILD_SQL)),
+        )
+        took["rollup_rows"] = conn.execute(
+            text("SELECT COUNT(*) FROM usage_rollup_hourly")
+        ).scalar_one()
+    print(f"  rollup rows: {took['rollup_rows']:,}", flush=True)
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         _timed(
             "ANALYZE" if dialect == "sqlite" else "VACUUM ANALYZE",
             lambda: conn.exec_driver_sql(
-                "ANALYZE" if dialect == "sqlite" else "VACUUM ANALYZE usage_events"
+                "ANALYZE"
+                if dialect == "sqlite"
+                else "VACUUM ANALYZE usage_events, usage_rollup_hourly"
             ),
         )
     return took
 
 
-def queries() -> dict[str, Callable[[Connection], Any]]:
-    """The console's queries for one organization (a quarter of the ledger)."""
+def queries(rollup: bool) -> dict[str, Callable[[Connection], Any]]:
+    """The console's queries for one organization (a quarter of the ledger), ending in the
+    middle of an hour (as "now" does), from the rollup or from the events only."""
     org = "org_b1"
-    last = T_END
+    last = T_END - 1_234_567
 
     def scope(days: int, **kw: Any) -> Scope:
         return Scope(organization_id=org, start_ms=last - days * DAY_MS, end_ms=last, **kw)
@@ -195,7 +217,9 @@ def queries() -> dict[str, Callable[[Connection], Any]]:
     def usage(
         days: int, granularity: str, group: str | None, **kw: Any
     ) -> Callable[[Connection], Any]:
-        return lambda c: analytics_repo.usage(c, scope(days, **kw), granularity, group)
+        return lambda c: analytics_repo.usage(
+            c, scope(days, **kw), granularity, group, rollup=rollup
+        )
 
     return {
         "1 day per hour by API": usage(1, "hour", "api"),
@@ -204,7 +228,9 @@ def queries() -> dict[str, Callable[[Connection], Any]]:
         "30 days per day by operation, one API": usage(30, "day", "operation", api_id="api_b1_2"),
         "30 days per day by consumer": usage(30, "day", "consumer"),
         "90 days per month by plan (join)": usage(90, "month", "plan"),
-        "top 10 consumers, 30 days": lambda c: analytics_repo.top_consumers(c, scope(30), 10),
+        "top 10 consumers, 30 days": lambda c: analytics_repo.top_consumers(
+            c, scope(30), 10, rollup=rollup
+        ),
     }
 
 
@@ -224,14 +250,18 @@ def _plan(conn: Connection, run: Callable[[Connection], Any]) -> str:
     sql, params = sent[0]
     prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
     lines = [str(r[-1]) for r in conn.exec_driver_sql(prefix + sql, params).all()]
-    used = sorted({name for name in LEDGER_INDEXES for line in lines if name in line})
+    names = {
+        **{name: name.removeprefix("ix_usage_events_") for name in LEDGER_INDEXES},
+        **ROLLUP_KEYS,
+    }
+    used = sorted({label for name, label in names.items() for line in lines if name in line})
     return ", ".join(used) or "full scan"
 
 
-def measure(engine: Engine, runs: int) -> dict[str, tuple[float, str]]:
+def measure(engine: Engine, runs: int, rollup: bool) -> dict[str, tuple[float, str]]:
     out = {}
     with engine.connect() as conn:
-        for name, run in queries().items():
+        for name, run in queries(rollup).items():
             run(conn)  # warm-up
             times = []
             for _ in range(runs):
@@ -272,14 +302,16 @@ def run(kind: str, n: int, runs: int, pg_url: str) -> dict[str, Any]:
     print(f"== {kind}: {n:,} events ==", flush=True)
     with bench_database(kind, pg_url) as engine:
         took = fill(engine, n)
-        print(" with the index", flush=True)
-        indexed = measure(engine, runs)
+        print(" the rollup (and the index for the partial hours)", flush=True)
+        rolled = measure(engine, runs, True)
+        print(" the events, with the index", flush=True)
+        indexed = measure(engine, runs, False)
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP INDEX {ORG_INDEX}")
         engine.dispose()  # pooled SQLite connections keep statements planned with it
-        print(" without it", flush=True)
-        bare = measure(engine, runs)
-    return {"took": took, "indexed": indexed, "bare": bare}
+        print(" the events, without the index", flush=True)
+        bare = measure(engine, runs, False)
+    return {"took": took, "rollup": rolled, "index": indexed, "none": bare}
 
 
 def main() -> None:
@@ -292,19 +324,22 @@ def main() -> None:
     kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
     results = {kind: run(kind, args.events, args.runs, args.pg_url) for kind in kinds}
     print(f"\n{args.events:,} events, median of {args.runs} runs (ms); index used in brackets")
-    header = "| query | " + " | ".join(f"{k} with index | {k} without" for k in kinds) + " |"
+    header = "| query | " + " | ".join(f"{k} {v}" for k in kinds for v in VARIANTS) + " |"
     print(header)
-    print("|---" * (1 + 2 * len(kinds)) + "|")
-    for name in queries():
+    print("|---" * (1 + len(VARIANTS) * len(kinds)) + "|")
+    for name in queries(True):
         cells = []
         for kind in kinds:
-            for variant in ("indexed", "bare"):
+            for variant in VARIANTS:
                 seconds, plan = results[kind][variant][name]
                 cells.append(f"{seconds * 1000:,.0f} ({plan})")
         print(f"| {name} | " + " | ".join(cells) + " |")
     for kind in kinds:
         took = results[kind]["took"]
-        print(f"{kind}: fill {took['fill']:,.0f} s; org index build {took[ORG_INDEX]:,.0f} s")
+        print(
+            f"{kind}: fill {took['fill']:,.0f} s; org index build {took[ORG_INDEX]:,.0f} s; "
+            f"rollup fill {took['rollup']:,.0f} s, {took['rollup_rows']:,} rows"
+        )
 
 
 if __name__ == "__main__":

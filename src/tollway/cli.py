@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 admin_app = typer.Typer(help="Administration: tokens and users.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+analytics_app = typer.Typer(help="Publisher analytics: the ledger's rollup.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML configuration file")]
 DataDirOpt = Annotated[
@@ -107,6 +109,21 @@ def migrate(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     before = db.current_revision(engine)
     db.upgrade(engine)
     typer.echo(f"schema: {before or 'empty'} -> {db.current_revision(engine)}")
+
+
+@analytics_app.command("rebuild-rollup")
+def rebuild_rollup(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Recompute the hourly usage rollup from the ledger, in one transaction."""
+    from tollway.store import db, usage_rollup
+
+    settings = _settings(config, data_dir)
+    engine = db.make_engine(settings.resolved_database_url)
+    if db.current_revision(engine) is None:
+        raise _fail("the database has no schema yet: run `tollway migrate` first")
+    with db.transaction(engine) as conn:
+        rows = usage_rollup.rebuild(conn)
+    engine.dispose()
+    typer.echo(f"usage rollup rebuilt: {rows} row(s)")
 
 
 @admin_app.command("create-token")

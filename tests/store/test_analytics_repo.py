@@ -10,10 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.support import rows
-from tollway.metering.events import as_dict
-from tollway.store import analytics_repo, db
+from tollway.store import analytics_repo
 from tollway.store.analytics_repo import Counts, Scope
-from tollway.store.tables import usage_events
+from tollway.store.ledger import SqlLedger
 
 FREE = {"usage": {"meter": "requests", "model": "unit", "unit_amount": "0"}}
 
@@ -51,11 +50,11 @@ def ledger(engine: Engine) -> dict[str, Any]:
         (END, a1, "op_1", 200, 7, w.consumer_id, s1),  # the range's end: left out
         (FEB1 + 1, "api_elsewhere", None, 200, 1000, "usr_elsewhere", "sub_elsewhere"),
     ]
-    now = datetime.now(UTC)
-    with db.transaction(engine) as conn:
-        for i, (ts, api, op, status, latency, consumer, sub) in enumerate(events):
-            org = "org_elsewhere" if api == "api_elsewhere" else w.org_id
-            event = rows.usage_event(
+    written = []
+    for i, (ts, api, op, status, latency, consumer, sub) in enumerate(events):
+        org = "org_elsewhere" if api == "api_elsewhere" else w.org_id
+        written.append(
+            rows.usage_event(
                 i,
                 timestamp_ms=ts,
                 organization_id=org,
@@ -66,7 +65,8 @@ def ledger(engine: Engine) -> dict[str, Any]:
                 consumer_id=consumer,
                 subscription_id=sub,
             )
-            conn.execute(usage_events.insert().values(**as_dict(event), recorded_at=now))
+        )
+    SqlLedger(engine).write(written)
     return {"w": w, "api2": api2, "plan2": plan2, "c2": c2}
 
 

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from tollway.domain.ids import new_id
-from tollway.metering.events import UsageEvent, as_dict
+from tollway.metering.events import UsageEvent
 from tollway.store import db
+from tollway.store.ledger import SqlLedger
 from tollway.store.tables import (
     api_plans,
     apis,
@@ -22,7 +23,6 @@ from tollway.store.tables import (
     organizations,
     plans,
     subscriptions,
-    usage_events,
     users,
 )
 
@@ -235,30 +235,24 @@ def new_subscription(
 def insert_usage(
     engine: Engine, w: World, sub_id: str, timestamps_ms: list[int], status: int = 200
 ) -> None:
-    """Ledger rows for the subscription (what the gateway's ledger writer stores)."""
-    now = _now()
-    rows = [
-        {
-            **as_dict(
-                usage_event(
-                    event_id=new_id("ue"),
-                    timestamp_ms=ts,
-                    organization_id=w.org_id,
-                    api_id=w.api_id,
-                    operation_id=None,
-                    status=status,
-                    latency_ms=5,
-                    request_bytes=10,
-                    response_bytes=100,
-                    application_id=w.app_id,
-                    subscription_id=sub_id,
-                    consumer_id=w.consumer_id,
-                )
-            ),
-            "recorded_at": now,
-        }
-        for ts in timestamps_ms
-    ]
-    with db.transaction(engine) as conn:
-        for i in range(0, len(rows), 5000):
-            conn.execute(usage_events.insert(), rows[i : i + 5000])
+    """Ledger rows for the subscription, written by the gateway's ledger writer (which
+    keeps the hourly rollup in step)."""
+    SqlLedger(engine).write(
+        [
+            usage_event(
+                event_id=new_id("ue"),
+                timestamp_ms=ts,
+                organization_id=w.org_id,
+                api_id=w.api_id,
+                operation_id=None,
+                status=status,
+                latency_ms=5,
+                request_bytes=10,
+                response_bytes=100,
+                application_id=w.app_id,
+                subscription_id=sub_id,
+                consumer_id=w.consumer_id,
+            )
+            for ts in timestamps_ms
+        ]
+    )

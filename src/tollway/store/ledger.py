@@ -2,9 +2,12 @@
 events into ``usage_events``.
 
 One transaction per batch (never one per call): insert every event, skipping event ids
-already present (``INSERT ... ON CONFLICT (event_id) DO NOTHING`` on SQLite and
-PostgreSQL), and move ``api_keys.last_used_at`` forward for the keys in the batch.
-Replaying a batch is therefore harmless. Columns come from the usage event's fields
+already present (``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING``, a chunk per
+statement: ``SELECT FROM unnest(arrays)`` on PostgreSQL, multi-row ``VALUES`` on SQLite),
+add exactly the inserted events to the hourly rollup
+(``store.usage_rollup``, which explains why that is exact), and move
+``api_keys.last_used_at`` forward for the keys in the batch. Replaying a batch is
+therefore harmless. Columns come from the usage event's fields
 (``metering.events.FIELDS``), never spelled out here.
 """
 
@@ -13,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tollway.metering.events import (
     DECIMAL_FIELDS,
@@ -27,10 +30,14 @@ from tollway.metering.events import (
     as_dict,
 )
 from tollway.metering.spool import LINE_FIELDS
+from tollway.store import usage_rollup
 from tollway.store.tables import api_keys, usage_events
 
 # spool line field positions (after the version tag at 0); recorded_at is appended last
-_LINE_FIELDS = {name: i for i, name in enumerate((*LINE_FIELDS, "recorded_at"), start=1)}
+_COLUMNS = (*LINE_FIELDS, "recorded_at")
+_LINE_FIELDS = {name: i for i, name in enumerate(_COLUMNS, start=1)}
+_event_id = itemgetter(0)  # a row's event id (the first column)
+_MAX_PARAMS = 30_000  # SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535
 _TS = _LINE_FIELDS["timestamp_ms"]
 _CREDENTIAL = _LINE_FIELDS["credential_id"]
 _OPTIONAL = tuple(_LINE_FIELDS[n] for n in OPTIONAL_FIELDS)
@@ -75,24 +82,17 @@ def event_row(e: UsageEvent, recorded_at: datetime) -> dict[str, Any]:
 
 
 class SqlLedger:
-    """Batch writer for SQLite and PostgreSQL."""
+    """Batch writer for SQLite and PostgreSQL; keeps the hourly rollup
+    (``store.usage_rollup``) in step in the same transaction."""
 
     def __init__(self, engine: Engine, *, chunk: int = 1000) -> None:
         self.engine = engine
-        self._chunk = chunk
-        dialect = engine.dialect.name
-        if dialect == "postgresql":
-            self._insert: Any = postgresql.insert(usage_events).on_conflict_do_nothing(
-                index_elements=["event_id"]
-            )
-        elif dialect == "sqlite":
-            self._insert = sqlite.insert(usage_events).on_conflict_do_nothing(
-                index_elements=["event_id"]
-            )
-        else:  # pragma: no cover - only the two supported databases
-            raise ValueError(f"unsupported database: {dialect}")
-        self._compiled: tuple[str, Any] | None = None
-        self._line_sql: tuple[str, list[int], dict[str, Any]] | None = None
+        if engine.dialect.name not in ("postgresql", "sqlite"):  # pragma: no cover
+            raise ValueError(f"unsupported database: {engine.dialect.name}")
+        # rows per statement: within both databases' limits on bound parameters
+        self._chunk = max(1, min(chunk, _MAX_PARAMS // len(_COLUMNS)))
+        self._full_sql: str | None = None
+        self._processors: list[Any] | None = None
         self._touch = (
             update(api_keys)
             .where(api_keys.c.id == bindparam("key_id"))
@@ -111,17 +111,18 @@ class SqlLedger:
         for e in events:
             if e.timestamp_ms > last_used.get(e.credential_id, 0):
                 last_used[e.credential_id] = e.timestamp_ms
-        inserted = 0
         with self.engine.begin() as conn:
-            fast = self._fast_insert(conn)
-            for i in range(0, len(events), self._chunk):
-                part = events[i : i + self._chunk]
-                if fast is not None:
-                    sql, to_params = fast
-                    result = conn.exec_driver_sql(sql, [to_params(e, now) for e in part])
-                else:
-                    result = conn.execute(self._insert, [event_row(e, now) for e in part])
-                inserted += max(0, result.rowcount or 0)
+            procs = self._bind_processors(conn)
+            rows = []
+            for e in events:
+                row = event_row(e, now)
+                rows.append(
+                    tuple(
+                        proc(row[name]) if proc is not None and row[name] is not None else row[name]
+                        for name, proc in zip(_COLUMNS, procs, strict=True)
+                    )
+                )
+            inserted = self._insert(conn, rows)
             self._touch_keys(conn, last_used)
         return inserted
 
@@ -132,12 +133,10 @@ class SqlLedger:
             return 0
         recorded_at = datetime.now(UTC)
         last_used: dict[str, int] = {}
-        inserted = 0
         with self.engine.begin() as conn:
-            sql, order, processors = self._line_insert(conn)
             sqlite_dialect = conn.dialect.name == "sqlite"
-            to_db = processors.get("recorded_at")
-            rec = to_db(recorded_at) if to_db is not None else recorded_at
+            to_db = self._bind_processors(conn)[-1]  # recorded_at's
+            rec = to_db(recorded_at) if to_db is not None and sqlite_dialect else recorded_at
             rows: list[Any] = []
             for line in lines:
                 p: list[Any] = line.decode("utf-8").rstrip("\n").split("\t")
@@ -146,23 +145,83 @@ class SqlLedger:
                     last_used[p[_CREDENTIAL]] = ts
                 for i in _OPTIONAL:
                     p[i] = p[i] or None
-                if sqlite_dialect:
-                    # SQLite's column affinity turns the digit strings into integers/reals.
-                    p.append(rec)
-                    rows.append(tuple(p[i] for i in order))
-                else:
+                if not sqlite_dialect:
+                    # (SQLite's column affinity turns the digit strings into numbers itself)
                     for i in _INTS:
                         p[i] = int(p[i])
                     for i in _DECIMALS:
                         if p[i] is not None:
                             p[i] = Decimal(p[i])
-                    p.append(recorded_at)
-                    rows.append({name: p[i] for name, i in _LINE_FIELDS.items()})
-            for i in range(0, len(rows), self._chunk):
-                result = conn.exec_driver_sql(sql, rows[i : i + self._chunk])
-                inserted += max(0, result.rowcount or 0)
+                p.append(rec)
+                rows.append(p[1:])
+            inserted = self._insert(conn, rows)
             self._touch_keys(conn, last_used)
         return inserted
+
+    def _insert(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
+        """Insert the rows (values in ``_COLUMNS`` order) in multi-row statements, skipping
+        event ids already present, and add exactly the inserted ones to the rollup.
+
+        Rows go in event id order: two flushers holding some of the same events (a batch
+        re-sent while its first flush is still running) then wait for each other's ids in
+        one order and cannot deadlock on PostgreSQL's unique index."""
+        rows = sorted(rows, key=_event_id)
+        totals: usage_rollup.Totals = {}
+        inserted = 0
+        for i in range(0, len(rows), self._chunk):
+            part = rows[i : i + self._chunk]
+            if conn.dialect.name == "postgresql":  # one array per column
+                arrays = tuple(list(column) for column in zip(*part, strict=True))
+                returned = conn.exec_driver_sql(self._unnest_sql(conn), arrays).all()
+            else:
+                flat = tuple(value for row in part for value in row)
+                returned = conn.exec_driver_sql(self._sql(conn, len(part)), flat).all()
+            inserted += len(returned)
+            usage_rollup.add(totals, returned)
+        usage_rollup.apply(conn, totals)
+        return inserted
+
+    def _unnest_sql(self, conn: Connection) -> str:
+        """PostgreSQL: ``INSERT ... SELECT * FROM unnest(<one array per column>) ON
+        CONFLICT (event_id) DO NOTHING RETURNING`` the rollup's columns (one statement of
+        constant text whatever the batch size, several times cheaper than many rows)."""
+        if self._full_sql is None:
+            casts = ", ".join(
+                f"%s::{usage_events.c[name].type.compile(dialect=conn.dialect)}[]"
+                for name in _COLUMNS
+            )
+            self._full_sql = (
+                f"INSERT INTO usage_events ({', '.join(_COLUMNS)}) "  # noqa: S608
+                f"SELECT * FROM unnest({casts}) "
+                "ON CONFLICT (event_id) DO NOTHING RETURNING " + ", ".join(usage_rollup.RETURNED)
+            )
+        return self._full_sql
+
+    def _sql(self, conn: Connection, rows: int) -> str:
+        """SQLite: ``INSERT ... VALUES (...) x rows ON CONFLICT (event_id) DO NOTHING
+        RETURNING`` the rollup's columns (full chunks' statement built once)."""
+        if rows == self._chunk and self._full_sql is not None:
+            return self._full_sql
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        one = "(" + ", ".join([mark] * len(_COLUMNS)) + ")"
+        # only constant column names and placeholders: values are always bound
+        sql = (
+            f"INSERT INTO usage_events ({', '.join(_COLUMNS)}) VALUES "  # noqa: S608
+            + ", ".join([one] * rows)
+            + " ON CONFLICT (event_id) DO NOTHING RETURNING "
+            + ", ".join(usage_rollup.RETURNED)
+        )
+        if rows == self._chunk:
+            self._full_sql = sql
+        return sql
+
+    def _bind_processors(self, conn: Connection) -> list[Any]:
+        """Each column's conversion to the driver's value (None: as it is)."""
+        if self._processors is None:
+            compiled = usage_events.insert().compile(dialect=conn.dialect)
+            processors = compiled._bind_processors
+            self._processors = [processors.get(name) for name in _COLUMNS]
+        return self._processors
 
     def _touch_keys(self, conn: Any, last_used: dict[str, int]) -> None:
         """Move each key's ``last_used_at`` forward to its latest event (ms since epoch)."""
@@ -173,46 +232,3 @@ class SqlLedger:
                 for k, ms in sorted(last_used.items())
             ],
         )
-
-    def _line_insert(self, conn: Any) -> tuple[str, list[int], dict[str, Any]]:
-        if self._line_sql is None:
-            compiled = self._insert.compile(dialect=conn.dialect)
-            names = list(compiled.positiontup or _LINE_FIELDS)
-            self._line_sql = (
-                str(compiled),
-                [_LINE_FIELDS[n] for n in names],
-                dict(compiled._bind_processors),
-            )
-        return self._line_sql
-
-    def _fast_insert(self, conn: Any) -> tuple[str, Any] | None:
-        """The insert compiled once and run through the driver's ``executemany`` (the ORM-free
-        path is several times cheaper per row, which matters on a gateway host)."""
-        if self._compiled is not None:
-            return self._compiled
-        dialect = conn.dialect
-        compiled = self._insert.compile(dialect=dialect)
-        processors = compiled._bind_processors
-        names = list(compiled.positiontup or [])
-        if dialect.name == "sqlite" and names:
-            procs = [(name, processors.get(name)) for name in names]
-
-            def to_tuple(e: UsageEvent, now: datetime) -> tuple[Any, ...]:
-                row = event_row(e, now)
-                return tuple(
-                    proc(row[name]) if proc is not None and row[name] is not None else row[name]
-                    for name, proc in procs
-                )
-
-            self._compiled = (str(compiled), to_tuple)
-        elif dialect.name == "postgresql":
-
-            def to_dict(e: UsageEvent, now: datetime) -> dict[str, Any]:
-                row = event_row(e, now)
-                for name, proc in processors.items():
-                    if name in row and row[name] is not None:
-                        row[name] = proc(row[name])
-                return row
-
-            self._compiled = (str(compiled), to_dict)
-        return self._compiled

@@ -11,6 +11,7 @@ from tollway.store import (
     default_plans_repo,
     notify_tables,
     plan_changes_repo,
+    rollup_tables,
     selling_tables,
 )
 from tollway.store.tables import metadata
@@ -24,6 +25,7 @@ assert default_plans_repo.api_default_plans.metadata is metadata
 assert coupons_repo.subscription_coupons.metadata is metadata
 assert notify_tables.usage_alerts.metadata is metadata
 assert selling_tables.plan_versions.metadata is metadata
+assert rollup_tables.usage_rollup_hourly.metadata is metadata
 
 
 def run_migrations_online() -> None:
