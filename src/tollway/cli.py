@@ -118,11 +118,13 @@ def rebuild_rollup(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> Non
 
     settings = _settings(config, data_dir)
     engine = db.make_engine(settings.resolved_database_url)
-    if db.current_revision(engine) is None:
-        raise _fail("the database has no schema yet: run `tollway migrate` first")
-    with db.transaction(engine) as conn:
-        rows = usage_rollup.rebuild(conn)
-    engine.dispose()
+    try:
+        if db.current_revision(engine) is None:
+            raise _fail("the database has no schema yet: run `tollway migrate` first")
+        with db.transaction(engine) as conn:
+            rows = usage_rollup.rebuild(conn)
+    finally:
+        engine.dispose()
     typer.echo(f"usage rollup rebuilt: {rows} row(s)")
 
 
