@@ -69,9 +69,11 @@ def private_engine(tmp_path: Path) -> Iterator[Any]:
         yield engine
     finally:
         engine.dispose()
-        with admin.begin() as c:
-            c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+        try:
+            with admin.begin() as c:
+                c.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        finally:
+            admin.dispose()  # even when the drop fails: no connection left to the GC
 
 
 @pytest.fixture

@@ -12,12 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tollway.gateway.snapshot import Snapshot
 from tollway.gateway.snapshot_sql import load_snapshot, read_version
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+T = TypeVar("T")
 
 log = logging.getLogger("tollway.gateway.config")
 CHANNEL = "tollway:config"
@@ -71,9 +77,20 @@ class SqlConfigSource:
         self._queue: asyncio.Queue[float] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._last_version: int | None = None
+        # A cancelled task does not stop the thread it awaits: database work runs under
+        # this lock, and ``close`` takes it before disposing of the engine, so no query
+        # is still running (or opens a new connection) once the source is closed.
+        self._busy = threading.Lock()
+        self._closed = False
+
+    def _query(self, read: Callable[[Engine], T]) -> T:
+        with self._busy:
+            if self._closed:
+                raise RuntimeError("the configuration source is closed")
+            return read(self.engine)
 
     async def load(self) -> Snapshot:
-        snap = await asyncio.to_thread(load_snapshot, self.engine)
+        snap = await asyncio.to_thread(self._query, load_snapshot)
         self._last_version = snap.version
         return snap
 
@@ -97,7 +114,7 @@ class SqlConfigSource:
         while True:
             await asyncio.sleep(interval)
             try:
-                version = await asyncio.to_thread(read_version, self.engine)
+                version = await asyncio.to_thread(self._query, read_version)
             except Exception as exc:
                 log.warning("config version poll failed", extra={"error": type(exc).__name__})
                 continue
@@ -152,4 +169,10 @@ class SqlConfigSource:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        self.engine.dispose()
+
+        def shut() -> None:
+            with self._busy:  # after any query still running in a thread
+                self._closed = True
+                self.engine.dispose()
+
+        await asyncio.to_thread(shut)
