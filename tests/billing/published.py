@@ -43,6 +43,18 @@ paths:
 """
 
 
+#: A hybrid plan (REST body): $20.00 a month plus $0.10 a call.
+HYBRID = {
+    "name": "Hybrid",
+    "currency": "USD",
+    "billing_interval": "month",
+    "pricing": {
+        "flat_fee": "20.00",
+        "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.10"},
+    },
+}
+
+
 class PinnableClock:
     """The system clock, unless pinned to a moment (then it stands still there)."""
 

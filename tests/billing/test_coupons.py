@@ -18,6 +18,7 @@ from stripe_emulator.testing import Emulator
 from tests.support.waiting import wait_until
 
 from .published import (
+    HYBRID,
     advance,
     connect_stripe,
     metered,
@@ -27,16 +28,6 @@ from .published import (
 )
 
 pytestmark = pytest.mark.usefixtures("immediate_meter_events", "immediate_invoice_finalization")
-
-HYBRID = {
-    "name": "Hybrid",
-    "currency": "USD",
-    "billing_interval": "month",
-    "pricing": {
-        "flat_fee": "20.00",
-        "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.10"},
-    },
-}
 
 
 def test_coupon_on_a_hybrid_plan(

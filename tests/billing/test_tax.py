@@ -21,6 +21,7 @@ from stripe_emulator.testing import Emulator
 from tests.support.waiting import wait_until
 
 from .published import (
+    HYBRID,
     advance,
     connect_stripe,
     metered,
@@ -32,15 +33,6 @@ from .published import (
 
 pytestmark = pytest.mark.usefixtures("immediate_meter_events", "immediate_invoice_finalization")
 
-HYBRID = {
-    "name": "Hybrid",
-    "currency": "USD",
-    "billing_interval": "month",
-    "pricing": {
-        "flat_fee": "20.00",
-        "usage": {"meter": "requests", "model": "unit", "unit_amount": "0.10"},
-    },
-}
 TAX_ON = {
     "automatic_tax": True,
     "tax_id_collection": True,

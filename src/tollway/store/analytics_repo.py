@@ -104,18 +104,25 @@ def _bucket(dialect: str, granularity: str, hour_ms: ColumnElement[Any]) -> Colu
     )
 
 
-def _narrowed(query: Any, columns: Any, scope: Scope) -> Any:
-    wanted = {
-        columns.organization_id: scope.organization_id,
-        columns.api_id: scope.api_id,
-        columns.consumer_id: scope.consumer_id,
-        columns.application_id: scope.application_id,
-        columns.operation_id: scope.operation_id,
-    }
+def _where_given(query: Any, wanted: dict[Any, str | None]) -> Any:
+    """``query`` narrowed to ``column == value`` for every value that is given."""
     for column, value in wanted.items():
         if value is not None:
             query = query.where(column == value)
     return query
+
+
+def _narrowed(query: Any, columns: Any, scope: Scope) -> Any:
+    return _where_given(
+        query,
+        {
+            columns.organization_id: scope.organization_id,
+            columns.api_id: scope.api_id,
+            columns.consumer_id: scope.consumer_id,
+            columns.application_id: scope.application_id,
+            columns.operation_id: scope.operation_id,
+        },
+    )
 
 
 def _rollup_rows(scope: Scope, start_ms: int, end_ms: int) -> Any:
@@ -318,14 +325,14 @@ def billed_subscriptions(
         .where(visible(principal), s.state != "on_hold")
         .order_by(s.id)
     )
-    wanted = {
-        p.organization_id: scope.organization_id,
-        s.api_id: scope.api_id,
-        s.plan_id: scope.plan_id,
-        s.consumer_id: scope.consumer_id,
-        s.application_id: scope.application_id,
-    }
-    for column, value in wanted.items():
-        if value is not None:
-            query = query.where(column == value)
+    query = _where_given(
+        query,
+        {
+            p.organization_id: scope.organization_id,
+            s.api_id: scope.api_id,
+            s.plan_id: scope.plan_id,
+            s.consumer_id: scope.consumer_id,
+            s.application_id: scope.application_id,
+        },
+    )
     return [dict(r) for r in conn.execute(query).mappings()]

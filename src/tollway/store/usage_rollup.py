@@ -45,16 +45,9 @@ RETURNED = (
     "status",
     "latency_ms",
 )
-KEY = (
-    "organization_id",
-    "hour_ms",
-    "subscription_id",
-    "operation_id",
-    "api_id",
-    "application_id",
-    "consumer_id",
-)
-MEASURES = ("calls", "errors_4xx", "errors_5xx", "latency_ms_sum", "latency_ms_max")
+#: The rollup's key (its primary key) and its measures (every other column), in table order.
+KEY = tuple(c.name for c in usage_rollup_hourly.primary_key.columns)
+MEASURES = tuple(c.name for c in usage_rollup_hourly.columns if not c.primary_key)
 
 #: The rollup recomputed from the ledger (hours of 3,600,000 ms; '' for no operation).
 REBUILD_SQL = (
