@@ -367,9 +367,8 @@ class BillingService:
                     unclaimed = info.subscription_id
         now = self.now()
         with writing(self.db, conn) as cx:
-            moved = subscriptions_repo.move_state(
-                cx, subscription_id, SubState.CANCELLED, cause=cause, now=now, actor=actor
-            )
+            # billing row first, then the subscription: the order the webhook processor
+            # writes them in, so a cancel racing Stripe's deleted webhook cannot deadlock
             if row is not None:
                 values: dict[str, Any] = {
                     "cancelled_at": now,
@@ -379,4 +378,7 @@ class BillingService:
                 if unclaimed is not None:
                     values["stripe_subscription_id"] = unclaimed
                 billing_repo.update_billing_subscription(cx, subscription_id, values)
+            moved = subscriptions_repo.move_state(
+                cx, subscription_id, SubState.CANCELLED, cause=cause, now=now, actor=actor
+            )
         return moved
